@@ -1,0 +1,19 @@
+"""HyperMAML Studio: the Streamlit entry point (``./run_app.sh`` serves it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run app/studio.py` puts app/ on the path, not the project
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="HyperMAML Studio", page_icon="🧭", layout="wide")
+
+pages = [
+    st.Page(str(ROOT / "app" / "views" / "toy.py"), title="One update vs k steps", icon="🎯", default=True),
+]
+st.navigation(pages).run()

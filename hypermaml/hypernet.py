@@ -1,0 +1,38 @@
+"""The hypernetwork: one class's enhanced support embeddings -> that class's classifier-row update."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class HyperNet(nn.Module):
+    """An MLP applied to each class separately (shared weights), so relabelling the classes permutes its
+    outputs the same way.
+
+    Args:
+        in_dim: size of one class's aggregated input (``n_shot * d_enh`` for "concat", ``d_enh`` for
+            "mean", where ``d_enh = embedding_dim + 2 * n_way``).
+        embedding_dim: d, the classifier's input size; the output is d + 1 (weight row, bias).
+        hidden, n_hidden_layers: the MLP's width and depth.
+    """
+
+    def __init__(self, in_dim: int, embedding_dim: int, hidden: int, n_hidden_layers: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim
+        for _ in range(n_hidden_layers):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(width, embedding_dim + 1)
+        # Zero-initialised last layer: training starts from "no update" (theta' = theta), so the
+        # hypernetwork only has to learn corrections to a working classifier.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.embedding_dim = embedding_dim
+
+    def forward(self, class_inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n_way, in_dim) -> (delta_weight (n_way, d), delta_bias (n_way,))."""
+        out = self.out(self.body(class_inputs))
+        return out[:, : self.embedding_dim], out[:, self.embedding_dim]

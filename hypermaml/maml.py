@@ -1,0 +1,143 @@
+"""MAML (Finn et al., 2017) on ``torch.func``: the inner loop builds new parameter dicts; modules are never
+patched with "fast weight" attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from .base import FewShotModel
+from .config import ModelConfig
+
+Params = dict[str, torch.Tensor]
+
+
+def gradient_steps(
+    loss_fn: Callable[[Params], torch.Tensor],
+    params: Params,
+    steps: int,
+    inner_lr: float,
+    *,
+    differentiable: bool,
+    first_order: bool = False,
+) -> list[Params]:
+    """The one inner loop: ``steps`` plain gradient-descent steps on ``loss_fn``.
+
+    Each step takes the gradient at the *current* fast weights. Used by MAML (training, evaluation, the
+    studio) and by HyperMAML's warm-up.
+
+    Args:
+        loss_fn: maps a parameter dict to a scalar loss.
+        params: the starting point (the meta-initialisation).
+        steps: number of steps, >= 0.
+        inner_lr: step size.
+        differentiable: keep the graph back to ``params`` (meta-training). False detaches every state,
+            which is what evaluation wants: no memory held for a backward pass that never comes.
+        first_order: with ``differentiable``, treat the inner gradients as constants (FOMAML): the
+            meta-gradient then flows through the fast weights by the identity only.
+
+    Returns:
+        The trajectory ``[params_0, params_1, ..., params_steps]`` (``params_0`` is ``params``).
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not differentiable:
+        params = {k: v.detach() for k, v in params.items()}
+    trajectory = [params]
+    for _ in range(steps):
+        with torch.enable_grad():
+            current = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
+            loss = loss_fn(current)
+            grads = torch.autograd.grad(
+                loss, list(current.values()), create_graph=differentiable and not first_order
+            )
+        params = {k: v - inner_lr * g for (k, v), g in zip(current.items(), grads)}
+        if not differentiable:
+            params = {k: v.detach() for k, v in params.items()}
+        trajectory.append(params)
+    return trajectory
+
+
+@dataclass(frozen=True)
+class MAMLTask:
+    """MAML's task state: the adapted parameters (names as in ``named_parameters()``) and the step count.
+
+    With ``adapt="head"`` only ``head.weight``/``head.bias`` are present; the backbone stays shared.
+    """
+
+    params: Params
+    steps: int
+
+
+class MAML(FewShotModel):
+    """A backbone plus a linear head, meta-trained so that a few gradient steps adapt it to a task."""
+
+    def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
+        super().__init__(config, backbone)
+        self.head = nn.Linear(backbone.out_dim, config.n_way)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+    def _adapted_names(self) -> list[str]:
+        if self.config.maml.adapt == "head":
+            return ["head.weight", "head.bias"]
+        return [name for name, _ in self.named_parameters()]
+
+    def adapt_trajectory(
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        steps: int | None = None,
+        inner_lr: float | None = None,
+    ) -> list[MAMLTask]:
+        """Every intermediate task state 0..steps in one inner loop (state 0 is the meta-initialisation).
+
+        Args:
+            support_x: (n_way * n_shot, *input_shape).
+            support_y: (n_way * n_shot,) labels in 0..n_way-1.
+            steps: inner steps; default ``train_steps`` in training mode, ``test_steps`` in eval mode.
+            inner_lr: step size; default the configured ``inner_lr``.
+        """
+        cfg = self.config.maml
+        self.check_support(support_x, support_y, self.config.n_way)
+        steps = (cfg.train_steps if self.training else cfg.test_steps) if steps is None else steps
+        inner_lr = cfg.inner_lr if inner_lr is None else inner_lr
+        all_params = dict(self.named_parameters())
+        start = {name: all_params[name] for name in self._adapted_names()}
+        if cfg.adapt == "head":
+            features = self.backbone(support_x)  # computed once: the inner loop only touches the head
+
+            def loss_fn(p: Params) -> torch.Tensor:
+                return F.cross_entropy(F.linear(features, p["head.weight"], p["head.bias"]), support_y)
+
+        else:
+
+            def loss_fn(p: Params) -> torch.Tensor:
+                return F.cross_entropy(functional_call(self, p, (support_x,)), support_y)
+
+        trajectory = gradient_steps(
+            loss_fn, start, steps, inner_lr, differentiable=self.training, first_order=cfg.first_order
+        )
+        return [MAMLTask(params=p, steps=i) for i, p in enumerate(trajectory)]
+
+    def adapt(
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        steps: int | None = None,
+        inner_lr: float | None = None,
+    ) -> MAMLTask:
+        """The task state after ``steps`` inner steps (any k >= 0; 0 = the meta-initialisation)."""
+        return self.adapt_trajectory(support_x, support_y, steps, inner_lr)[-1]
+
+    def logits(self, query_x: torch.Tensor, task: MAMLTask) -> torch.Tensor:
+        """(n_query_total, n_way) logits of the adapted model."""
+        if self.config.maml.adapt == "head":
+            return F.linear(self.backbone(query_x), task.params["head.weight"], task.params["head.bias"])
+        return functional_call(self, task.params, (query_x,))

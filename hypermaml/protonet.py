@@ -1,0 +1,41 @@
+"""Prototypical networks (Snell et al., 2017): the metric-learning baseline."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import FewShotModel
+from .config import ModelConfig
+
+
+@dataclass(frozen=True)
+class ProtoTask:
+    """ProtoNet's task state: one prototype (mean support embedding) per class, (n_way, d)."""
+
+    prototypes: torch.Tensor
+
+
+class ProtoNet(FewShotModel):
+    """logits = -scale * ||embedding(query) - prototype||^2. Works for any n_way and n_shot."""
+
+    def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
+        super().__init__(config, backbone)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(config.protonet.init_scale)))
+
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> ProtoTask:
+        """(n_support, *input_shape), (n_support,) -> prototypes (n_way, d)."""
+        n_way = self.check_support(support_x, support_y)
+        one_hot = F.one_hot(support_y.long(), n_way).to(torch.float32)  # (n_support, n_way)
+        features = self.backbone(support_x)
+        return ProtoTask(one_hot.T @ features / one_hot.sum(0, keepdim=True).T)
+
+    def logits(self, query_x: torch.Tensor, task: ProtoTask) -> torch.Tensor:
+        """(n_query_total, n_way) negative scaled squared distances."""
+        features = self.backbone(query_x)
+        sq_dist = (features[:, None, :] - task.prototypes[None, :, :]).square().sum(-1)
+        return -self.log_scale.exp() * sq_dist

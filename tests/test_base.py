@@ -1,0 +1,69 @@
+"""The contract every method keeps: adapt is pure, labels are explicit."""
+
+import pytest
+import torch
+
+import hypermaml as hm
+from tests.conftest import image_episode, tiny_conv_config
+
+METHOD_CONFIGS = {
+    "maml-all": tiny_conv_config("maml", maml=hm.MAMLConfig(adapt="all", inner_lr=0.1)),
+    "maml-head": tiny_conv_config("maml", maml=hm.MAMLConfig(adapt="head", inner_lr=0.1)),
+    "maml-running-bn": tiny_conv_config("maml", batch_norm="running"),
+    "hypermaml": tiny_conv_config("hypermaml", hypermaml=hm.HyperMAMLConfig(hidden=16)),
+    "hypermaml-warmup": tiny_conv_config("hypermaml", hypermaml=hm.HyperMAMLConfig(hidden=16, warmup_epochs=1, blend_epochs=2)),
+    "protonet": tiny_conv_config("protonet"),
+}
+
+
+def snapshot(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_CONFIGS))
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_adapt_and_logits_leave_the_state_dict_unchanged(name, mode):
+    if name == "maml-running-bn" and mode == "train":
+        pytest.skip("running BatchNorm statistics are meant to update during training")
+    torch.manual_seed(0)
+    model = hm.build_model(METHOD_CONFIGS[name]).train(mode == "train")
+    if name == "hypermaml" or name == "hypermaml-warmup":
+        torch.nn.init.normal_(model.hypernet.out.weight, std=0.1)  # a non-zero update
+    before = snapshot(model)
+    ep = image_episode()
+    for epoch in (0, 1, 5):
+        loss, _ = model.meta_loss(ep, epoch=epoch)
+        task = model.adapt(ep.support_x, ep.support_y)
+        model.logits(ep.query_x, task)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        assert torch.equal(before[key], after[key]), f"{name} changed {key}"
+
+
+@pytest.mark.parametrize("name", ["maml-all", "hypermaml", "protonet"])
+def test_logits_have_one_row_per_query_and_one_column_per_class(name):
+    model = hm.build_model(METHOD_CONFIGS[name]).eval()
+    ep = image_episode(n_way=3, n_query=5)
+    logits = model.logits(ep.query_x, model.adapt(ep.support_x, ep.support_y))
+    assert logits.shape == (15, 3)
+    probs = model.predict_proba(ep.query_x, model.adapt(ep.support_x, ep.support_y))
+    assert torch.allclose(probs.sum(-1), torch.ones(15))
+
+
+def test_relabelling_the_support_set_permutes_the_predictions():
+    # Labels are data, not batch order: swap the names of classes 0 and 2 and the columns follow.
+    torch.manual_seed(0)
+    model = hm.build_model(METHOD_CONFIGS["protonet"]).eval()
+    ep = image_episode()
+    relabel = torch.tensor([2, 1, 0])
+    a = model.logits(ep.query_x, model.adapt(ep.support_x, ep.support_y))
+    b = model.logits(ep.query_x, model.adapt(ep.support_x, relabel[ep.support_y]))
+    assert torch.allclose(a[:, relabel], b, atol=1e-5)
+
+
+def test_float_labels_are_refused_with_a_clear_message():
+    model = hm.build_model(METHOD_CONFIGS["protonet"]).eval()
+    ep = image_episode()
+    with pytest.raises(TypeError, match="integer labels"):
+        model.adapt(ep.support_x, ep.support_y.float())

@@ -1,0 +1,64 @@
+import json
+
+import pytest
+import torch
+
+import hypermaml as hm
+from toy.tasks import ToyTaskSampler
+from toy.train import toy_backbone
+
+CFG = hm.TrainConfig(epochs=3, episodes_per_epoch=64, meta_batch=8, lr=3e-3, n_query=5, val_episodes=20, seed=5)
+
+
+def fresh_model():
+    torch.manual_seed(0)
+    return hm.build_model(hm.ModelConfig(method="hypermaml", n_way=2, n_shot=3, backbone=toy_backbone(),
+                                         hypermaml=hm.HyperMAMLConfig(hidden=16, warmup_epochs=1, blend_epochs=1, warmup_inner_lr=0.5, warmup_steps=1)))
+
+
+def test_meta_training_lowers_the_loss_and_keeps_the_best_validation_weights(tmp_path):
+    model = fresh_model()
+    sampler = ToyTaskSampler(3, 5)
+    result = hm.meta_train(model, sampler, hm.TrainConfig(epochs=3, episodes_per_epoch=400, meta_batch=8, lr=3e-3, n_query=5, val_episodes=50),
+                           val_sampler=sampler, run_dir=tmp_path, progress=False)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert result.best_val == max(h["val_mean"] for h in result.history)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    best = hm.load(tmp_path / "best.pt")
+    assert best.metrics["val_mean"] == result.best_val
+    assert not model.training
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
+    sampler = ToyTaskSampler(3, 5)
+    straight = fresh_model()
+    hm.meta_train(straight, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "a", progress=False)
+
+    def crash_in_epoch_three(step, total, loss, acc):
+        if step == 2 * (CFG.episodes_per_epoch // CFG.meta_batch) + 3:
+            raise Interrupt
+
+    interrupted = fresh_model()
+    with pytest.raises(Interrupt):
+        hm.meta_train(interrupted, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "b", progress=False, on_step=crash_in_epoch_three)
+    resumed = fresh_model()  # a new process would start from a fresh model too
+    result = hm.meta_train(resumed, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "b", resume=True, progress=False)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
+    a = [json.loads(x)["loss"] for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(x)["loss"] for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_on_step_reports_every_optimiser_step():
+    seen = []
+    hm.meta_train(fresh_model(), ToyTaskSampler(3, 5), hm.TrainConfig(epochs=2, episodes_per_epoch=16, meta_batch=4, val_episodes=0),
+                  progress=False, on_step=lambda s, t, loss, acc: seen.append((s, t)))
+    assert seen == [(i, 8) for i in range(1, 9)]
