@@ -20,14 +20,15 @@ def snapshot(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("name", sorted(METHOD_CONFIGS))
-@pytest.mark.parametrize("mode", ["eval", "train"])
+# Running BatchNorm statistics are meant to update in training mode, so that one pair is left out.
+PURE_CASES = [(n, m) for n in sorted(METHOD_CONFIGS) for m in ("eval", "train") if (n, m) != ("maml-running-bn", "train")]
+
+
+@pytest.mark.parametrize("name,mode", PURE_CASES)
 def test_adapt_and_logits_leave_the_state_dict_unchanged(name, mode):
-    if name == "maml-running-bn" and mode == "train":
-        pytest.skip("running BatchNorm statistics are meant to update during training")
     torch.manual_seed(0)
     model = hm.build_model(METHOD_CONFIGS[name]).train(mode == "train")
-    if name == "hypermaml" or name == "hypermaml-warmup":
+    if name.startswith("hypermaml"):
         torch.nn.init.normal_(model.hypernet.out.weight, std=0.1)  # a non-zero update
     before = snapshot(model)
     ep = image_episode()
