@@ -17,12 +17,12 @@ from .config import (
     TrainConfig,
 )
 from .episodes import Episode, EpisodeSampler
-from .evaluate import EvalResult, evaluate
+from .evaluation import EvalResult, evaluate
 from .grid import Grid, decision_grid
 from .hypermaml import HyperMAML, HyperTask
 from .maml import MAML, MAMLTask
 from .protonet import ProtoNet, ProtoTask
-from .train import TrainResult, meta_train
+from .training import TrainResult, meta_train
 
 __all__ = [
     "BackboneConfig", "CheckpointError", "Episode", "EpisodeSampler", "EvalResult", "FewShotModel", "Grid", "HyperMAML",

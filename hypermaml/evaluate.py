@@ -1,98 +1,66 @@
-"""Episodic evaluation: mean accuracy with a 95% confidence interval over many episodes."""
+"""Command line for evaluation: mean accuracy ± 95% CI over episodes, printed and written as JSON.
+
+    python -m hypermaml.evaluate --checkpoint pretrained/omniglot_emnist_hypermaml_1shot.pt \\
+        --dataset emnist --split test --n-way 5 --n-shot 1 --episodes 600 --seed 0
+
+The library function is ``hypermaml.evaluation.evaluate`` (``hm.evaluate``).
+"""
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass, field
+import argparse
+import json
+from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .base import FewShotModel
-from .episodes import Sampler
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Accuracies are fractions in [0, 1].
-
-    Attributes:
-        mean: mean query accuracy over episodes.
-        ci95: half-width of the 95% interval, 1.96 * std / sqrt(n) (population std, as in the paper's
-            code, so our numbers compare with its table).
-        accuracies: (n_episodes,) per-episode accuracies.
-        adapt_seconds: total wall time spent inside ``model.adapt``.
-    """
-
-    mean: float
-    ci95: float
-    accuracies: np.ndarray = field(repr=False)
-    adapt_seconds: float
-
-    @property
-    def n_episodes(self) -> int:
-        return len(self.accuracies)
-
-    def __str__(self) -> str:
-        return f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f} % over {self.n_episodes} episodes"
-
-    def to_dict(self) -> dict:
-        return {
-            "mean": self.mean,
-            "ci95": self.ci95,
-            "n_episodes": self.n_episodes,
-            "adapt_seconds": self.adapt_seconds,
-            "accuracies": [float(a) for a in self.accuracies],
-        }
+from .checkpoint import load
+from .data import DATASETS, load_split
+from .episodes import EpisodeSampler
+from .evaluation import evaluate
 
 
-def evaluate(
-    model: FewShotModel,
-    sampler: Sampler,
-    n_episodes: int = 600,
-    seed: int = 0,
-    *,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-    **adapt_kwargs,
-) -> EvalResult:
-    """Adapt on each episode's support set and score its queries.
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m hypermaml.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--dataset", required=True, help="emnist, omniglot, digits, or a full name: " + ", ".join(DATASETS))
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"], help="ignored for full names and digits")
+    parser.add_argument("--n-way", type=int, default=5)
+    parser.add_argument("--n-shot", type=int, default=None, help="default: the shot count the model was trained with")
+    parser.add_argument("--n-query", type=int, default=15, help="queries per class (the paper uses 15)")
+    parser.add_argument("--episodes", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="MAML: inner steps at test time (default: its test_steps)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--json", type=Path, default=None, help="write the result here (default: beside the checkpoint)")
+    args = parser.parse_args(argv)
 
-    The same ``seed`` gives the same episodes for every model, so methods are compared on identical tasks.
+    model = load(args.checkpoint, device=args.device)
+    name = args.dataset if args.dataset in DATASETS else f"{args.dataset}-{args.split}"
+    if args.dataset == "digits":
+        name = "digits"
+    data = load_split(name)
+    n_shot = args.n_shot or model.config.n_shot
+    sampler = EpisodeSampler(data.x, data.y, args.n_way, n_shot, args.n_query, data.class_names)
+    adapt_kwargs = {}
+    if args.steps is not None:
+        if model.config.method != "maml":
+            parser.error("--steps applies to MAML checkpoints only")
+        adapt_kwargs["steps"] = args.steps
+    result = evaluate(model, sampler, args.episodes, seed=args.seed, device=args.device, progress=True, **adapt_kwargs)
+    steps = adapt_kwargs.get("steps", model.config.maml.test_steps) if model.config.method == "maml" else None
+    out = {
+        "checkpoint": str(args.checkpoint), "method": model.config.method, "dataset": name, "n_way": args.n_way,
+        "n_shot": n_shot, "n_query": args.n_query, "episodes": args.episodes, "seed": args.seed, "maml_steps": steps,
+        "accuracy_pct": round(100 * result.mean, 2), "ci95_pct": round(100 * result.ci95, 2), **result.to_dict(),
+    }
+    label = f"{model.config.method}{f' ({steps} steps)' if steps is not None else ''}"
+    print(f"{label} on {name}, {args.n_way}-way {n_shot}-shot: {100 * result.mean:.2f} ± {100 * result.ci95:.2f} % ({args.episodes} episodes, seed {args.seed})")
+    path = args.json or Path(args.checkpoint).with_suffix(f".eval_{name}_{n_shot}shot.json")
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
+    return out
 
-    Args:
-        model: any method; it is put in eval mode and restored to its previous mode afterwards.
-        sampler: draws episodes (``sampler.sample(generator)``).
-        n_episodes: how many episodes (the paper uses 600).
-        seed: seeds the episode generator.
-        device: where to run; default the model's device.
-        progress: show a progress bar.
-        **adapt_kwargs: passed to ``model.adapt`` (e.g. ``steps=k`` for MAML).
-    """
-    if n_episodes < 1:
-        raise ValueError(f"n_episodes must be at least 1, got {n_episodes}")
-    device = torch.device(device) if device is not None else model.device
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    accuracies = np.empty(n_episodes)
-    adapt_seconds = 0.0
-    try:
-        for i in tqdm(range(n_episodes), desc="evaluate", disable=not progress, leave=False):
-            episode = sampler.sample(generator).to(device)
-            with torch.no_grad():
-                start = time.perf_counter()
-                task = model.adapt(episode.support_x, episode.support_y, **adapt_kwargs)
-                adapt_seconds += time.perf_counter() - start
-                predicted = model.logits(episode.query_x, task).argmax(-1)
-            accuracies[i] = (predicted == episode.query_y).double().mean().item()
-    finally:
-        model.train(was_training)
-    return EvalResult(
-        mean=float(accuracies.mean()),
-        ci95=float(1.96 * accuracies.std() / math.sqrt(n_episodes)),
-        accuracies=accuracies,
-        adapt_seconds=adapt_seconds,
-    )
+
+if __name__ == "__main__":
+    main()

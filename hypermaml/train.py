@@ -1,137 +1,104 @@
-"""Episodic meta-training: one loop for every method, with validation, checkpoints and resume."""
+"""Command line for meta-training: ``python -m hypermaml.train --config FILE --run-dir DIR``.
+
+The training loop itself is ``hypermaml.training.meta_train`` (``hm.meta_train``).
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
-from .base import FewShotModel
-from .checkpoint import atomic_torch_save, save
+from .checkpoint import save
 from .config import TrainConfig, to_dict
-from .episodes import Sampler
-from .evaluate import evaluate
+from .training import meta_train
 
-# on_step(step, total_steps, loss, accuracy): called after every optimiser step (the studio draws a
-# progress bar and a loss curve with it).
-StepCallback = Callable[[int, int, float, float], None]
+def load_run_config(path: str | Path, overrides: list[str] = ()) -> dict:
+    """A run config file (JSON, or TOML by extension) with ``section.field=value`` overrides applied.
 
-
-@dataclass(frozen=True)
-class TrainResult:
-    """``history`` holds one dict per epoch: epoch, loss, accuracy, val_mean, val_ci95, seconds."""
-
-    history: list[dict]
-    best_epoch: int
-    best_val: float | None
-
-
-def meta_train(
-    model: FewShotModel,
-    sampler: Sampler,
-    cfg: TrainConfig,
-    *,
-    val_sampler: Sampler | None = None,
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    on_step: StepCallback | None = None,
-) -> TrainResult:
-    """Meta-train ``model`` in place on episodes from ``sampler``.
-
-    Every epoch: ``episodes_per_epoch // meta_batch`` Adam steps on the mean query loss of ``meta_batch``
-    episodes, then (with ``val_sampler``) evaluation on ``val_episodes`` fixed validation episodes. The
-    weights with the best validation accuracy are kept and loaded into ``model`` at the end.
-
-    With ``run_dir``: ``last.pt`` (full training state, written atomically after every epoch),
-    ``best.pt`` (a loadable model checkpoint) and ``metrics.jsonl`` (one line per epoch). ``resume=True``
-    continues from ``last.pt`` and reproduces an uninterrupted run with the same seed.
+    The file holds ``model`` (ModelConfig fields), ``train`` (TrainConfig fields) and ``data`` (dataset
+    names: ``train``, ``val``, ``test``). Override values are parsed as JSON when they can be
+    (numbers, true/false, lists), else taken as strings.
     """
-    device = torch.device(cfg.device)
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    steps_per_epoch = max(1, cfg.episodes_per_epoch // cfg.meta_batch)
-    history: list[dict] = []
-    best = {"epoch": -1, "val": None, "state": None}
-    start_epoch = 0
-    run_dir = Path(run_dir) if run_dir is not None else None
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and (run_dir / "last.pt").is_file():
-            state = torch.load(run_dir / "last.pt", map_location=device, weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
-            history, best, start_epoch = state["history"], state["best"], state["epoch"]
-        elif not resume:
-            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    import tomllib
 
-    total_steps = cfg.epochs * steps_per_epoch
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        started = time.perf_counter()
-        loss_sum = acc_sum = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
-        for step in bar:
-            optimizer.zero_grad(set_to_none=True)
-            losses, correct, count = [], 0, 0
-            for _ in range(cfg.meta_batch):
-                episode = sampler.sample(generator).to(device)
-                loss, logits = model.meta_loss(episode, epoch=epoch)
-                losses.append(loss)
-                correct += int((logits.argmax(-1) == episode.query_y).sum())
-                count += len(episode.query_y)
-            loss = torch.stack(losses).mean()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item()
-            acc_sum += correct / count
-            bar.set_postfix(loss=f"{loss_sum / (step + 1):.3f}", acc=f"{acc_sum / (step + 1):.3f}")
-            if on_step is not None:
-                on_step(epoch * steps_per_epoch + step + 1, total_steps, loss.item(), correct / count)
-        record = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / steps_per_epoch,
-            "accuracy": acc_sum / steps_per_epoch,
-            "seconds": time.perf_counter() - started,
-        }
-        if val_sampler is not None and cfg.val_episodes > 0:
-            val = evaluate(model, val_sampler, cfg.val_episodes, seed=cfg.seed + 1)
-            record.update(val_mean=val.mean, val_ci95=val.ci95)
-            if best["val"] is None or val.mean > best["val"]:
-                best = {"epoch": epoch + 1, "val": val.mean, "state": _cpu_state(model)}
-                if run_dir is not None:
-                    save(model, run_dir / "best.pt", metrics={"val_mean": val.mean, "val_ci95": val.ci95, "epoch": epoch + 1})
-        history.append(record)
-        if progress:
-            tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if run_dir is not None:
-            with open(run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            atomic_torch_save(
-                {
-                    "model": _cpu_state(model),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "history": history,
-                    "best": best,
-                    "epoch": epoch + 1,
-                    "config": to_dict(model.config),
-                    "train_config": to_dict(cfg),
-                },
-                run_dir / "last.pt",
-            )
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    model.eval()
-    return TrainResult(history=history, best_epoch=best["epoch"], best_val=best["val"])
+    path = Path(path)
+    text = path.read_text()
+    raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set needs section.field=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = parsed
+    return raw
 
 
-def _cpu_state(model: FewShotModel) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import dataclasses
+
+    from .checkpoint import build_model
+    from .config import ModelConfig, from_dict
+    from .data import load_split
+    from .episodes import EpisodeSampler
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hypermaml.train",
+        description="Meta-train one model from a run config; keeps the best validation checkpoint.",
+    )
+    parser.add_argument("--config", required=True, help="run config (JSON or TOML), e.g. hypermaml/configs/omniglot_emnist_hypermaml_1shot.json")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override one field, e.g. --set train.epochs=5 (repeatable)")
+    parser.add_argument("--run-dir", required=True, help="folder for last.pt, best.pt and metrics.jsonl")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="overrides train.device")
+    parser.add_argument("--seed", type=int, default=None, help="overrides train.seed")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", default=None, help="also copy the best checkpoint here (with test metrics)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    args = parser.parse_args(argv)
+
+    raw = load_run_config(args.config, args.overrides)
+    model_cfg = from_dict(ModelConfig, raw["model"])
+    train_cfg = from_dict(TrainConfig, raw.get("train", {}))
+    if args.device is not None:
+        train_cfg = dataclasses.replace(train_cfg, device=args.device)
+    if args.seed is not None:
+        train_cfg = dataclasses.replace(train_cfg, seed=args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = raw.get("data", {})
+    train_set = load_split(data["train"])
+    sampler = EpisodeSampler(train_set.x, train_set.y, model_cfg.n_way, model_cfg.n_shot, train_cfg.n_query, train_set.class_names)
+    val_sampler = None
+    if data.get("val"):
+        val_set = load_split(data["val"])
+        val_sampler = EpisodeSampler(val_set.x, val_set.y, model_cfg.n_way, model_cfg.n_shot, 15, val_set.class_names)
+    torch.manual_seed(train_cfg.seed)
+    model = build_model(model_cfg)
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run_config.json").write_text(json.dumps({**raw, "model": to_dict(model_cfg), "train": to_dict(train_cfg)}, indent=2))
+    started = time.time()
+    result = meta_train(model, sampler, train_cfg, val_sampler=val_sampler, run_dir=run_dir, resume=args.resume,
+                        progress=not args.no_progress, print_epochs=True)
+    print(f"best validation accuracy {result.best_val} at epoch {result.best_epoch}; {time.time() - started:.0f} s")
+    if args.out:
+        metrics = {"best_epoch": result.best_epoch, "val_mean": result.best_val, "config_file": str(args.config),
+                   "overrides": args.overrides, "train_history": result.history}
+        save(model, args.out, metrics=metrics)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

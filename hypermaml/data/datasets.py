@@ -1,0 +1,44 @@
+"""Named splits used by configs, the CLIs and the studio."""
+
+from __future__ import annotations
+
+import os
+
+from . import LabelledImages, data_root
+from .digits import load_digits
+from .emnist import load_emnist
+from .omniglot import load_omniglot
+
+EMNIST_CLASSES = 62
+
+
+def _vinyals(split: str, root: str | os.PathLike | None) -> LabelledImages:
+    lines = (data_root(root) / "omniglot" / "splits" / "vinyals" / f"{split}.txt").read_text().split()
+    characters = sorted({line.rsplit("/", 1)[0] for line in lines})
+    data = load_omniglot(root, characters=characters, rotations=(0, 90, 180, 270))
+    index = {name: i for i, name in enumerate(data.class_names)}
+    return data.select_classes([index[line] for line in lines])
+
+
+# name -> (description, loader). Cross-domain benchmark (Omniglot -> EMNIST, as in the paper): meta-train
+# on every Omniglot character except the Latin alphabet, validate on the EMNIST classes with an even index
+# and test on those with an odd index.
+DATASETS = {
+    "omniglot-nolatin": ("Omniglot without the Latin alphabet, no rotations (1597 classes)",
+                         lambda root: load_omniglot(root, exclude=("Latin",))),
+    "emnist-val": ("EMNIST ByClass test images, classes with an even index (31 classes)",
+                   lambda root: load_emnist(root, classes=list(range(0, EMNIST_CLASSES, 2)))),
+    "emnist-test": ("EMNIST ByClass test images, classes with an odd index (31 classes)",
+                    lambda root: load_emnist(root, classes=list(range(1, EMNIST_CLASSES, 2)))),
+    "omniglot-train": ("Omniglot Vinyals train split, rotations as classes (4112 classes)", lambda root: _vinyals("train", root)),
+    "omniglot-val": ("Omniglot Vinyals validation split (688 classes)", lambda root: _vinyals("val", root)),
+    "omniglot-test": ("Omniglot Vinyals test split (1692 classes)", lambda root: _vinyals("test", root)),
+    "digits": ("scikit-learn's 8x8 digits, upscaled (10 classes, always available)", lambda root: load_digits()),
+}
+
+
+def load_split(name: str, root: str | os.PathLike | None = None) -> LabelledImages:
+    """One of ``DATASETS`` by name."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name][1](root)

@@ -1,0 +1,142 @@
+"""Episodic meta-training: one loop for every method, with validation, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .base import FewShotModel
+from .checkpoint import atomic_torch_save, save
+from .config import TrainConfig, to_dict
+from .episodes import Sampler
+from .evaluation import evaluate
+
+# on_step(step, total_steps, loss, accuracy): called after every optimiser step (the studio draws a
+# progress bar and a loss curve with it).
+StepCallback = Callable[[int, int, float, float], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """``history`` holds one dict per epoch: epoch, loss, accuracy, val_mean, val_ci95, seconds."""
+
+    history: list[dict]
+    best_epoch: int
+    best_val: float | None
+
+
+def meta_train(
+    model: FewShotModel,
+    sampler: Sampler,
+    cfg: TrainConfig,
+    *,
+    val_sampler: Sampler | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    print_epochs: bool | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Meta-train ``model`` in place on episodes from ``sampler``.
+
+    Every epoch: ``episodes_per_epoch // meta_batch`` Adam steps on the mean query loss of ``meta_batch``
+    episodes, then (with ``val_sampler``) evaluation on ``val_episodes`` fixed validation episodes. The
+    weights with the best validation accuracy are kept and loaded into ``model`` at the end.
+
+    With ``run_dir``: ``last.pt`` (full training state, written atomically after every epoch),
+    ``best.pt`` (a loadable model checkpoint) and ``metrics.jsonl`` (one line per epoch). ``resume=True``
+    continues from ``last.pt`` and reproduces an uninterrupted run with the same seed.
+
+    ``progress`` shows a progress bar; ``print_epochs`` (default: same as ``progress``) prints one line
+    per epoch, which is what a log file wants.
+    """
+    print_epochs = progress if print_epochs is None else print_epochs
+    device = torch.device(cfg.device)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = max(1, cfg.episodes_per_epoch // cfg.meta_batch)
+    history: list[dict] = []
+    best = {"epoch": -1, "val": None, "state": None}
+    start_epoch = 0
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and (run_dir / "last.pt").is_file():
+            state = torch.load(run_dir / "last.pt", map_location=device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        elif not resume:
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+
+    total_steps = cfg.epochs * steps_per_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        started = time.perf_counter()
+        loss_sum = acc_sum = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for step in bar:
+            optimizer.zero_grad(set_to_none=True)
+            losses, correct, count = [], 0, 0
+            for _ in range(cfg.meta_batch):
+                episode = sampler.sample(generator).to(device)
+                loss, logits = model.meta_loss(episode, epoch=epoch)
+                losses.append(loss)
+                correct += int((logits.argmax(-1) == episode.query_y).sum())
+                count += len(episode.query_y)
+            loss = torch.stack(losses).mean()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item()
+            acc_sum += correct / count
+            bar.set_postfix(loss=f"{loss_sum / (step + 1):.3f}", acc=f"{acc_sum / (step + 1):.3f}")
+            if on_step is not None:
+                on_step(epoch * steps_per_epoch + step + 1, total_steps, loss.item(), correct / count)
+        record = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / steps_per_epoch,
+            "accuracy": acc_sum / steps_per_epoch,
+            "seconds": time.perf_counter() - started,
+        }
+        if val_sampler is not None and cfg.val_episodes > 0:
+            val = evaluate(model, val_sampler, cfg.val_episodes, seed=cfg.seed + 1)
+            record.update(val_mean=val.mean, val_ci95=val.ci95)
+            if best["val"] is None or val.mean > best["val"]:
+                best = {"epoch": epoch + 1, "val": val.mean, "state": _cpu_state(model)}
+                if run_dir is not None:
+                    save(model, run_dir / "best.pt", metrics={"val_mean": val.mean, "val_ci95": val.ci95, "epoch": epoch + 1})
+        history.append(record)
+        if print_epochs:
+            tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if run_dir is not None:
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            atomic_torch_save(
+                {
+                    "model": _cpu_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "history": history,
+                    "best": best,
+                    "epoch": epoch + 1,
+                    "config": to_dict(model.config),
+                    "train_config": to_dict(cfg),
+                },
+                run_dir / "last.pt",
+            )
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+    return TrainResult(history=history, best_epoch=best["epoch"], best_val=best["val"])
+
+
+def _cpu_state(model: FewShotModel) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
