@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import types
 from pathlib import Path
-
-import torch
 
 from .checkpoint import load
 from .data import DATASETS, load_split
@@ -61,6 +61,17 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"wrote {path}")
     return out
 
+
+class _CallableModule(types.ModuleType):
+    """Importing this module binds ``hypermaml.evaluate`` to it, over the ``hm.evaluate`` function (Python
+    sets a package attribute for every imported submodule). Making the module callable keeps
+    ``hm.evaluate(model, sampler, ...)`` working either way."""
+
+    def __call__(self, *args, **kwargs):
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     main()

@@ -55,3 +55,11 @@ def test_steps_is_refused_for_a_method_without_an_inner_loop(tmp_path):
     hm.save(hm.build_model(hm.ModelConfig(method="protonet", n_way=3, backbone=hm.BackboneConfig(hidden=8))), out)
     with pytest.raises(SystemExit):
         evaluate_main(["--checkpoint", str(out), "--dataset", "digits", "--steps", "3", "--episodes", "2"])
+
+
+def test_importing_the_evaluate_command_keeps_hm_evaluate_callable():
+    import hypermaml.evaluate  # noqa: F401  (binds the submodule on the package)
+    from toy.tasks import ToyTaskSampler
+
+    model = hm.build_model(hm.ModelConfig(method="protonet", n_way=2, backbone=hm.BackboneConfig(kind="identity", in_channels=2, input_mean=(0.0, 0.0), input_std=(1.0, 1.0))))
+    assert hm.evaluate(model, ToyTaskSampler(1, 2), n_episodes=3).n_episodes == 3
