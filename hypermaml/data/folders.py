@@ -1,0 +1,172 @@
+"""User images: a folder with one sub-folder per class, the same as a zip, or single image files.
+
+Every image becomes a 28x28 float tensor in [0, 1], dark ink on a light background: EXIF rotation is
+applied, any mode (RGBA, palette, 16-bit, CMYK, ...) is flattened onto white and turned to grey, huge
+images are downscaled while decoding, the picture is padded to a square with its background colour, and
+light-on-dark pictures are inverted (``polarity="auto"``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import zipfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import LabelledImages
+from .transforms import IMAGE_SIZE, resize_images
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+MAX_DECODE_SIDE = 1024  # bigger pictures are reduced while decoding: 28x28 is the goal anyway
+MAX_PIXELS = 100_000_000  # refuse decompression bombs beyond this (PIL's own guard is 179M)
+Polarity = Literal["auto", "keep", "invert"]
+
+
+class ImageError(ValueError):
+    """An input that cannot become a training or query image; the message names it and says why."""
+
+
+def image_from_bytes(data: bytes, name: str = "image", polarity: Polarity = "auto") -> torch.Tensor:
+    """Decode one image file's bytes into a (1, 28, 28) dark-on-light tensor.
+
+    Raises ``ImageError`` for anything that is not a readable image (with ``name`` in the message).
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageError(f"{name} is {im.width}x{im.height} pixels; the limit is {MAX_PIXELS:,}")
+            im.draft("L", (MAX_DECODE_SIDE, MAX_DECODE_SIDE))  # JPEG: decode at reduced size, cheaply
+            im = ImageOps.exif_transpose(im)
+            grey = _to_grey(im)
+            grey.thumbnail((MAX_DECODE_SIDE, MAX_DECODE_SIDE))
+            arr = np.asarray(grey, dtype=np.float32) / 255.0
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{name} is not an image Pillow can read ({type(exc).__name__})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise ImageError(f"{name} is corrupt or truncated ({exc})") from exc
+    return prepare(torch.from_numpy(arr), polarity)
+
+
+def _to_grey(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> 'L', transparent parts becoming white paper."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = arr.max() if arr.max() > 0 else 1.0
+        return Image.fromarray((arr / hi * 255).astype(np.uint8))
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = arr.min(), arr.max()
+        return Image.fromarray(((arr - lo) / ((hi - lo) or 1.0) * 255).astype(np.uint8))
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("L")
+    if im.mode == "CMYK":
+        return im.convert("RGB").convert("L")
+    return im.convert("L")
+
+
+def prepare(grey: torch.Tensor, polarity: Polarity = "auto") -> torch.Tensor:
+    """(H, W) grey values in [0, 1] -> (1, 28, 28): polarity fixed, padded to a square, resized."""
+    if polarity not in ("auto", "keep", "invert"):
+        raise ValueError(f"polarity must be 'auto', 'keep' or 'invert', got {polarity!r}")
+    border = torch.cat([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if polarity == "invert" or (polarity == "auto" and float(border.median()) < 0.5):
+        grey = 1.0 - grey  # light ink on a dark background: turn it into dark on light
+    h, w = grey.shape
+    side = max(h, w)
+    background = float(torch.cat([grey[0], grey[-1], grey[:, 0], grey[:, -1]]).median())
+    square = torch.full((side, side), background)
+    top, left = (side - h) // 2, (side - w) // 2
+    square[top : top + h, left : left + w] = grey
+    return resize_images(square[None, None], IMAGE_SIZE)[0]
+
+
+def _is_image_name(name: str) -> bool:
+    base = posixpath.basename(name)
+    return not base.startswith(".") and Path(base).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _assemble(per_class: dict[str, list[torch.Tensor]], source: str, min_per_class: int) -> LabelledImages:
+    if not per_class:
+        raise ImageError(f"{source} has no class folders with images (expected one sub-folder per class)")
+    for name, images in per_class.items():
+        if len(images) < min_per_class:
+            raise ImageError(f"class {name!r} in {source} has {len(images)} image(s); at least {min_per_class} needed")
+    names = sorted(per_class)
+    x = torch.stack([img for n in names for img in per_class[n]])
+    y = torch.cat([torch.full((len(per_class[n]),), i, dtype=torch.long) for i, n in enumerate(names)])
+    return LabelledImages(x, y, tuple(names))
+
+
+def load_image_folder(path: str | os.PathLike, polarity: Polarity = "auto", min_per_class: int = 1) -> LabelledImages:
+    """A folder holding one sub-folder per class; class names are the sub-folder names (sorted)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ImageError(f"{root} is not a folder")
+    per_class: dict[str, list[torch.Tensor]] = {}
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(f for f in class_dir.iterdir() if f.is_file() and _is_image_name(f.name))
+        per_class[class_dir.name] = [image_from_bytes(f.read_bytes(), f"{class_dir.name}/{f.name}", polarity) for f in files]
+    return _assemble(per_class, str(root), max(1, min_per_class))
+
+
+def check_zip_member(info: zipfile.ZipInfo) -> str:
+    """The member's normalised path; ``ImageError`` for absolute paths, ``..`` and links."""
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise ImageError(f"the zip holds an absolute path ({info.filename!r}); refusing it")
+    if ".." in name.split("/"):
+        raise ImageError(f"the zip holds a path outside its folder ({info.filename!r}); refusing it")
+    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+        raise ImageError(f"the zip holds a symbolic link ({info.filename!r}); refusing it")
+    return name
+
+
+def load_image_zip(
+    source: str | os.PathLike | bytes,
+    polarity: Polarity = "auto",
+    min_per_class: int = 1,
+    max_total_bytes: int = 200_000_000,
+    max_files: int = 20_000,
+) -> LabelledImages:
+    """A zip with one folder per class (optionally inside one top folder); read in memory, never extracted.
+
+    Refuses absolute paths, ``..`` components, links, more than ``max_files`` files and archives that
+    expand past ``max_total_bytes`` (checked on the bytes actually decompressed, not the header's claim).
+    """
+    label = "the zip" if isinstance(source, bytes) else str(source)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except zipfile.BadZipFile as exc:
+        raise ImageError(f"{label} is not a zip archive") from exc
+    with archive:
+        members = [(check_zip_member(m), m) for m in archive.infolist()]
+        files = [(n, m) for n, m in members if not m.is_dir() and _is_image_name(n) and "__MACOSX/" not in n]
+        if len(files) > max_files:
+            raise ImageError(f"{label} holds {len(files)} images; the limit is {max_files}")
+        declared = sum(m.file_size for _, m in files)
+        if declared > max_total_bytes:
+            raise ImageError(f"{label} expands to {declared:,} bytes; the limit is {max_total_bytes:,}")
+        dirs = {posixpath.dirname(n) for n, _ in files}
+        if "" in dirs:
+            raise ImageError(f"{label} has images at its top level; put each class's images in a folder named after the class")
+        per_class: dict[str, list[torch.Tensor]] = {}
+        total = 0
+        for name, member in sorted(files):
+            with archive.open(member) as f:
+                data = f.read(max_total_bytes - total + 1)
+            total += len(data)
+            if total > max_total_bytes:
+                raise ImageError(f"{label} expands past {max_total_bytes:,} bytes; refusing it")
+            class_name = posixpath.basename(posixpath.dirname(name))
+            per_class.setdefault(class_name, []).append(image_from_bytes(data, name, polarity))
+    return _assemble(per_class, label, max(1, min_per_class))

@@ -1,0 +1,151 @@
+"""User images: folders, zips and the awkward files people really have."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hypermaml.data import ImageError, image_from_bytes, load_image_folder, load_image_zip
+
+
+def encode(img: Image.Image, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def stroke(mode="L", ink=0, paper=255, size=(60, 40)):
+    """A dark vertical bar on light paper, off centre (left third)."""
+    arr = np.full((size[1], size[0]), paper, dtype=np.uint8)
+    arr[5:-5, 8:16] = ink
+    return Image.fromarray(arr).convert(mode)
+
+
+def test_an_image_becomes_28px_dark_on_light_and_keeps_its_layout():
+    x = image_from_bytes(encode(stroke()), "bar.png")
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32
+    assert float(x.min()) < 0.3 and float(x[0, 0, 0]) > 0.95
+    # padded to a square, so the bar stays in the left part of the picture
+    assert float(x[0, :, :10].mean()) < float(x[0, :, 18:].mean())
+
+
+def test_light_ink_on_dark_paper_is_inverted_automatically_or_on_request():
+    dark = encode(stroke(ink=255, paper=0))
+    assert float(image_from_bytes(dark, "neg.png")[0, 0, 0]) > 0.95
+    assert float(image_from_bytes(dark, "neg.png", polarity="keep")[0, 0, 0]) < 0.05
+    assert float(image_from_bytes(encode(stroke()), "pos.png", polarity="invert")[0, 0, 0]) < 0.05
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "CMYK", "I;16", "LA", "1"])
+def test_every_common_pixel_mode_gives_the_same_picture(mode):
+    reference = image_from_bytes(encode(stroke()), "ref.png")
+    img = stroke().convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(stroke(), dtype=np.uint16) * 257)
+    fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode in ("I;16",) else "PNG")
+    got = image_from_bytes(encode(img, fmt), f"x.{fmt.lower()}")
+    assert torch.allclose(got, reference, atol=0.08), mode
+
+
+def test_transparent_pixels_become_paper():
+    arr = np.zeros((40, 40, 4), dtype=np.uint8)  # fully transparent black...
+    arr[10:30, 18:22] = (0, 0, 0, 255)  # ...with an opaque black bar
+    x = image_from_bytes(encode(Image.fromarray(arr, "RGBA")), "alpha.png")
+    assert float(x[0, 0, 0]) > 0.95 and float(x.min()) < 0.3
+
+
+def test_exif_rotation_is_applied():
+    img = stroke(size=(60, 40))  # wide picture, bar on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    rotated = image_from_bytes(encode(img, "JPEG", exif=exif.tobytes()), "photo.jpg")
+    plain = image_from_bytes(encode(img, "JPEG"), "photo.jpg")
+    # after the rotation the bar runs horizontally: most ink is in a band of rows, not columns
+    assert not torch.allclose(rotated, plain, atol=0.1)
+    ink = 1 - rotated[0]
+    assert float(ink[:10].sum()) > float(ink[:, :10].sum())
+
+
+def test_a_huge_image_is_downscaled_not_refused():
+    big = Image.new("L", (6000, 4000), 255)
+    x = image_from_bytes(encode(big, "JPEG"), "big.jpg")
+    assert x.shape == (1, 28, 28)
+
+
+def test_non_images_and_truncated_images_name_the_file():
+    with pytest.raises(ImageError, match="notes.png is not an image"):
+        image_from_bytes(b"hello, this is text", "notes.png")
+    data = encode(stroke(), "PNG")
+    with pytest.raises(ImageError, match="cut.png is corrupt or truncated"):
+        image_from_bytes(data[: len(data) // 2], "cut.png")
+
+
+def write_folder(root, classes):
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            (root / name / f"{i}.png").write_bytes(encode(stroke()))
+
+
+def test_a_folder_per_class_reads_in_sorted_class_order(tmp_path):
+    write_folder(tmp_path, {"dog": 2, "cat": 3})
+    (tmp_path / "cat" / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "cat" / "README.txt").write_text("not an image, not an image suffix")
+    data = load_image_folder(tmp_path)
+    assert data.class_names == ("cat", "dog") and data.y.tolist() == [0, 0, 0, 1, 1]
+    assert data.x.shape == (5, 1, 28, 28)
+
+
+def test_an_empty_class_folder_is_named(tmp_path):
+    write_folder(tmp_path, {"cat": 2, "dog": 0})
+    with pytest.raises(ImageError, match="class 'dog' .* has 0 image"):
+        load_image_folder(tmp_path)
+
+
+def test_a_corrupt_image_in_a_folder_names_the_class_and_file(tmp_path):
+    write_folder(tmp_path, {"cat": 1})
+    (tmp_path / "cat" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(ImageError, match="cat/bad.png"):
+        load_image_folder(tmp_path)
+
+
+def zip_bytes(entries):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_zip_with_a_folder_per_class_inside_a_top_folder(tmp_path):
+    png = encode(stroke())
+    data = load_image_zip(zip_bytes({"task/cat/1.png": png, "task/cat/2.png": png, "task/dog/1.png": png, "__MACOSX/task/._x.png": b"x"}))
+    assert data.class_names == ("cat", "dog") and data.y.tolist() == [0, 0, 1]
+    path = tmp_path / "t.zip"
+    path.write_bytes(zip_bytes({"a/1.png": png, "b/1.png": png}))
+    assert load_image_zip(path).class_names == ("a", "b")
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("../evil/1.png", "outside its folder"),
+    ("cat/../../1.png", "outside its folder"),
+    ("/abs/1.png", "absolute path"),
+])
+def test_a_zip_with_paths_outside_its_folder_is_refused(bad, message):
+    with pytest.raises(ImageError, match=message):
+        load_image_zip(zip_bytes({"cat/1.png": encode(stroke()), bad: encode(stroke())}))
+
+
+def test_a_zip_that_expands_past_the_bound_is_refused():
+    bomb = zip_bytes({"cat/1.png": b"\0" * 5_000_000})
+    assert len(bomb) < 100_000
+    with pytest.raises(ImageError, match="expands to 5,000,000 bytes; the limit is 1,000,000"):
+        load_image_zip(bomb, max_total_bytes=1_000_000)
+
+
+def test_not_a_zip_and_images_at_the_top_level_are_explained():
+    with pytest.raises(ImageError, match="not a zip archive"):
+        load_image_zip(b"plain text")
+    with pytest.raises(ImageError, match="top level"):
+        load_image_zip(zip_bytes({"1.png": encode(stroke())}))
