@@ -50,7 +50,8 @@ class BackboneConfig:
 class MAMLConfig:
     """Model-agnostic meta-learning (Finn et al., 2017)."""
 
-    inner_lr: float = 0.01
+    inner_lr: float = 0.01  # inner step size during meta-training
+    test_inner_lr: float | None = None  # inner step size at test time; None = the same as inner_lr
     train_steps: int = 5  # inner steps during meta-training
     test_steps: int = 10  # default inner steps in adapt() at test time; any k >= 0 may be passed
     # False: differentiate through the inner loop (second order, the default for training).

@@ -102,12 +102,13 @@ class MAML(FewShotModel):
             support_x: (n_way * n_shot, *input_shape).
             support_y: (n_way * n_shot,) labels in 0..n_way-1.
             steps: inner steps; default ``train_steps`` in training mode, ``test_steps`` in eval mode.
-            inner_lr: step size; default the configured ``inner_lr``.
+            inner_lr: step size; default ``inner_lr`` in training mode, ``test_inner_lr`` (if set) in eval mode.
         """
         cfg = self.config.maml
         self.check_support(support_x, support_y, self.config.n_way)
         steps = (cfg.train_steps if self.training else cfg.test_steps) if steps is None else steps
-        inner_lr = cfg.inner_lr if inner_lr is None else inner_lr
+        if inner_lr is None:
+            inner_lr = cfg.test_inner_lr if (not self.training and cfg.test_inner_lr is not None) else cfg.inner_lr
         all_params = dict(self.named_parameters())
         start = {name: all_params[name] for name in self._adapted_names()}
         if cfg.adapt == "head":

@@ -103,3 +103,16 @@ def test_negative_steps_and_wrong_label_ranges_are_refused():
         model.adapt(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="missing classes \\[0\\]"):
         model.adapt(SUPPORT_X, torch.tensor([1, 1]))
+
+
+def test_the_test_time_step_size_can_differ_from_the_training_one():
+    cfg = hm.MAMLConfig(inner_lr=1.0, test_inner_lr=0.5, train_steps=1, test_steps=1)
+    model = hm.build_model(linear_config("maml", maml=cfg))
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    trained = model.train().adapt(SUPPORT_X, SUPPORT_Y).params["head.weight"]
+    tested = model.eval().adapt(SUPPORT_X, SUPPORT_Y).params["head.weight"]
+    assert torch.allclose(trained, torch.tensor([[0.25, -0.25], [-0.25, 0.25]]))
+    assert torch.allclose(tested, torch.tensor([[0.125, -0.125], [-0.125, 0.125]]))
+    assert torch.allclose(model.adapt(SUPPORT_X, SUPPORT_Y, inner_lr=1.0).params["head.weight"], trained)
