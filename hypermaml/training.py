@@ -74,6 +74,8 @@ def meta_train(
             optimizer.load_state_dict(state["optimizer"])
             generator.set_state(state["generator"])
             history, best, start_epoch = state["history"], state["best"], state["epoch"]
+            # A kill between the log line and last.pt could leave an extra line: the log follows last.pt.
+            (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
         elif not resume:
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 

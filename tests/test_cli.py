@@ -63,3 +63,38 @@ def test_importing_the_evaluate_command_keeps_hm_evaluate_callable():
 
     model = hm.build_model(hm.ModelConfig(method="protonet", n_way=2, backbone=hm.BackboneConfig(kind="identity", in_channels=2, input_mean=(0.0, 0.0), input_std=(1.0, 1.0))))
     assert hm.evaluate(model, ToyTaskSampler(1, 2), n_episodes=3).n_episodes == 3
+
+
+def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    config = json.loads(json.dumps(CONFIG))
+    config["train"].update(epochs=3, episodes_per_epoch=40, meta_batch=2)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])}
+    args = [sys.executable, "-m", "hypermaml.train", "--config", str(path), "--no-progress", "--threads", "1"]
+
+    subprocess.run(args + ["--run-dir", str(tmp_path / "straight")], check=True, env=env, capture_output=True)
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(args + ["--run-dir", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").is_file() or (run / "metrics.jsonl").read_text().count("\n") < 1:
+        assert time.time() < deadline and proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # mid-run: after epoch 1 was saved, during epoch 2
+    proc.wait()
+    assert (run / "metrics.jsonl").read_text().count("\n") < 3
+    subprocess.run(args + ["--run-dir", str(run), "--resume"], check=True, env=env, capture_output=True)
+
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    b = torch.load(run / "last.pt", weights_only=True)["model"]
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
