@@ -76,7 +76,7 @@ def meta_train(
             history, best, start_epoch = state["history"], state["best"], state["epoch"]
             # A kill between the log line and last.pt could leave an extra line: the log follows last.pt.
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
-        elif not resume:
+        else:  # a fresh start (or nothing to resume from): no stale log lines
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     total_steps = cfg.epochs * steps_per_epoch
