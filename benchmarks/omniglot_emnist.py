@@ -2,6 +2,7 @@
 
     python -m benchmarks.omniglot_emnist            # 600 test episodes per checkpoint, seed 0
     python -m benchmarks.omniglot_emnist --write    # also writes pretrained/<name>.json (metrics)
+    python -m benchmarks.omniglot_emnist --from-runs runs --write   # first copy runs/<method>_<k>shot/best.pt
 
 5-way, 15 queries per class, EMNIST classes with an odd index (the test half), mean ± 1.96·σ/√600.
 Checkpoints that are not there yet are listed as missing. Last line: one JSON object.
@@ -37,10 +38,38 @@ def measure(model: hm.FewShotModel, data, shot: int, episodes: int = EPISODES) -
     return hm.evaluate(model, sampler, episodes, seed=SEED)
 
 
+def import_runs(runs: Path) -> None:
+    """best.pt of each finished or stopped run -> pretrained/, with what the run did in its metrics."""
+    for method in ("hypermaml", "maml", "protonet"):
+        for shot in (1, 5):
+            run = runs / f"{method}_{shot}shot"
+            if not (run / "best.pt").is_file():
+                continue
+            model = hm.load(run / "best.pt")
+            history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            config = json.loads((run / "run_config.json").read_text())
+            model.metrics = {
+                **model.metrics,
+                "epochs_run": len(history),
+                "epochs_planned": config["train"]["epochs"],
+                "episodes_seen": len(history) * config["train"]["episodes_per_epoch"],
+                "train_seconds": round(sum(h["seconds"] for h in history)),
+                "train_config": config["train"],
+                "data": config["data"],
+                "history": history,
+            }
+            hm.save(model, checkpoint_path(method, shot))
+            print(f"imported {run}/best.pt (epoch {model.metrics.get('epoch')} of {len(history)}) -> {checkpoint_path(method, shot)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="write the metrics JSON beside each checkpoint")
+    parser.add_argument("--from-runs", type=Path, default=None,
+                        help="copy RUNS/<method>_<k>shot/best.pt into pretrained/ first, with the run's training log")
     args = parser.parse_args()
+    if args.from_runs is not None:
+        import_runs(args.from_runs)
     test = load_split("emnist-test")
     rows, results = ["| method | shots | ours (%) | paper (%) |", "|---|---|---|---|"], {}
     for method in ("hypermaml", "maml", "protonet"):
