@@ -62,12 +62,32 @@ def import_runs(runs: Path) -> None:
             print(f"imported {run}/best.pt (epoch {model.metrics.get('epoch')} of {len(history)}) -> {checkpoint_path(method, shot)}")
 
 
+def stored_table() -> str:
+    """The README table from the metrics JSON beside each checkpoint (no evaluation)."""
+    rows = ["| method | shots | ours (%) | paper (%) | trained for | epoch kept |", "|---|---|---|---|---|---|"]
+    for method in ("hypermaml", "maml", "protonet"):
+        for shot in (1, 5):
+            path = checkpoint_path(method, shot).with_suffix(".json")
+            if not path.is_file():
+                rows.append(f"| {method} | {shot} | not trained yet | {PAPER[(method, shot)]} | | |")
+                continue
+            m = json.loads(path.read_text())
+            trained = f"{m['episodes_seen']:,} episodes, {m['train_seconds'] / 60:.0f} min"
+            rows.append(f"| {method} | {shot} | {100 * m['test_accuracy']:.2f} ± {100 * m['test_ci95']:.2f} | "
+                        f"{PAPER[(method, shot)]} | {trained} | {m.get('epoch')} of {m['epochs_run']} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="write the metrics JSON beside each checkpoint")
+    parser.add_argument("--stored", action="store_true", help="print the README table from the stored metrics and stop")
     parser.add_argument("--from-runs", type=Path, default=None,
                         help="copy RUNS/<method>_<k>shot/best.pt into pretrained/ first, with the run's training log")
     args = parser.parse_args()
+    if args.stored:
+        print(stored_table())
+        return
     if args.from_runs is not None:
         import_runs(args.from_runs)
     test = load_split("emnist-test")
