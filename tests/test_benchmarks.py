@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import hypermaml as hm
 from benchmarks.omniglot_emnist import EPISODES, checkpoint_path, measure
@@ -33,3 +34,17 @@ def test_evaluation_reproduces_the_stored_test_accuracy(path):
 
 def test_checkpoint_names_follow_the_documented_pattern():
     assert checkpoint_path("hypermaml", 1).name == "omniglot_emnist_hypermaml_1shot.pt"
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.stem for p in COMMITTED])
+def test_a_committed_model_works_on_any_dark_on_light_28px_images(path):
+    # scikit-learn's digits were never seen in training; the input convention alone makes them usable.
+    from hypermaml.data import load_digits
+
+    model = hm.load(path)
+    digits = load_digits()
+    sampler = hm.EpisodeSampler(digits.x, digits.y, 5, model.config.n_shot, 10)
+    result = hm.evaluate(model, sampler, n_episodes=40, seed=0)
+    assert result.mean > 0.5  # chance is 0.2
+    ep = sampler.sample(torch.Generator().manual_seed(1))
+    assert model.logits(ep.query_x, model.adapt(ep.support_x, ep.support_y)).shape == (50, 5)
