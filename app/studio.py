@@ -11,9 +11,10 @@ if str(ROOT) not in sys.path:  # `streamlit run app/studio.py` puts app/ on the 
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="HyperMAML Studio", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="HyperMAML Studio", page_icon=":material/hub:", layout="wide")
 
 pages = [
-    st.Page(str(ROOT / "app" / "views" / "toy.py"), title="One update vs k steps", icon="🎯", default=True),
+    st.Page("views/toy.py", title="One update vs k steps", icon=":material/scatter_plot:", default=True),
+    st.Page("views/how.py", title="How it works", icon=":material/lightbulb:"),
 ]
 st.navigation(pages).run()

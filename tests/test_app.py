@@ -51,3 +51,11 @@ def test_the_alpha_slider_redraws_only_its_own_figure():
     alpha.set_value(0.0).run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == 2
+
+
+def test_the_how_it_works_page_renders_its_two_diagrams():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("views/how.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "How HyperMAML works"
+    assert len(at.get("graphviz_chart")) == 2

@@ -1,0 +1,50 @@
+"""How it works: HyperMAML in one picture, next to MAML."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("How HyperMAML works")
+st.markdown(
+    "Both methods start from a classifier θ that was **meta-learned** over many small tasks, and both must "
+    "turn a handful of labelled examples (the *support set*) into a classifier for a new task. They differ "
+    "in how they compute that task's classifier θ'."
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("MAML: k gradient steps")
+    st.graphviz_chart(
+        """
+        digraph { rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
+          S [label="support set (x, y)"]; T0 [label="θ (meta-learned start)"];
+          L [label="loss on the support set"]; G [label="gradient ∇θ loss"];
+          U [label="θ ← θ − α ∇θ loss", fillcolor="#fddbc7"]; Q [label="classify queries with θ'"];
+          S -> L; T0 -> L; L -> G -> U; U -> L [label=" repeat k times", style=dashed]; U -> Q; }
+        """
+    )
+    st.markdown("Each step needs a forward **and a backward** pass through the model, and the step size α and "
+                "the number of steps k are fixed by hand. One step from a shared start often is not enough.")
+with right:
+    st.subheader("HyperMAML: one forward pass")
+    st.graphviz_chart(
+        """
+        digraph { rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
+          S [label="support images"]; E [label="encoder (Conv4)"]; Z [label="embeddings e"];
+          P [label="base classifier θ: softmax(θ·e)"]; Y [label="true labels (one-hot)"];
+          C [label="enhanced embeddings [e, softmax, one-hot]\\nper class: concatenate or average"];
+          H [label="hypernetwork (MLP, shared by all classes)", fillcolor="#d1e5f0"];
+          D [label="Δθ: a weight row and bias per class"]; U [label="θ' = θ + Δθ", fillcolor="#d1e5f0"];
+          Q [label="classify queries with θ'"];
+          S -> E -> Z; Z -> P; Z -> C; P -> C; Y -> C; C -> H -> D -> U -> Q; }
+        """
+    )
+    st.markdown("The hypernetwork sees what a gradient step would use — the examples, what the base classifier "
+                "predicts for them, and the truth — and is trained end to end to output the update directly.")
+
+st.subheader("Try it")
+st.page_link("views/toy.py", label="One update vs k steps on the paper's toy tasks", icon=":material/scatter_plot:")
+st.markdown(
+    "Reference: M. Przewięźlikowski, P. Przybysz, J. Tabor, M. Zięba, P. Spurek, *HyperMAML: Few-shot "
+    "adaptation of deep models with hypernetworks*, [arXiv 2205.15745](https://arxiv.org/abs/2205.15745)."
+)
