@@ -15,3 +15,34 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 def toy_models() -> dict[str, hm.FewShotModel]:
     """The committed toy checkpoints. Safe to share: adapt() never mutates a model."""
     return {name: hm.load(PRETRAINED / f"toy_{name}.pt") for name in ("hypermaml", "maml", "protonet")}
+
+
+@st.cache_resource(show_spinner="Loading the benchmark models ...")
+def benchmark_models(n_shot: int) -> dict[str, hm.FewShotModel]:
+    """The committed Omniglot->EMNIST checkpoints for ``n_shot`` (whichever exist)."""
+    found = {}
+    for method in ("hypermaml", "maml", "protonet"):
+        path = PRETRAINED / f"omniglot_emnist_{method}_{n_shot}shot.pt"
+        if path.is_file():
+            found[method] = hm.load(path)
+    return found
+
+
+def available_datasets() -> dict[str, str]:
+    """Dataset name -> description, for the data this machine has (digits always)."""
+    from hypermaml.data import DATASETS, data_root
+
+    names = ["digits"]
+    try:
+        data_root()
+        names = ["emnist-test", "emnist-val", "omniglot-test", "digits"]
+    except FileNotFoundError:
+        pass
+    return {n: DATASETS[n][0] for n in names}
+
+
+@st.cache_resource(show_spinner="Loading images ...", max_entries=3)
+def dataset(name: str):
+    from hypermaml.data import load_split
+
+    return load_split(name)

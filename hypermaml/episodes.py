@@ -80,6 +80,10 @@ class EpisodeSampler:
             raise ValueError(f"the data has {len(self.classes)} classes; n_way={n_way} needs at least {n_way}")
 
     def sample(self, generator: torch.Generator) -> Episode:
+        return self.sample_with_classes(generator)[0]
+
+    def sample_with_classes(self, generator: torch.Generator) -> tuple[Episode, list[int]]:
+        """An episode and, for each of its labels 0..n_way-1, the source class id it stands for."""
         chosen = torch.randperm(len(self.classes), generator=generator)[: self.n_way]
         support, query = [], []
         for idx_c in chosen.tolist():
@@ -88,9 +92,10 @@ class EpisodeSampler:
             support.append(pick[: self.n_shot])
             query.append(pick[self.n_shot :])
         labels = torch.arange(self.n_way)
-        return Episode(
+        episode = Episode(
             support_x=self.x[torch.cat(support)],
             support_y=labels.repeat_interleave(self.n_shot),
             query_x=self.x[torch.cat(query)],
             query_y=labels.repeat_interleave(self.n_query),
         )
+        return episode, self.classes[chosen].tolist()

@@ -59,3 +59,20 @@ def test_the_how_it_works_page_renders_its_two_diagrams():
     assert not at.exception, at.exception
     assert at.title[0].value == "How HyperMAML works"
     assert len(at.get("graphviz_chart")) == 2
+
+
+def test_the_real_episodes_page_shows_predictions_and_reacts_to_the_seed():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("views/episodes.py").run()
+    assert not at.exception, at.exception
+    first = metrics(at)
+    assert "HyperMAML accuracy" in first and "ProtoNet accuracy" in first
+    captions = [c.value for c in at.caption]
+    assert any("truth:" in c and "HyperMAML" in c for c in captions)
+    seen = {tuple(first.values())}
+    for seed in (1, 2, 3):
+        at.number_input[0].set_value(seed).run()
+        assert not at.exception
+        seen.add(tuple(metrics(at).values()))
+    assert len(seen) > 1
+    assert len(at.table) == 1

@@ -65,3 +65,10 @@ def test_too_few_classes_for_n_way_is_refused():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="x has 3 examples but y has 2 labels"):
         hm.EpisodeSampler(torch.zeros(3, 1), torch.zeros(2), n_way=2, n_shot=1, n_query=1)
+
+
+def test_sample_with_classes_names_the_source_class_of_each_label():
+    x, y = labelled_set()
+    ep, classes = hm.EpisodeSampler(x, y, n_way=3, n_shot=2, n_query=1).sample_with_classes(torch.Generator().manual_seed(3))
+    for label, source in enumerate(classes):
+        assert (y[ep.support_x[ep.support_y == label].flatten().long()] == source).all()
