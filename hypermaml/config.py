@@ -79,6 +79,11 @@ class HyperMAMLConfig:
     warmup_steps: int = 5
     # Optional penalty lambda * ||delta||^2 on the hypernetwork's output, added to the meta-loss.
     delta_penalty: float = 0.0
+    # Not in the paper: a zero-initialised linear path from the class input straight to the output, beside
+    # the MLP. The update that turns a linear head into a nearest-prototype classifier (w_c = 2 e_c,
+    # b_c = -||e_c||^2) is mostly linear in the embedding, and a linear map extrapolates to another
+    # domain's embeddings more gracefully than a ReLU MLP.
+    linear_skip: bool = False
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class HyperMAML(FewShotModel):
         # hypernetwork can compare prediction and truth entry by entry (the information a gradient uses).
         enhanced = d + 2 * n_way
         in_dim = enhanced * (config.n_shot if hcfg.aggregation == "concat" else 1)
-        self.hypernet = HyperNet(in_dim, d, hcfg.hidden, hcfg.n_hidden_layers)
+        self.hypernet = HyperNet(in_dim, d, hcfg.hidden, hcfg.n_hidden_layers, hcfg.linear_skip)
 
     def hypernet_inputs(self, features: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
         """Enhanced support embeddings aggregated per class: (n_support, d) -> (n_way, in_dim)."""

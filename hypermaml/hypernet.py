@@ -15,9 +15,10 @@ class HyperNet(nn.Module):
             "mean", where ``d_enh = embedding_dim + 2 * n_way``).
         embedding_dim: d, the classifier's input size; the output is d + 1 (weight row, bias).
         hidden, n_hidden_layers: the MLP's width and depth.
+        linear_skip: add a zero-initialised linear map from input to output beside the MLP.
     """
 
-    def __init__(self, in_dim: int, embedding_dim: int, hidden: int, n_hidden_layers: int) -> None:
+    def __init__(self, in_dim: int, embedding_dim: int, hidden: int, n_hidden_layers: int, linear_skip: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = in_dim
@@ -30,9 +31,15 @@ class HyperNet(nn.Module):
         # hypernetwork only has to learn corrections to a working classifier.
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.skip = nn.Linear(in_dim, embedding_dim + 1) if linear_skip else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
         self.embedding_dim = embedding_dim
 
     def forward(self, class_inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n_way, in_dim) -> (delta_weight (n_way, d), delta_bias (n_way,))."""
         out = self.out(self.body(class_inputs))
+        if self.skip is not None:
+            out = out + self.skip(class_inputs)
         return out[:, : self.embedding_dim], out[:, self.embedding_dim]

@@ -101,3 +101,13 @@ def test_unequal_shots_per_class_are_refused_with_the_counts():
     x = torch.rand(7, 1, 28, 28)
     with pytest.raises(ValueError, match="counts \\[3, 2, 2\\]"):
         model.adapt(x, torch.tensor([0, 0, 0, 1, 1, 2, 2]))
+
+
+def test_the_linear_skip_path_starts_at_zero_and_learns():
+    model = build(linear_skip=True).train()
+    ep = image_episode()
+    task = model.adapt(ep.support_x, ep.support_y)
+    assert torch.count_nonzero(task.delta_weight) == 0
+    model.meta_loss(ep)[0].backward()
+    assert model.hypernet.skip.weight.grad.abs().sum() > 0
+    assert build(linear_skip=False).hypernet.skip is None
