@@ -76,3 +76,45 @@ def test_the_real_episodes_page_shows_predictions_and_reacts_to_the_seed():
         seen.add(tuple(metrics(at).values()))
     assert len(seen) > 1
     assert len(at.table) == 1
+
+
+def own_task_app(with_queries=True):
+    from tests.test_own_task import full_task, png
+    from app.own_task import Picture
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["own_classes"] = full_task()
+    at.session_state["own_queries"] = [Picture(f"q{i}.png", png(100 + i)) for i in range(3)] if with_queries else []
+    at.switch_page("views/own_task.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_empty_own_task_says_what_is_missing():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("views/own_task.py").run()
+    assert not at.exception, at.exception
+    assert any("have no images yet" in w.value for w in at.warning)
+
+
+def test_your_own_task_predicts_every_query_and_survives_setting_changes():
+    at = own_task_app()
+    table = at.dataframe[0].value
+    assert list(table["query"]) == ["q0.png", "q1.png", "q2.png"]
+    assert {"hypermaml prediction", "protonet prediction"} <= set(table.columns)
+    assert at.get("download_button")
+    at.radio(key="own_polarity").set_value("invert").run()
+    assert not at.exception
+    assert len(at.session_state["own_classes"][0].pictures) == 2 and len(at.session_state["own_queries"]) == 3
+    assert len(at.dataframe[0].value) == 3
+
+
+def test_a_corrupt_query_is_named_and_the_rest_still_predicted():
+    from app.own_task import Picture
+
+    at = own_task_app()
+    at.session_state["own_queries"].append(Picture("broken.png", b"not an image"))
+    at.run()
+    assert not at.exception
+    assert any("broken.png is not an image" in e.value for e in at.error)
+    assert len(at.dataframe[0].value) == 3

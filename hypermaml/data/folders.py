@@ -131,16 +131,13 @@ def check_zip_member(info: zipfile.ZipInfo) -> str:
     return name
 
 
-def load_image_zip(
-    source: str | os.PathLike | bytes,
-    polarity: Polarity = "auto",
-    min_per_class: int = 1,
-    max_total_bytes: int = 200_000_000,
-    max_files: int = 20_000,
-) -> LabelledImages:
-    """A zip with one folder per class (optionally inside one top folder); read in memory, never extracted.
+def read_image_zip(
+    source: str | os.PathLike | bytes, max_total_bytes: int = 200_000_000, max_files: int = 20_000
+) -> dict[str, list[tuple[str, bytes]]]:
+    """A zip with one folder per class (optionally inside one top folder), read in memory, never extracted:
+    class name -> [(file name, raw bytes)], classes and files in sorted order.
 
-    Refuses absolute paths, ``..`` components, links, more than ``max_files`` files and archives that
+    Refuses absolute paths, ``..`` components, links, more than ``max_files`` images and archives that
     expand past ``max_total_bytes`` (checked on the bytes actually decompressed, not the header's claim).
     """
     label = "the zip" if isinstance(source, bytes) else str(source)
@@ -156,10 +153,9 @@ def load_image_zip(
         declared = sum(m.file_size for _, m in files)
         if declared > max_total_bytes:
             raise ImageError(f"{label} expands to {declared:,} bytes; the limit is {max_total_bytes:,}")
-        dirs = {posixpath.dirname(n) for n, _ in files}
-        if "" in dirs:
+        if "" in {posixpath.dirname(n) for n, _ in files}:
             raise ImageError(f"{label} has images at its top level; put each class's images in a folder named after the class")
-        per_class: dict[str, list[torch.Tensor]] = {}
+        per_class: dict[str, list[tuple[str, bytes]]] = {}
         total = 0
         for name, member in sorted(files):
             with archive.open(member) as f:
@@ -167,6 +163,21 @@ def load_image_zip(
             total += len(data)
             if total > max_total_bytes:
                 raise ImageError(f"{label} expands past {max_total_bytes:,} bytes; refusing it")
-            class_name = posixpath.basename(posixpath.dirname(name))
-            per_class.setdefault(class_name, []).append(image_from_bytes(data, name, polarity))
+            per_class.setdefault(posixpath.basename(posixpath.dirname(name)), []).append((name, data))
+    if not per_class:
+        raise ImageError(f"{label} has no class folders with images (expected one sub-folder per class)")
+    return dict(sorted(per_class.items()))
+
+
+def load_image_zip(
+    source: str | os.PathLike | bytes,
+    polarity: Polarity = "auto",
+    min_per_class: int = 1,
+    max_total_bytes: int = 200_000_000,
+    max_files: int = 20_000,
+) -> LabelledImages:
+    """``read_image_zip``, decoded: one class per folder, every image 28x28 dark on light."""
+    label = "the zip" if isinstance(source, bytes) else str(source)
+    raw = read_image_zip(source, max_total_bytes, max_files)
+    per_class = {c: [image_from_bytes(data, name, polarity) for name, data in files] for c, files in raw.items()}
     return _assemble(per_class, label, max(1, min_per_class))

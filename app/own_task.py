@@ -1,0 +1,134 @@
+"""The logic behind "Your own 5-way task", kept out of the page so it can be tested without a browser.
+
+Raw bytes are what the session keeps (never decoded tensors), so changing the polarity setting re-decodes
+everything and nothing the user gave is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+
+import torch
+
+import hypermaml as hm
+from hypermaml.data import ImageError, image_from_bytes
+
+N_WAY = 5
+
+
+@dataclass
+class Picture:
+    """One user image: its name and original bytes."""
+
+    name: str
+    data: bytes
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha1(self.data).hexdigest()
+
+
+@dataclass
+class TaskClass:
+    name: str
+    pictures: list[Picture] = field(default_factory=list)
+
+    def add(self, picture: Picture) -> bool:
+        """Add unless the same bytes are already here; returns whether it was added."""
+        if any(p.key == picture.key for p in self.pictures):
+            return False
+        self.pictures.append(picture)
+        return True
+
+
+def empty_task() -> list[TaskClass]:
+    return [TaskClass(name=f"class {i + 1}") for i in range(N_WAY)]
+
+
+def decode(picture: Picture, polarity: str) -> torch.Tensor:
+    """(1, 28, 28) dark-on-light, or ImageError naming the picture."""
+    return image_from_bytes(picture.data, picture.name, polarity)  # type: ignore[arg-type]
+
+
+def problems(classes: list[TaskClass]) -> list[str]:
+    """Everything that stops the task from running, as sentences a user can act on (empty: ready)."""
+    found = []
+    names = [c.name.strip() for c in classes]
+    if any(not n for n in names):
+        found.append("every class needs a name")
+    lowered = [n.lower() for n in names if n]
+    duplicates = sorted({n for n in lowered if lowered.count(n) > 1})
+    if duplicates:
+        found.append(f"class names must differ; {', '.join(repr(d) for d in duplicates)} is used twice")
+    empty = [c.name or f"class {i + 1}" for i, c in enumerate(classes) if not c.pictures]
+    if empty:
+        found.append(f"{len(empty)} class(es) have no images yet: {', '.join(repr(e) for e in empty)} "
+                     f"(a 5-way task needs at least 1 image in each of the 5 classes)")
+    return found
+
+
+def support_set(classes: list[TaskClass], polarity: str) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
+    """(support_x (5*K, 1, 28, 28), support_y, K, notes). K is the smallest class size; extra images beyond
+    K are left out (HyperMAML needs the same count per class) and the notes say so."""
+    shots = min(len(c.pictures) for c in classes)
+    xs, ys, notes = [], [], []
+    for label, c in enumerate(classes):
+        if len(c.pictures) > shots:
+            notes.append(f"{c.name!r}: using its first {shots} of {len(c.pictures)} images (every class must give the same number)")
+        for p in c.pictures[:shots]:
+            xs.append(decode(p, polarity))
+            ys.append(label)
+    return torch.stack(xs), torch.tensor(ys), shots, notes
+
+
+def predict(models: dict[str, hm.FewShotModel], support_x, support_y, query_x, maml_steps: int) -> dict[str, torch.Tensor]:
+    """Class probabilities (n_query, 5) per method."""
+    out = {}
+    with torch.no_grad():
+        for method, model in models.items():
+            kwargs = {"steps": maml_steps} if method == "maml" else {}
+            if method == "hypermaml" and model.config.hypermaml.aggregation == "concat" and len(support_y) != N_WAY * model.config.n_shot:
+                continue  # this HyperMAML only takes its trained shot count
+            out[method] = model.predict_proba(query_x, model.adapt(support_x, support_y, **kwargs))
+    return out
+
+
+def results_rows(query_names: list[str], class_names: list[str], probs: dict[str, torch.Tensor]) -> list[dict]:
+    rows = []
+    for i, name in enumerate(query_names):
+        row: dict = {"query": name}
+        for method, p in probs.items():
+            k = int(p[i].argmax())
+            row[f"{method} prediction"] = class_names[k]
+            row[f"{method} probability"] = round(float(p[i, k]), 4)
+        rows.append(row)
+    return rows
+
+
+def to_csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def classes_from_zip(data: bytes) -> list[TaskClass]:
+    """A zip with one folder per class -> TaskClasses (exactly 5 folders needed); keeps the raw bytes."""
+    from hypermaml.data import read_image_zip
+
+    per_class = read_image_zip(data)
+    if len(per_class) != N_WAY:
+        raise ImageError(f"the zip has {len(per_class)} class folders ({', '.join(per_class)}); a 5-way task needs exactly 5")
+    classes = []
+    for name, files in per_class.items():
+        c = TaskClass(name)
+        for file_name, blob in files:
+            c.add(Picture(file_name.rsplit("/", 1)[-1], blob))
+        classes.append(c)
+    return classes
