@@ -118,3 +118,14 @@ def test_a_corrupt_query_is_named_and_the_rest_still_predicted():
     assert not at.exception
     assert any("broken.png is not an image" in e.value for e in at.error)
     assert len(at.dataframe[0].value) == 3
+
+
+def test_live_training_trains_three_models_and_the_page_can_use_them():
+    at = run_app()
+    at.button(key="toy_train").click().run(timeout=300)
+    assert not at.exception, at.exception
+    live = at.session_state["toy_live_models"]
+    assert set(live) == {"hypermaml", "maml", "protonet"}
+    at.toggle(key="toy_use_live").set_value(True).run()
+    assert not at.exception
+    assert set(metrics(at)) == {"HyperMAML, 1 update", "MAML, 1 step", "MAML, 5 steps", "ProtoNet"}

@@ -40,9 +40,9 @@ class ToyRecipe:
     train: hm.TrainConfig
 
 
-def recipes(quick: bool = False) -> dict[str, ToyRecipe]:
-    """The documented training settings of each toy model (``quick`` shrinks them for tests)."""
-    scale = 10 if quick else 1
+def recipes(scale: int = 1) -> dict[str, ToyRecipe]:
+    """The documented training settings of each toy model; ``scale`` divides the episodes per epoch
+    (10 for smoke tests, 3 for the studio's live training)."""
     common = dict(n_way=2, n_shot=N_SHOT, backbone=toy_backbone())
     return {
         "hypermaml": ToyRecipe(
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the training, for smoke tests")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
-    all_recipes = recipes(args.quick)
+    all_recipes = recipes(10 if args.quick else 1)
     for name in args.methods:
         model, metrics = train_one(name, all_recipes[name])
         args.out.mkdir(parents=True, exist_ok=True)

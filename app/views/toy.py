@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+import hypermaml as hm
 from app.resources import toy_models
 from app.toy_plots import adapt_timed, alpha_figure, delta_table, make_panel, small_multiples
-from toy.tasks import TASK_TYPES, sample_task, task_type_name
+from toy.tasks import TASK_TYPES, ToyTaskSampler, sample_task, task_type_name
+from toy.train import N_SHOT, recipes
 
 MAML_STEPS = range(0, 6)
 RANDOM = "random task type"
@@ -20,7 +25,55 @@ st.caption(
     "initialisation θ (step 0). Large dots: the support set the models adapt on; small dots: queries."
 )
 
+LIVE_SCALE = 3  # a third of the documented recipe: about half a minute for all three on one core
+
+
+def train_live() -> dict[str, hm.FewShotModel]:
+    """Train the three toy models here, with a progress bar and a loss curve; returns them."""
+    all_recipes = recipes(LIVE_SCALE)
+    totals = {n: r.train.epochs * max(1, r.train.episodes_per_epoch // r.train.meta_batch) for n, r in all_recipes.items()}
+    grand_total, done = sum(totals.values()), 0
+    bar = st.progress(0.0, text="starting ...")
+    chart = st.empty()
+    curves: dict[str, list[float]] = {n: [] for n in all_recipes}
+    trained = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and leaves the other core to the page
+    started = time.perf_counter()
+    try:
+        for name, recipe in all_recipes.items():
+            torch.manual_seed(recipe.train.seed)
+            model = hm.build_model(recipe.model)
+
+            def on_step(step: int, total: int, loss: float, acc: float, name=name) -> None:
+                curves[name].append(loss)
+                if step % 25 == 0 or step == total:
+                    fraction = (done + step) / grand_total
+                    bar.progress(fraction, text=f"training {name}: step {step}/{total} · loss {loss:.3f} · {time.perf_counter() - started:.0f} s")
+                    fig = go.Figure([go.Scatter(y=v, mode="lines", name=n) for n, v in curves.items() if v])
+                    fig.update_layout(height=260, margin=dict(t=10, b=10), xaxis_title="optimiser step", yaxis_title="query loss")
+                    chart.plotly_chart(fig, width="stretch")
+
+            sampler = ToyTaskSampler(N_SHOT, recipe.train.n_query)
+            hm.meta_train(model, sampler, recipe.train, val_sampler=sampler, progress=False, on_step=on_step)
+            done += totals[name]
+            trained[name] = model
+    finally:
+        torch.set_num_threads(threads)
+    bar.progress(1.0, text=f"done in {time.perf_counter() - started:.0f} s")
+    return trained
+
+
 models = toy_models()
+with st.expander("Train the three toy models yourself (about half a minute)"):
+    st.caption(f"The documented recipe (`python -m toy.train`) with a third of its episodes: meta-batches of 16 "
+               f"tasks, validation every epoch, best weights kept. Training never touches the bundled files.")
+    if st.button("Train now", key="toy_train"):
+        st.session_state.toy_live_models = train_live()
+    use_live = st.toggle("Use my freshly trained models", key="toy_use_live",
+                         disabled="toy_live_models" not in st.session_state)
+if use_live and "toy_live_models" in st.session_state:
+    models = st.session_state.toy_live_models
 names = [task_type_name(p, s) for p, s in TASK_TYPES]
 c1, c2, c3 = st.columns([2, 2, 1])
 choice = c1.selectbox("Task type", [*names, RANDOM], index=0)
