@@ -72,9 +72,10 @@ class HyperMAML(FewShotModel):
         n_way = self.config.n_way
         probs = F.linear(features, self.head.weight, self.head.bias).softmax(-1)
         enhanced = torch.cat([features, probs, F.one_hot(support_y, n_way).to(features.dtype)], dim=1)
+        if self.config.hypermaml.aggregation == "mean":  # classes may differ in size
+            one_hot = F.one_hot(support_y, n_way).to(features.dtype)  # (n_support, n_way)
+            return (one_hot.T @ enhanced) / one_hot.sum(0)[:, None]
         per_class = split_by_class(enhanced, support_y, n_way)  # (n_way, n_shot, d_enh)
-        if self.config.hypermaml.aggregation == "mean":
-            return per_class.mean(1)
         if per_class.shape[1] != self.config.n_shot:
             raise ValueError(
                 f"this HyperMAML concatenates {self.config.n_shot} shot(s) per class; the support set has "

@@ -129,3 +129,17 @@ def test_live_training_trains_three_models_and_the_page_can_use_them():
     at.toggle(key="toy_use_live").set_value(True).run()
     assert not at.exception
     assert set(metrics(at)) == {"HyperMAML, 1 update", "MAML, 1 step", "MAML, 5 steps", "ProtoNet"}
+
+
+def test_placed_support_points_replace_the_sampled_support_set():
+    at = AppTest.from_file(APP, default_timeout=120)
+    # deliberately mislabelled for the default task ("vertical, labels in order"): class 0 where class 1 lives
+    at.session_state["toy_points"] = [(4.0, 7.0, 0), (4.5, 6.0, 0), (1.0, 7.0, 1)]  # unequal class sizes too
+    at.run()
+    assert not at.exception, at.exception
+    assert int(metrics(at)["ProtoNet"].rstrip("%")) > 70
+    at.toggle(key="toy_use_points").set_value(True).run()
+    assert not at.exception, at.exception
+    assert int(metrics(at)["ProtoNet"].rstrip("%")) < 30  # the swapped points now define the classes
+    at.button(key="toy_clear_points").click().run()
+    assert at.session_state["toy_points"] == []

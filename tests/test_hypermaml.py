@@ -111,3 +111,18 @@ def test_the_linear_skip_path_starts_at_zero_and_learns():
     model.meta_loss(ep)[0].backward()
     assert model.hypernet.skip.weight.grad.abs().sum() > 0
     assert build(linear_skip=False).hypernet.skip is None
+
+
+def test_mean_aggregation_takes_classes_of_different_sizes():
+    model = build(aggregation="mean").eval()
+    torch.nn.init.normal_(model.hypernet.out.weight, std=0.1)
+    x = torch.rand(7, 1, 28, 28)
+    y = torch.tensor([0, 0, 0, 1, 1, 2, 2])
+    task = model.adapt(x, y)
+    # class 0's input is the mean of its three enhanced embeddings: same as giving the mean image set twice
+    inputs = model.hypernet_inputs(model.backbone(x), y)
+    features = model.backbone(x)
+    probs = model.head(features).softmax(-1)
+    enhanced = torch.cat([features, probs, torch.nn.functional.one_hot(y, 3).float()], 1)
+    assert torch.allclose(inputs[0], enhanced[:3].mean(0), atol=1e-6)
+    assert task.delta_weight.shape == (3, 8)

@@ -96,6 +96,44 @@ else:
     pair, swapped = TASK_TYPES[names.index(choice)]
 episode = sample_task(pair, swapped, n_shot, 50, generator, shift=(shift_x, shift_y), rotation_deg=rotation, spread=spread)
 
+state = st.session_state
+state.setdefault("toy_points", [])  # [(x, y, label)] placed by clicking
+with st.expander("Place the support points yourself (click the plot)"):
+    st.caption("Click anywhere on the grid to add a point of the chosen class; the queries still come from the "
+               "task above, so the accuracies say how well your support set describes it.")
+    p1, p2, p3 = st.columns([2, 1, 1])
+    click_class = p1.radio("Class of the next point", [0, 1], format_func=lambda k: ["blue (0)", "red (1)"][k], horizontal=True, key="toy_click_class")
+    if p2.button("Clear my points", key="toy_clear_points"):
+        state.toy_points = []
+    use_points = p3.toggle("Use my points", key="toy_use_points",
+                           disabled=len({lab for _, _, lab in state.toy_points}) < 2,
+                           help="Needs at least one point of each class.")
+    gx = torch.linspace(-16, 16, 65)
+    grid_x, grid_y = torch.meshgrid(gx, gx, indexing="xy")
+    click_fig = go.Figure(go.Scatter(x=grid_x.flatten().tolist(), y=grid_y.flatten().tolist(), mode="markers", marker=dict(size=9, opacity=0.06, color="grey"),
+                                     hovertemplate="(%{x:.1f}, %{y:.1f})<extra>click to add</extra>", showlegend=False))
+    qx_, qy_ = episode.query_x, episode.query_y
+    for k, colour in enumerate(("#2166ac", "#b2182b")):
+        click_fig.add_trace(go.Scatter(x=qx_[qy_ == k, 0].tolist(), y=qx_[qy_ == k, 1].tolist(), mode="markers", marker=dict(size=4, color=colour, opacity=0.4), showlegend=False, hoverinfo="skip"))
+        mine = [(x, y) for x, y, lab in state.toy_points if lab == k]
+        if mine:
+            click_fig.add_trace(go.Scatter(x=[m[0] for m in mine], y=[m[1] for m in mine], mode="markers", showlegend=False, hoverinfo="skip",
+                                           marker=dict(size=12, color=colour, line=dict(color="black", width=1.5))))
+    click_fig.update_xaxes(range=[-16.5, 16.5])
+    click_fig.update_yaxes(range=[-16.5, 16.5], scaleanchor="x", scaleratio=1)
+    click_fig.update_layout(height=460, width=480, margin=dict(t=10, b=10, l=10, r=10), clickmode="event+select")
+    event = st.plotly_chart(click_fig, on_select="rerun", selection_mode="points", key="toy_click", width="content")
+    picked = [(round(float(p["x"]), 2), round(float(p["y"]), 2)) for p in (event.selection.points if event else []) if p.get("curve_number", 0) == 0]
+    if picked and picked != state.get("toy_last_pick"):
+        state.toy_last_pick = picked  # a selection stays until the next click: add it once
+        state.toy_points = state.toy_points + [(x, y, click_class) for x, y in picked]
+        st.rerun()
+    st.caption(f"{sum(1 for *_, lab in state.toy_points if lab == 0)} blue and {sum(1 for *_, lab in state.toy_points if lab == 1)} red point(s) placed.")
+if use_points and len({lab for _, _, lab in state.toy_points}) == 2:
+    pts_ = sorted(state.toy_points, key=lambda p: p[2])
+    episode = hm.Episode(torch.tensor([[x, y] for x, y, _ in pts_]), torch.tensor([lab for *_, lab in pts_]),
+                         episode.query_x, episode.query_y)
+
 # The view: the usual region, grown to hold every point, made square.
 pts = torch.cat([episode.support_x, episode.query_x])
 lo = torch.minimum(pts.min(0).values - 2, torch.tensor([-12.0, -8.0]))
