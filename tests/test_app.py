@@ -20,7 +20,7 @@ def run_app():
 def test_the_toy_view_renders_every_method_without_errors():
     at = run_app()
     assert set(metrics(at)) == {"HyperMAML, 1 update", "MAML, 1 step", "MAML, 5 steps", "ProtoNet"}
-    assert len(at.get("plotly_chart")) == 2
+    assert sorted(c.key for c in at.get("plotly_chart")) == ["toy_alpha", "toy_click", "toy_panels"]
     table = at.table[0].value
     assert list(table["part"][:3]) == ["w[0]", "w[1]", "bias"]
 
@@ -45,12 +45,20 @@ def test_shifting_the_task_hurts_the_hypernetwork_more_than_many_maml_steps():
     assert int(shown["HyperMAML, 1 update"].rstrip("%")) < 90
 
 
-def test_the_alpha_slider_redraws_only_its_own_figure():
+def test_the_alpha_slider_redraws_the_interpolated_classifier():
     at = run_app()
+
+    def alpha_spec():
+        import json
+
+        spec = json.loads(next(c for c in at.get("plotly_chart") if c.key == "toy_alpha").proto.spec)
+        return spec["layout"]["title"]["text"]
+
+    assert "1.00·Δθ" in alpha_spec()
     alpha = next(s for s in at.slider if s.label.startswith("α"))
     alpha.set_value(0.0).run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 2
+    assert "0.00·Δθ" in alpha_spec()
 
 
 def test_the_how_it_works_page_renders_its_two_diagrams():
