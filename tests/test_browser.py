@@ -1,0 +1,82 @@
+"""A real browser on the real server: ./run_app.sh on 127.0.0.1, Debian's headless chromium via Playwright.
+
+Opens every page, waits for it to finish running, checks that no error element appears, and saves a
+screenshot of each (to $STUDIO_SCREENSHOTS, default a temporary folder). Chromium comes from Debian
+(`apt-get install chromium`; .ci/run installs it when missing). Without it the test fails in CI and is
+skipped elsewhere, with that instruction.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAGES = {"toy": ("", '[data-testid="stMetric"]'), "episodes": ("episodes", '[data-testid="stMetric"]'),
+         "own_task": ("own_task", '[data-testid="stFileUploader"]'), "how": ("how", '[data-testid="stGraphVizChart"]')}
+
+if not Path(CHROMIUM).exists():
+    message = "Debian's chromium is not installed: apt-get install chromium"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio_url():
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    proc = subprocess.Popen([str(ROOT / "run_app.sh")], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
+                if r.read() == b"ok":
+                    break
+        except OSError:
+            pass
+        assert proc.poll() is None, "./run_app.sh exited before serving"
+        assert time.time() < deadline, "the studio did not answer within 180 s"
+        time.sleep(0.5)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def test_every_page_opens_in_a_real_browser_without_errors(studio_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    out = Path(os.environ.get("STUDIO_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        for name, (path, ready) in PAGES.items():
+            page.goto(studio_url + path)
+            page.wait_for_selector(ready, timeout=120_000)
+            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+            time.sleep(1)
+            assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: an exception is shown"
+            assert page.locator('[data-testid="stAlertContentError"]').count() == 0, f"{name}: an error is shown"
+            page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+            assert (out / f"{name}.png").stat().st_size > 10_000
+        browser.close()
