@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import hypermaml as hm
 from tests.conftest import linear_config

@@ -66,8 +66,8 @@ def train_live() -> dict[str, hm.FewShotModel]:
 
 models = toy_models()
 with st.expander("Train the three toy models yourself (about half a minute)"):
-    st.caption(f"The documented recipe (`python -m toy.train`) with a third of its episodes: meta-batches of 16 "
-               f"tasks, validation every epoch, best weights kept. Training never touches the bundled files.")
+    st.caption("The documented recipe (`python -m toy.train`) with a third of its episodes: meta-batches of 16 "
+               "tasks, validation every epoch, best weights kept. Training never touches the bundled files.")
     if st.button("Train now", key="toy_train"):
         st.session_state.toy_live_models = train_live()
     use_live = st.toggle("Use my freshly trained models", key="toy_use_live",
