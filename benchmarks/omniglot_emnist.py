@@ -38,12 +38,12 @@ def measure(model: hm.FewShotModel, data, shot: int, episodes: int = EPISODES) -
     return hm.evaluate(model, sampler, episodes, seed=SEED)
 
 
-def import_runs(runs: Path) -> None:
+def import_runs(runs: Path, only: list[str] | None = None) -> None:
     """best.pt of each finished or stopped run -> pretrained/, with what the run did in its metrics."""
     for method in ("hypermaml", "maml", "protonet"):
         for shot in (1, 5):
             run = runs / f"{method}_{shot}shot"
-            if not (run / "best.pt").is_file():
+            if (only and run.name not in only) or not (run / "best.pt").is_file():
                 continue
             model = hm.load(run / "best.pt")
             history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -82,6 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="write the metrics JSON beside each checkpoint")
     parser.add_argument("--stored", action="store_true", help="print the README table from the stored metrics and stop")
+    parser.add_argument("--only", nargs="+", default=None, metavar="METHOD_KSHOT",
+                        help="import/evaluate only these rows, e.g. maml_5shot (the others are listed from their JSON)")
     parser.add_argument("--from-runs", type=Path, default=None,
                         help="copy RUNS/<method>_<k>shot/best.pt into pretrained/ first, with the run's training log")
     args = parser.parse_args()
@@ -89,7 +91,7 @@ def main() -> None:
         print(stored_table())
         return
     if args.from_runs is not None:
-        import_runs(args.from_runs)
+        import_runs(args.from_runs, args.only)
     test = load_split("emnist-test")
     rows, results = ["| method | shots | ours (%) | paper (%) |", "|---|---|---|---|"], {}
     for method in ("hypermaml", "maml", "protonet"):
@@ -97,6 +99,8 @@ def main() -> None:
             path = checkpoint_path(method, shot)
             if not path.is_file():
                 rows.append(f"| {method} | {shot} | not trained yet | {PAPER[(method, shot)]} |")
+                continue
+            if args.only and f"{method}_{shot}shot" not in args.only:
                 continue
             model = hm.load(path)
             started = time.perf_counter()
