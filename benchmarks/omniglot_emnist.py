@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the metrics JSON beside each checkpoint")
     parser.add_argument("--stored", action="store_true", help="print the README table from the stored metrics and stop")
     parser.add_argument("--only", nargs="+", default=None, metavar="METHOD_KSHOT",
-                        help="import/evaluate only these rows, e.g. maml_5shot (the others are listed from their JSON)")
+                        help="import/evaluate only these rows, e.g. maml_5shot (the others are left as they are)")
     parser.add_argument("--from-runs", type=Path, default=None,
                         help="copy RUNS/<method>_<k>shot/best.pt into pretrained/ first, with the run's training log")
     args = parser.parse_args()
