@@ -11,9 +11,10 @@ from app.own_task import (
 )
 from app.resources import benchmark_models
 from hypermaml.data import ImageError
+from hypermaml.data.folders import IMAGE_SUFFIXES
 
 LABELS = {"hypermaml": "HyperMAML", "maml": "MAML", "protonet": "ProtoNet"}
-ACCEPT = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
+ACCEPT = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)  # the readers' list, not a second one
 
 state = st.session_state
 state.setdefault("own_classes", empty_task())
