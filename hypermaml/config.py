@@ -117,6 +117,34 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Random training-time changes to dark-on-light images, drawn for each image on its own.
+
+    The defaults change nothing. Omniglot strokes are thin and small in the frame, EMNIST's are thick and
+    fill it; these let meta-training see that variety (``hypermaml.augment``).
+    """
+
+    scale: tuple[float, float] = (1.0, 1.0)  # zoom factor range (>1 enlarges the character)
+    rotate: float = 0.0  # degrees, uniform in [-rotate, rotate]
+    translate: float = 0.0  # shift, as a fraction of the image side, uniform in [-translate, translate]
+    thicken: tuple[int, int] = (0, 0)  # number of one-pixel plus-shaped ink dilations, uniform in this range
+
+    def __post_init__(self) -> None:
+        lo, hi = self.scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale must be 0 < low <= high, got {self.scale}")
+        t_lo, t_hi = self.thicken
+        if not 0 <= t_lo <= t_hi:
+            raise ValueError(f"thicken must be 0 <= low <= high, got {self.thicken}")
+        if self.rotate < 0 or self.translate < 0:
+            raise ValueError("rotate and translate must be >= 0")
+
+    @property
+    def active(self) -> bool:
+        return self != AugmentConfig()
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Meta-training schedule (episodic)."""
 
@@ -128,6 +156,7 @@ class TrainConfig:
     val_episodes: int = 100  # 0 disables validation
     seed: int = 0
     device: str = "cpu"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # training episodes only
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -168,4 +197,5 @@ _NESTED = {
     ("ModelConfig", "maml"): MAMLConfig,
     ("ModelConfig", "hypermaml"): HyperMAMLConfig,
     ("ModelConfig", "protonet"): ProtoNetConfig,
+    ("TrainConfig", "augment"): AugmentConfig,
 }

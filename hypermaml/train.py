@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None, help="overrides train.seed")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", default=None, help="also copy the best checkpoint here (with test metrics)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop between epochs before this much wall time is passed (the log says how many epochs ran)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     args = parser.parse_args(argv)
 
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     (run_dir / "run_config.json").write_text(json.dumps({**raw, "model": to_dict(model_cfg), "train": to_dict(train_cfg)}, indent=2))
     started = time.time()
     result = meta_train(model, sampler, train_cfg, val_sampler=val_sampler, run_dir=run_dir, resume=args.resume,
-                        progress=not args.no_progress, print_epochs=True)
+                        progress=not args.no_progress, print_epochs=True,
+                        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     print(f"best validation accuracy {result.best_val} at epoch {result.best_epoch}; {time.time() - started:.0f} s")
     if args.out:
         metrics = {"best_epoch": result.best_epoch, "val_mean": result.best_val, "config_file": str(args.config),

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from .augment import augment_episode
 from .base import FewShotModel
 from .checkpoint import atomic_torch_save, save
 from .config import TrainConfig, to_dict
@@ -42,6 +43,7 @@ def meta_train(
     progress: bool = True,
     print_epochs: bool | None = None,
     on_step: StepCallback | None = None,
+    max_seconds: float | None = None,
 ) -> TrainResult:
     """Meta-train ``model`` in place on episodes from ``sampler``.
 
@@ -52,6 +54,9 @@ def meta_train(
     With ``run_dir``: ``last.pt`` (full training state, written atomically after every epoch),
     ``best.pt`` (a loadable model checkpoint) and ``metrics.jsonl`` (one line per epoch). ``resume=True``
     continues from ``last.pt`` and reproduces an uninterrupted run with the same seed.
+
+    ``max_seconds`` ends training early, between epochs, when one more epoch (as long as the mean epoch so
+    far, validation included) would end past that many seconds of this call; ``TrainResult.history`` says how many epochs ran.
 
     ``progress`` shows a progress bar; ``print_epochs`` (default: same as ``progress``) prints one line
     per epoch, which is what a log file wants.
@@ -72,7 +77,7 @@ def meta_train(
             state = torch.load(run_dir / "last.pt", map_location=device, weights_only=True)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
+            generator.set_state(state["generator"].cpu())
             history, best, start_epoch = state["history"], state["best"], state["epoch"]
             # A kill between the log line and last.pt could leave an extra line: the log follows last.pt.
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
@@ -80,7 +85,14 @@ def meta_train(
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     total_steps = cfg.epochs * steps_per_epoch
+    call_started = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
+        if max_seconds is not None and epoch > start_epoch:
+            elapsed = time.perf_counter() - call_started
+            if elapsed * (epoch - start_epoch + 1) / (epoch - start_epoch) > max_seconds:
+                if print_epochs:
+                    tqdm.write(f"stopping after epoch {epoch}: the time limit of {max_seconds:.0f} s would be passed")
+                break
         model.train()
         started = time.perf_counter()
         loss_sum = acc_sum = 0.0
@@ -89,7 +101,7 @@ def meta_train(
             optimizer.zero_grad(set_to_none=True)
             losses, correct, count = [], 0, 0
             for _ in range(cfg.meta_batch):
-                episode = sampler.sample(generator).to(device)
+                episode = augment_episode(sampler.sample(generator).to(device), cfg.augment, generator)
                 loss, logits = model.meta_loss(episode, epoch=epoch)
                 losses.append(loss)
                 correct += int((logits.argmax(-1) == episode.query_y).sum())
