@@ -71,16 +71,30 @@ def problems(classes: list[TaskClass]) -> list[str]:
 
 
 def support_set(classes: list[TaskClass], polarity: str) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
-    """(support_x (5*K, 1, 28, 28), support_y, K, notes). K is the smallest class size; extra images beyond
-    K are left out (HyperMAML needs the same count per class) and the notes say so."""
-    shots = min(len(c.pictures) for c in classes)
+    """(support_x (5*K, 1, 28, 28), support_y, K, notes). Unreadable pictures are left out (the page names
+    them under the thumbnails). K is the smallest number of readable pictures in a class; extra ones beyond
+    K are left out too (HyperMAML needs the same count per class) and the notes say so. A class with no
+    readable picture raises ``ImageError``."""
+    readable: list[list[torch.Tensor]] = []
+    for c in classes:
+        decoded = []
+        for p in c.pictures:
+            try:
+                decoded.append(decode(p, polarity))
+            except ImageError:
+                pass
+        if not decoded:
+            raise ImageError(f"none of the images of class {c.name!r} can be read")
+        readable.append(decoded)
+    shots = min(len(d) for d in readable)
     xs, ys, notes = [], [], []
-    for label, c in enumerate(classes):
-        if len(c.pictures) > shots:
-            notes.append(f"{c.name!r}: using its first {shots} of {len(c.pictures)} images (every class must give the same number)")
-        for p in c.pictures[:shots]:
-            xs.append(decode(p, polarity))
-            ys.append(label)
+    for label, (c, decoded) in enumerate(zip(classes, readable)):
+        if len(decoded) < len(c.pictures):
+            notes.append(f"{c.name!r}: {len(c.pictures) - len(decoded)} unreadable image(s) left out")
+        if len(decoded) > shots:
+            notes.append(f"{c.name!r}: using its first {shots} of {len(decoded)} readable images (every class must give the same number)")
+        xs += decoded[:shots]
+        ys += [label] * shots
     return torch.stack(xs), torch.tensor(ys), shots, notes
 
 

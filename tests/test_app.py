@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "studio.py")
@@ -151,3 +153,112 @@ def test_placed_support_points_replace_the_sampled_support_set():
     assert int(metrics(at)["ProtoNet"].rstrip("%")) < 30  # the swapped points now define the classes
     at.button(key="toy_clear_points").click().run()
     assert at.session_state["toy_points"] == []
+
+
+# --- Bad input on "Your own task": each case through the page, and nothing the user gave is lost ---------
+
+def awkward_image(name: str) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    from tests.test_folders import encode, stroke
+
+    if name == "rgba.png":
+        return encode(stroke().convert("RGBA"))
+    if name == "palette.png":
+        return encode(stroke().convert("P"))
+    if name == "sixteen-bit.tif":
+        return encode(Image.fromarray(np.asarray(stroke(), dtype=np.uint16) * 257), "TIFF")
+    if name == "cmyk.jpg":
+        return encode(stroke().convert("CMYK"), "JPEG")
+    if name == "exif-rotated.jpg":
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        return encode(stroke(), "JPEG", exif=exif.tobytes())
+    if name == "huge.jpg":
+        return encode(Image.new("L", (6000, 4000), 255), "JPEG")
+    raise KeyError(name)
+
+
+AWKWARD = ["rgba.png", "palette.png", "sixteen-bit.tif", "cmyk.jpg", "exif-rotated.jpg", "huge.jpg"]
+
+
+
+
+
+@pytest.mark.parametrize("name", AWKWARD)
+def test_awkward_but_valid_images_are_used_as_support_and_query(name):
+    from app.own_task import Picture
+
+    at = own_task_app()
+    data = awkward_image(name)
+    at.session_state["own_classes"][0].add(Picture(name, data))
+    at.session_state["own_queries"].append(Picture("q-" + name, data))
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert "q-" + name in list(at.dataframe[0].value["query"])
+    assert len(at.session_state["own_classes"][0].pictures) == 3
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("notes.png", b"hello, this is text", "notes.png is not an image"),
+    ("cut.png", None, "cut.png is corrupt or truncated"),
+])
+def test_an_unreadable_support_image_is_named_left_out_and_nothing_else_is_lost(name, data, message):
+    from app.own_task import Picture
+    from tests.test_folders import encode, stroke
+
+    if data is None:
+        whole = encode(stroke())
+        data = whole[: len(whole) // 2]
+    at = own_task_app()
+    at.session_state["own_classes"][2].pictures.insert(0, Picture(name, data))  # first: it would be used
+    at.run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any(message in e for e in errors), errors
+    assert any("'c2': 1 unreadable image(s) left out" in c.value for c in at.caption)
+    assert len(at.dataframe[0].value) == 3  # the readable images still make a 2-shot task
+    assert [len(c.pictures) for c in at.session_state["own_classes"]] == [2, 2, 3, 2, 2]
+    assert len(at.session_state["own_queries"]) == 3
+
+
+def test_a_class_with_no_readable_image_stops_with_its_name():
+    from app.own_task import Picture
+
+    at = own_task_app()
+    at.session_state["own_classes"][1].pictures[:] = [Picture("a.png", b"text"), Picture("b.png", b"more text")]
+    at.run()
+    assert not at.exception
+    assert any("none of the images of class 'c1' can be read" in e.value for e in at.error)
+    assert not at.dataframe
+
+
+def test_duplicate_class_names_are_refused_on_the_page_and_fixing_them_restores_the_predictions():
+    at = own_task_app()
+    at.text_input(key="own_name_2").set_value("C1").run()
+    assert not at.exception
+    assert any("'c1' is used twice" in w.value for w in at.warning)
+    assert not at.dataframe
+    at.text_input(key="own_name_2").set_value("c2").run()
+    assert not at.warning and len(at.dataframe[0].value) == 3
+
+
+def test_an_empty_class_is_named_on_the_page_and_the_other_images_stay():
+    at = own_task_app()
+    at.session_state["own_classes"][3].pictures.clear()
+    at.run()
+    assert not at.exception
+    assert any("1 class(es) have no images yet: 'c3'" in w.value for w in at.warning)
+    assert [len(c.pictures) for c in at.session_state["own_classes"]] == [2, 2, 2, 0, 2]
+
+
+def test_one_image_per_class_is_a_one_shot_task():
+    from tests.test_own_task import full_task
+
+    at = own_task_app()
+    at.session_state["own_classes"] = full_task((1, 1, 1, 1, 1))
+    at.run()
+    assert not at.exception
+    assert any(s.value.startswith("Predictions (1 shot per class)") for s in at.subheader)

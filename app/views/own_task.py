@@ -148,7 +148,7 @@ try:
         st.warning("None of the query images could be read.")
         st.stop()
 except ImageError as exc:
-    st.error(f"{exc}. Remove that image (Clear) and add it again in another format.")
+    st.error(f"{exc}: clear that class and add its images again in another format.")
     st.stop()
 for note in notes:
     st.caption(note)

@@ -1,0 +1,241 @@
+"""How fast adaptation, meta-training and evaluation are, against the bare backbone's limit.
+
+    python -m benchmarks.speed            # 1-shot and 5-shot, full 600-episode evaluations (minutes)
+    python -m benchmarks.speed --quick    # 1-shot only, shorter timings (under a minute)
+
+Workload: the Omniglot -> EMNIST models (Conv4, 28x28 grey images, 5-way, 15 queries per class) built
+from ``hypermaml/configs/omniglot_emnist_<method>_<k>shot.json`` with fresh weights, on episodes drawn
+by ``EpisodeSampler`` from random images (timing does not depend on pixel values or trained weights).
+
+Measured, all in this one process run on one device:
+- ``adapt_ms``: one task's adaptation (``model.adapt``), median over repeats after warm-up; MAML after 1, 5
+  and 10 inner steps.
+- ``train_episodes_per_s``: ``hm.meta_train`` for a fixed number of episodes (sampling, forward,
+  backward, Adam; meta-batch as in the config).
+- ``conv4_fwd_bwd_episodes_per_s``: the limit a head-only method can approach: a bare Conv4 forward and
+  backward over each episode's images (support and query in one batch), nothing else.
+- ``peak_mem_mb``: per method, the peak resident memory of a fresh process doing that method's training
+  steps (CPU) or the peak CUDA allocation (GPU), minus what the process held before.
+- ``eval_600_s``: wall time of ``hm.evaluate`` over 600 episodes (``--quick``: timed over fewer episodes
+  and scaled to 600; the JSON says so).
+
+The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import hypermaml as hm
+from hypermaml.config import ModelConfig, TrainConfig, from_dict
+
+CONFIGS = Path(__file__).resolve().parents[1] / "hypermaml" / "configs"
+N_WAY, N_QUERY = 5, 15
+
+
+def model_config(method: str, shot: int, **maml) -> ModelConfig:
+    raw = json.loads((CONFIGS / f"omniglot_emnist_{method}_{shot}shot.json").read_text())["model"]
+    if maml:
+        raw = {**raw, "maml": {**raw.get("maml", {}), **maml}}
+    return from_dict(ModelConfig, raw)
+
+
+def fake_sampler(shot: int, seed: int = 0) -> hm.EpisodeSampler:
+    """Random 28x28 images, 64 classes of 20, as the training and evaluation code would see data."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(64 * 20, 1, 28, 28, generator=g)
+    y = torch.arange(64).repeat_interleave(20)
+    return hm.EpisodeSampler(x, y, N_WAY, shot, N_QUERY)
+
+
+def median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def adapt_ms(shot: int, device: torch.device, repeats: int) -> dict[str, float]:
+    episode = fake_sampler(shot).sample(torch.Generator().manual_seed(1)).to(device)
+    out = {}
+    for key, method, steps in [("hypermaml", "hypermaml", None), ("protonet", "protonet", None),
+                               ("maml_1", "maml", 1), ("maml_5", "maml", 5), ("maml_10", "maml", 10)]:
+        model = hm.build_model(model_config(method, shot)).to(device).eval()
+        kwargs = {} if steps is None else {"steps": steps}
+
+        def once() -> None:
+            with torch.no_grad():
+                model.adapt(episode.support_x, episode.support_y, **kwargs)
+            sync(device)
+
+        out[key] = round(median_ms(once, repeats), 3)
+    return out
+
+
+TRAIN_METHODS = {  # key -> (method, MAML overrides)
+    "hypermaml": ("hypermaml", {}),
+    "protonet": ("protonet", {}),
+    "maml_so": ("maml", {"first_order": False}),
+    "maml_fo": ("maml", {"first_order": True}),
+}
+
+
+def train_cfg(shot: int, episodes: int, device: torch.device) -> TrainConfig:
+    raw = json.loads((CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json").read_text())["train"]
+    meta_batch = raw.get("meta_batch", 4)
+    return TrainConfig(epochs=1, episodes_per_epoch=max(meta_batch, episodes), meta_batch=meta_batch,
+                       n_query=N_QUERY, val_episodes=0, device=str(device))
+
+
+def train_episodes_per_s(key: str, shot: int, device: torch.device, episodes: int) -> float:
+    method, maml = TRAIN_METHODS[key]
+    model = hm.build_model(model_config(method, shot, **maml))
+    sampler = fake_sampler(shot)
+    hm.meta_train(model, sampler, train_cfg(shot, 8, device), progress=False)  # warm-up
+    sync(device)
+    cfg = train_cfg(shot, episodes, device)
+    start = time.perf_counter()
+    hm.meta_train(model, sampler, cfg, progress=False)
+    sync(device)
+    return cfg.episodes_per_epoch / (time.perf_counter() - start)
+
+
+def conv4_fwd_bwd_episodes_per_s(shot: int, device: torch.device, episodes: int) -> float:
+    """The same Conv4 as the models, forward + backward over each episode's images and nothing else.
+
+    Shaped like a training step: a meta-batch of episodes, one forward each (support and query images in
+    one batch), one backward of their summed outputs; no sampling, head, hypernetwork or optimiser.
+    """
+    backbone = hm.build_model(model_config("protonet", shot)).backbone.to(device).train()
+    meta_batch = train_cfg(shot, 8, device).meta_batch
+    sampler, g = fake_sampler(shot), torch.Generator().manual_seed(2)
+    batches = []
+    for _ in range(2 * meta_batch):
+        e = sampler.sample(g)
+        batches.append(torch.cat([e.support_x, e.query_x]).to(device))
+
+    def step(i: int) -> None:
+        for p in backbone.parameters():
+            p.grad = None
+        outs = [backbone(batches[(i + j) % len(batches)]).square().mean() for j in range(meta_batch)]
+        torch.stack(outs).sum().backward()
+
+    for i in range(4):
+        step(i)
+    sync(device)
+    steps = max(1, episodes // meta_batch)
+    start = time.perf_counter()
+    for i in range(steps):
+        step(i * meta_batch)
+    sync(device)
+    return steps * meta_batch / (time.perf_counter() - start)
+
+
+def _peak_child(key: str, shot: int, device: str, episodes: int, queue) -> None:
+    torch.set_num_threads(torch.get_num_threads())
+    dev = torch.device(device)
+    method, maml = TRAIN_METHODS[key]
+    model = hm.build_model(model_config(method, shot, **maml))
+    sampler = fake_sampler(shot)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if dev.type == "cuda":
+        model.to(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+    hm.meta_train(model, sampler, train_cfg(shot, episodes, dev), progress=False)
+    if dev.type == "cuda":
+        queue.put((torch.cuda.max_memory_allocated(dev) - base) / 2**20)
+    else:
+        queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)  # ru_maxrss: KiB
+
+
+def peak_mem_mb(key: str, shot: int, device: torch.device, episodes: int) -> float:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, queue))
+    proc.start()
+    value = queue.get(timeout=600)
+    proc.join()
+    return round(value, 1)
+
+
+def eval_600_s(shot: int, device: torch.device, episodes: int) -> dict[str, float]:
+    sampler = fake_sampler(shot)
+    out = {}
+    for key, method, steps in [("hypermaml", "hypermaml", None), ("protonet", "protonet", None),
+                               ("maml_1", "maml", 1), ("maml_5", "maml", 5), ("maml_10", "maml", 10)]:
+        model = hm.build_model(model_config(method, shot)).to(device)
+        kwargs = {} if steps is None else {"steps": steps}
+        hm.evaluate(model, sampler, 3, seed=1, **kwargs)  # warm-up
+        sync(device)
+        start = time.perf_counter()
+        hm.evaluate(model, sampler, episodes, seed=0, **kwargs)
+        sync(device)
+        out[key] = round((time.perf_counter() - start) * 600 / episodes, 2)
+    return out
+
+
+def measure(shot: int, device: torch.device, quick: bool) -> dict:
+    train_n = 40 if quick else 200
+    result = {
+        "adapt_ms": adapt_ms(shot, device, repeats=15 if quick else 50),
+        "train_episodes_per_s": {k: round(train_episodes_per_s(k, shot, device, train_n // (4 if k == "maml_so" else 1)), 1)
+                                 for k in TRAIN_METHODS},
+        "conv4_fwd_bwd_episodes_per_s": round(conv4_fwd_bwd_episodes_per_s(shot, device, train_n), 1),
+        "peak_mem_mb": {k: peak_mem_mb(k, shot, device, 8) for k in TRAIN_METHODS},
+        "eval_600_s": eval_600_s(shot, device, 40 if quick else 600),
+    }
+    if quick:
+        result["eval_600_s_scaled_from_episodes"] = 40
+    result["hypermaml_train_over_conv4_limit"] = round(
+        result["train_episodes_per_s"]["hypermaml"] / result["conv4_fwd_bwd_episodes_per_s"], 3)
+    result["maml_5_adapt_over_hypermaml"] = round(result["adapt_ms"]["maml_5"] / result["adapt_ms"]["hypermaml"], 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1-shot only, fewer repeats (under a minute)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    started = time.perf_counter()
+    report = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": mp.cpu_count(),
+        "workload": f"Conv4, 28x28x1, {N_WAY}-way, {N_QUERY} queries/class",
+    }
+    for shot in (1,) if args.quick else (1, 5):
+        report[f"{shot}shot"] = measure(shot, device, args.quick)
+        print(f"{shot}-shot: {json.dumps(report[f'{shot}shot'])}", flush=True)
+    report.update(report.pop("1shot"))  # the 1-shot numbers are the top-level keys
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
