@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import contourpy
 import numpy as np
 import plotly.graph_objects as go
 import torch
@@ -24,6 +25,29 @@ class Panel:
     grid: hm.Grid
     accuracy: float
     adapt_ms: float
+
+
+def probability_image(grid: hm.Grid) -> np.ndarray:
+    """P(class 1) as 0..255 bytes: looks the same in a heatmap and sends a ninth of the float64 data."""
+    return np.round(grid.probs[..., 1] * 255).astype(np.uint8)
+
+
+COLORBAR = dict(title="P(red)", len=0.5, tickvals=[0, 127.5, 255], ticktext=["0", "0.5", "1"])
+
+
+def boundary(grid: hm.Grid, level: float = 0.5) -> tuple[list, list]:
+    """The decision boundary (P = level) as polyline coordinates, None between pieces, for a line trace.
+
+    Computed here with contourpy rather than by a plotly Contour trace, which the browser would have to
+    contour itself on every draw (the slowest part of the toy page's first paint).
+    """
+    lines = contourpy.contour_generator(grid.xs, grid.ys, grid.probs[..., 1], line_type="Separate").lines(level)
+    xs: list = []
+    ys: list = []
+    for line in lines:
+        xs += line[:, 0].tolist() + [None]
+        ys += line[:, 1].tolist() + [None]
+    return xs, ys
 
 
 def adapt_timed(model: hm.FewShotModel, episode: hm.Episode, **kwargs):
@@ -54,10 +78,11 @@ def small_multiples(panels: list[Panel], episode: hm.Episode, columns: int = 4) 
     qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
     for i, p in enumerate(panels):
         r, c = i // columns + 1, i % columns + 1
-        fig.add_trace(go.Heatmap(x=p.grid.xs, y=p.grid.ys, z=p.grid.probs[..., 1], zmin=0, zmax=1, colorscale=COLOURSCALE,
-                                 showscale=i == 0, colorbar=dict(title="P(red)", len=0.5), hoverinfo="skip"), row=r, col=c)
-        fig.add_trace(go.Contour(x=p.grid.xs, y=p.grid.ys, z=p.grid.probs[..., 1], contours=dict(start=0.5, end=0.5, coloring="none"),
-                                 line=dict(color="black", width=2), showscale=False, showlegend=False, hoverinfo="skip"), row=r, col=c)
+        fig.add_trace(go.Heatmap(x=p.grid.xs, y=p.grid.ys, z=probability_image(p.grid), zmin=0, zmax=255, colorscale=COLOURSCALE,
+                                 showscale=i == 0, colorbar=COLORBAR, hoverinfo="skip"), row=r, col=c)
+        bx, by = boundary(p.grid)
+        fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", line=dict(color="black", width=2), showlegend=False,
+                                 hoverinfo="skip"), row=r, col=c)
         for k in (0, 1):
             fig.add_trace(go.Scatter(x=qx[qy == k, 0], y=qx[qy == k, 1], mode="markers", marker=dict(size=4, color=CLASS_COLOURS[k], opacity=0.55),
                                      name=f"query, class {k}", showlegend=i == 0, legendgroup=f"q{k}"), row=r, col=c)
@@ -86,22 +111,30 @@ def delta_table(task: hm.HyperTask) -> dict[str, list]:
     return rows
 
 
-def alpha_figure(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, alpha: float, xlim, ylim) -> go.Figure:
-    """The boundary of θ + αΔθ over the region, with faint boundaries at α = 0, 0.25, ..., 1 for reference."""
-    fig = go.Figure()
+def alpha_references(model: hm.HyperMAML, task: hm.HyperTask, xlim, ylim) -> list[tuple[list, list]]:
+    """The boundaries of θ + αΔθ at α = 0, ¼, ½, ¾, 1 (they do not move with the slider: compute once)."""
+    return [boundary(hm.decision_grid(model, task.with_alpha(float(a)), xlim, ylim, 60)) for a in np.linspace(0, 1, 5)]
+
+
+def alpha_figure(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, alpha: float, xlim, ylim,
+                 references: list[tuple[list, list]] | None = None) -> go.Figure:
+    """The boundary of θ + αΔθ over the region, with faint boundaries at α = 0, 0.25, ..., 1 for reference.
+
+    Built from plain dicts without plotly's per-property validation: this redraws on every slider move.
+    """
+    references = alpha_references(model, task, xlim, ylim) if references is None else references
     current = hm.decision_grid(model, task.with_alpha(alpha), xlim, ylim, 90)
-    fig.add_trace(go.Heatmap(x=current.xs, y=current.ys, z=current.probs[..., 1], zmin=0, zmax=1, colorscale=COLOURSCALE, showscale=False, hoverinfo="skip"))
-    for a in np.linspace(0, 1, 5):
-        g = hm.decision_grid(model, task.with_alpha(float(a)), xlim, ylim, 60)
-        fig.add_trace(go.Contour(x=g.xs, y=g.ys, z=g.probs[..., 1], contours=dict(start=0.5, end=0.5, coloring="none"),
-                                 line=dict(color="grey", width=1, dash="dot"), showscale=False, showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Contour(x=current.xs, y=current.ys, z=current.probs[..., 1], contours=dict(start=0.5, end=0.5, coloring="none"),
-                             line=dict(color="black", width=3), showscale=False, showlegend=False, hoverinfo="skip"))
+    data = [dict(type="heatmap", x=current.xs, y=current.ys, z=probability_image(current), zmin=0, zmax=255,
+                 colorscale=COLOURSCALE, showscale=False, hoverinfo="skip")]
+    for bx, by in references:
+        data.append(dict(type="scatter", x=bx, y=by, mode="lines", line=dict(color="grey", width=1, dash="dot"),
+                         showlegend=False, hoverinfo="skip"))
+    bx, by = boundary(current)
+    data.append(dict(type="scatter", x=bx, y=by, mode="lines", line=dict(color="black", width=3), showlegend=False, hoverinfo="skip"))
     sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
     for k in (0, 1):
-        fig.add_trace(go.Scatter(x=sx[sy == k, 0], y=sx[sy == k, 1], mode="markers", showlegend=False,
-                                 marker=dict(size=10, color=CLASS_COLOURS[k], line=dict(color="black", width=1.5))))
-    fig.update_xaxes(range=list(xlim), constrain="domain")
-    fig.update_yaxes(range=list(ylim), scaleanchor="x", scaleratio=1)
-    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title=f"θ + {alpha:.2f}·Δθ (dotted: α = 0, ¼, ½, ¾, 1)")
-    return fig
+        data.append(dict(type="scatter", x=sx[sy == k, 0], y=sx[sy == k, 1], mode="markers", showlegend=False,
+                         marker=dict(size=10, color=CLASS_COLOURS[k], line=dict(color="black", width=1.5))))
+    layout = dict(height=420, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=f"θ + {alpha:.2f}·Δθ (dotted: α = 0, ¼, ½, ¾, 1)"),
+                  xaxis=dict(range=list(xlim), constrain="domain"), yaxis=dict(range=list(ylim), scaleanchor="x", scaleratio=1))
+    return go.Figure(dict(data=data, layout=layout), _validate=False)

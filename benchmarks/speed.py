@@ -14,8 +14,8 @@ Measured, all in this one process run on one device:
   backward, Adam; meta-batch as in the config).
 - ``conv4_fwd_bwd_episodes_per_s``: the limit a head-only method can approach: a bare Conv4 forward and
   backward over each episode's images (support and query in one batch), nothing else.
-- ``peak_mem_mb``: per method, the peak resident memory of a fresh process doing that method's training
-  steps (CPU) or the peak CUDA allocation (GPU), minus what the process held before.
+- ``peak_mem_mb``: per method, how far a few meta-training steps raise the peak resident memory (CPU;
+  each method in a fresh process, the peak reset after the model is built) or the peak CUDA allocation (GPU).
 - ``eval_600_s``: wall time of ``hm.evaluate`` over 600 episodes (``--quick``: timed over fewer episodes
   and scaled to 600; the JSON says so).
 
@@ -28,7 +28,6 @@ import argparse
 import json
 import multiprocessing as mp
 import platform
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -150,32 +149,45 @@ def conv4_fwd_bwd_episodes_per_s(shot: int, device: torch.device, episodes: int)
     return steps * meta_batch / (time.perf_counter() - start)
 
 
+def _rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def _peak_child(key: str, shot: int, device: str, episodes: int, queue) -> None:
-    torch.set_num_threads(torch.get_num_threads())
+    """In a fresh process: build, reset the peak, train a few episodes, report how far the peak rose."""
     dev = torch.device(device)
     method, maml = TRAIN_METHODS[key]
     model = hm.build_model(model_config(method, shot, **maml))
     sampler = fake_sampler(shot)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if dev.type == "cuda":
         model.to(dev)
+        torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak resident size (VmHWM)
+        base = _rss_mb("VmRSS")
     hm.meta_train(model, sampler, train_cfg(shot, episodes, dev), progress=False)
     if dev.type == "cuda":
         queue.put((torch.cuda.max_memory_allocated(dev) - base) / 2**20)
     else:
-        queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)  # ru_maxrss: KiB
+        queue.put(_rss_mb("VmHWM") - base)
 
 
-def peak_mem_mb(key: str, shot: int, device: torch.device, episodes: int) -> float:
+def peak_mem_mb(shot: int, device: torch.device, episodes: int) -> dict[str, float]:
+    """Peak memory growth of meta-training, each method in its own fresh process (nothing reused)."""
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, queue))
-    proc.start()
-    value = queue.get(timeout=600)
-    proc.join()
-    return round(value, 1)
+    out = {}
+    for key in TRAIN_METHODS:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, queue))
+        proc.start()
+        out[key] = round(queue.get(timeout=600), 1)
+        proc.join()
+    return out
 
 
 def eval_600_s(shot: int, device: torch.device, episodes: int) -> dict[str, float]:
@@ -195,17 +207,17 @@ def eval_600_s(shot: int, device: torch.device, episodes: int) -> dict[str, floa
 
 
 def measure(shot: int, device: torch.device, quick: bool) -> dict:
-    train_n = 40 if quick else 200
+    train_n, eval_n = (20, 20) if quick else (200, 600)
     result = {
-        "adapt_ms": adapt_ms(shot, device, repeats=15 if quick else 50),
-        "train_episodes_per_s": {k: round(train_episodes_per_s(k, shot, device, train_n // (4 if k == "maml_so" else 1)), 1)
+        "adapt_ms": adapt_ms(shot, device, repeats=10 if quick else 50),
+        "train_episodes_per_s": {k: round(train_episodes_per_s(k, shot, device, train_n // (2 if k.startswith("maml") else 1)), 1)
                                  for k in TRAIN_METHODS},
         "conv4_fwd_bwd_episodes_per_s": round(conv4_fwd_bwd_episodes_per_s(shot, device, train_n), 1),
-        "peak_mem_mb": {k: peak_mem_mb(k, shot, device, 8) for k in TRAIN_METHODS},
-        "eval_600_s": eval_600_s(shot, device, 40 if quick else 600),
+        "peak_mem_mb": peak_mem_mb(shot, device, 8),
+        "eval_600_s": eval_600_s(shot, device, eval_n),
     }
     if quick:
-        result["eval_600_s_scaled_from_episodes"] = 40
+        result["eval_600_s_scaled_from_episodes"] = eval_n
     result["hypermaml_train_over_conv4_limit"] = round(
         result["train_episodes_per_s"]["hypermaml"] / result["conv4_fwd_bwd_episodes_per_s"], 3)
     result["maml_5_adapt_over_hypermaml"] = round(result["adapt_ms"]["maml_5"] / result["adapt_ms"]["hypermaml"], 1)

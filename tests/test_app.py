@@ -262,3 +262,18 @@ def test_one_image_per_class_is_a_one_shot_task():
     at.run()
     assert not at.exception
     assert any(s.value.startswith("Predictions (1 shot per class)") for s in at.subheader)
+
+
+def test_the_drawn_boundary_is_where_the_probability_crosses_one_half():
+    import numpy as np
+
+    import hypermaml as hm
+    from app.toy_plots import boundary
+
+    xs = ys = np.linspace(-4, 4, 41)
+    gx, gy = np.meshgrid(xs, ys)
+    p1 = 1 / (1 + np.exp(-(gx - 1.0)))  # P(class 1) crosses 1/2 on the vertical line x = 1
+    bx, by = boundary(hm.Grid(xs=xs, ys=ys, probs=np.stack([1 - p1, p1], -1)))
+    points = [(x, y) for x, y in zip(bx, by) if x is not None]
+    assert len(points) >= 40 and all(abs(x - 1.0) < 1e-6 for x, _ in points)
+    assert min(y for _, y in points) == -4 and max(y for _, y in points) == 4

@@ -10,7 +10,7 @@ import torch
 
 import hypermaml as hm
 from app.resources import toy_models
-from app.toy_plots import adapt_timed, alpha_figure, delta_table, make_panel, small_multiples
+from app.toy_plots import adapt_timed, alpha_figure, alpha_references, delta_table, make_panel, small_multiples
 from toy.tasks import TASK_TYPES, ToyTaskSampler, sample_task, task_type_name
 from toy.train import N_SHOT, recipes
 
@@ -70,6 +70,7 @@ with st.expander("Train the three toy models yourself (about half a minute)"):
                "tasks, validation every epoch, best weights kept. Training never touches the bundled files.")
     if st.button("Train now", key="toy_train"):
         st.session_state.toy_live_models = train_live()
+        st.session_state.toy_live_key = f"live-{time.time_ns()}"  # new models: new cache entries
     use_live = st.toggle("Use my freshly trained models", key="toy_use_live",
                          disabled="toy_live_models" not in st.session_state)
 if use_live and "toy_live_models" in st.session_state:
@@ -108,9 +109,9 @@ with st.expander("Place the support points yourself (click the plot)"):
     use_points = p3.toggle("Use my points", key="toy_use_points",
                            disabled=len({lab for _, _, lab in state.toy_points}) < 2,
                            help="Needs at least one point of each class.")
-    gx = torch.linspace(-16, 16, 65)
+    gx = torch.linspace(-16, 16, 41)
     grid_x, grid_y = torch.meshgrid(gx, gx, indexing="xy")
-    click_fig = go.Figure(go.Scatter(x=grid_x.flatten().tolist(), y=grid_y.flatten().tolist(), mode="markers", marker=dict(size=9, opacity=0.06, color="grey"),
+    click_fig = go.Figure(go.Scatter(x=grid_x.flatten().tolist(), y=grid_y.flatten().tolist(), mode="markers", marker=dict(size=12, opacity=0.06, color="grey"),
                                      hovertemplate="(%{x:.1f}, %{y:.1f})<extra>click to add</extra>", showlegend=False))
     qx_, qy_ = episode.query_x, episode.query_y
     for k, colour in enumerate(("#2166ac", "#b2182b")):
@@ -144,22 +145,37 @@ xlim = (float(centre[0]) - side / 2, float(centre[0]) + side / 2)
 ylim = (float(centre[1]) - side / 2, float(centre[1]) + side / 2)
 
 hyper, maml, proto = models["hypermaml"], models["maml"], models["protonet"]
-hyper_task, hyper_ms = adapt_timed(hyper, episode)
-panels = [make_panel("HyperMAML: one update", hyper, hyper_task, episode, hyper_ms, xlim, ylim)]
-for k in MAML_STEPS:
-    task, ms = adapt_timed(maml, episode, steps=k)
-    title = "MAML: step 0 (its initialisation)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
-    panels.append(make_panel(title, maml, task, episode, ms, xlim, ylim))
-proto_task, proto_ms = adapt_timed(proto, episode)
-panels.append(make_panel("ProtoNet (class means)", proto, proto_task, episode, proto_ms, xlim, ylim))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def compute_panels(models_key: str, _models: dict, sx, sy, qx, qy, xlim, ylim):
+    """Every panel for one task (adapt, time, score, grid), cached across reruns and sessions: moving α or
+    reopening the page redraws without adapting again. ``models_key`` names the models (bundled or live)."""
+    ep = hm.Episode(*(torch.from_numpy(a) for a in (sx, sy, qx, qy)))
+    hyper_, maml_, proto_ = _models["hypermaml"], _models["maml"], _models["protonet"]
+    hyper_task_, hyper_ms = adapt_timed(hyper_, ep)
+    out = [make_panel("HyperMAML: one update", hyper_, hyper_task_, ep, hyper_ms, xlim, ylim)]
+    for k in MAML_STEPS:
+        task, ms = adapt_timed(maml_, ep, steps=k)
+        title = "MAML: step 0 (its initialisation)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
+        out.append(make_panel(title, maml_, task, ep, ms, xlim, ylim))
+    proto_task, proto_ms = adapt_timed(proto_, ep)
+    out.append(make_panel("ProtoNet (class means)", proto_, proto_task, ep, proto_ms, xlim, ylim))
+    # The figure as plain data: rebuilt from it without plotly's validation, which costs more than the rest.
+    figure = small_multiples(out, ep).to_plotly_json()
+    return out, hyper_task_, figure, alpha_references(hyper_, hyper_task_, xlim, ylim)
+
+
+models_key = state.get("toy_live_key", "live") if models is state.get("toy_live_models") else "bundled"
+panels, hyper_task, panels_figure, alpha_refs = compute_panels(models_key, models, *(t.numpy() for t in (episode.support_x, episode.support_y, episode.query_x, episode.query_y)), xlim, ylim)
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("HyperMAML, 1 update", f"{100 * panels[0].accuracy:.0f}%", help="query accuracy")
 m2.metric("MAML, 1 step", f"{100 * panels[2].accuracy:.0f}%")
 m3.metric("MAML, 5 steps", f"{100 * panels[6].accuracy:.0f}%")
 m4.metric("ProtoNet", f"{100 * panels[7].accuracy:.0f}%")
-st.plotly_chart(small_multiples(panels, episode), width="stretch", key="toy_panels")
-st.caption(f"Adaptation times are the best of 3 runs on this machine's CPU. MAML's inner learning rate is "
+st.plotly_chart(go.Figure(panels_figure, _validate=False), width="stretch", key="toy_panels")
+st.caption(f"Adaptation times are the best of 3 runs on this machine's CPU, measured when the task was first drawn. MAML's inner learning rate is "
            f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step).")
 
 
@@ -169,7 +185,7 @@ def hypernetwork_update() -> None:
     left, right = st.columns([3, 2])
     alpha = left.slider("α: draw θ + α·Δθ", 0.0, 1.5, 1.0, 0.05,
                         help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates.")
-    left.plotly_chart(alpha_figure(hyper, hyper_task, episode, alpha, xlim, ylim), width="stretch", key="toy_alpha")
+    left.plotly_chart(alpha_figure(hyper, hyper_task, episode, alpha, xlim, ylim, alpha_refs), width="stretch", key="toy_alpha")
     right.markdown("Per class, the hypernetwork reads the support points with the base classifier's "
                    "probabilities and the labels, and outputs that class's change of weight row and bias "
                    "(the weights act on the standardised coordinates the model sees inside):")
