@@ -156,8 +156,11 @@ def _rss_mb(field: str) -> float:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _peak_child(key: str, shot: int, device: str, episodes: int, queue) -> None:
+def _peak_child(key: str, shot: int, device: str, episodes: int, channels_last: bool, queue) -> None:
     """In a fresh process: build, reset the peak, train a few episodes, report how far the peak rose."""
+    import hypermaml.backbones
+
+    hypermaml.backbones.CHANNELS_LAST = channels_last
     dev = torch.device(device)
     method, maml = TRAIN_METHODS[key]
     model = hm.build_model(model_config(method, shot, **maml))
@@ -183,7 +186,9 @@ def peak_mem_mb(shot: int, device: torch.device, episodes: int) -> dict[str, flo
     out = {}
     for key in TRAIN_METHODS:
         queue = ctx.Queue()
-        proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, queue))
+        import hypermaml.backbones
+
+        proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, hypermaml.backbones.CHANNELS_LAST, queue))
         proc.start()
         out[key] = round(queue.get(timeout=600), 1)
         proc.join()
@@ -228,10 +233,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1-shot only, fewer repeats (under a minute)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
+                        help="Conv4's memory format (the default is what the library uses; 'contiguous' is the NCHW "
+                             "layout it used before, to measure the difference)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    import hypermaml.backbones
+
+    hypermaml.backbones.CHANNELS_LAST = args.memory_format == "channels_last"
     device = torch.device(args.device)
     started = time.perf_counter()
     report = {
@@ -240,6 +251,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "cpu_count": mp.cpu_count(),
         "workload": f"Conv4, 28x28x1, {N_WAY}-way, {N_QUERY} queries/class",
+        "memory_format": args.memory_format,
     }
     for shot in (1,) if args.quick else (1, 5):
         report[f"{shot}shot"] = measure(shot, device, args.quick)

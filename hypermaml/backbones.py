@@ -38,6 +38,12 @@ class IdentityBackbone(nn.Module):
         return self.standardize(x)
 
 
+# Conv4's memory format. Channels-last (NHWC) weights and activations make oneDNN's convolutions and batch
+# norm about twice as fast on CPU (benchmarks/speed.py --memory-format compares); results are the same up to
+# float rounding. Read when a Conv4 is built.
+CHANNELS_LAST = True
+
+
 class Conv4(nn.Module):
     """The paper's Conv4: ``n_blocks`` x [conv3x3(hidden), BatchNorm, ReLU, maxpool2], then flatten.
 
@@ -58,9 +64,9 @@ class Conv4(nn.Module):
                 nn.MaxPool2d(2),
             ]
             channels = cfg.hidden
-        # Channels-last (NHWC) weights and activations: oneDNN's convolutions and batch norm run about twice
-        # as fast on CPU that way (benchmarks/speed.py); results are the same up to float rounding.
-        self.features = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        self.features = nn.Sequential(*layers)
+        self.memory_format = torch.channels_last if CHANNELS_LAST else torch.contiguous_format
+        self.features.to(memory_format=self.memory_format)
         self.in_channels = cfg.in_channels
         side = image_size
         for _ in range(cfg.n_blocks):
@@ -70,7 +76,7 @@ class Conv4(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected images of shape (n, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        x = self.standardize(x).contiguous(memory_format=torch.channels_last)
+        x = self.standardize(x).contiguous(memory_format=self.memory_format)
         return self.features(x).flatten(1)
 
 

@@ -1,0 +1,38 @@
+"""benchmarks/speed.py measures what the speed issue asks for (its numbers are never asserted: timing)."""
+
+import torch
+
+import hypermaml as hm
+import hypermaml.backbones
+from benchmarks import speed
+
+
+def test_channels_last_and_contiguous_conv4_compute_the_same_function():
+    cfg = speed.model_config("hypermaml", 1)
+    hypermaml.backbones.CHANNELS_LAST = True
+    try:
+        torch.manual_seed(0)
+        fast = hm.build_model(cfg)
+        hypermaml.backbones.CHANNELS_LAST = False
+        plain = hm.build_model(cfg)
+    finally:
+        hypermaml.backbones.CHANNELS_LAST = True
+    plain.load_state_dict(fast.state_dict())
+    assert fast.backbone.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert plain.backbone.features[0].weight.is_contiguous()
+    episode = speed.fake_sampler(1).sample(torch.Generator().manual_seed(0))
+    for model in (fast, plain):
+        model.eval()
+    with torch.no_grad():
+        a = fast.logits(episode.query_x, fast.adapt(episode.support_x, episode.support_y))
+        b = plain.logits(episode.query_x, plain.adapt(episode.support_x, episode.support_y))
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_the_measurements_have_the_documented_keys():
+    cpu = torch.device("cpu")
+    assert set(speed.adapt_ms(1, cpu, repeats=1)) == {"hypermaml", "protonet", "maml_1", "maml_5", "maml_10"}
+    assert set(speed.eval_600_s(1, cpu, 1)) == {"hypermaml", "protonet", "maml_1", "maml_5", "maml_10"}
+    assert speed.train_episodes_per_s("hypermaml", 1, cpu, 4) > 0
+    assert speed.conv4_fwd_bwd_episodes_per_s(1, cpu, 4) > 0
+    assert set(speed.TRAIN_METHODS) == {"hypermaml", "protonet", "maml_so", "maml_fo"}
