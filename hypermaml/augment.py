@@ -31,6 +31,8 @@ def augment_images(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generat
     """(N, C, H, W) images in [0, 1], dark ink on light, to augmented images of the same shape."""
     if not cfg.active or len(x) == 0:
         return x
+    if x.dim() != 4:
+        raise ValueError(f"augmentation is for images (N, C, H, W); got inputs of shape {tuple(x.shape)}")
     n = len(x)
     ink = 1.0 - x
     # Zoom (log-uniform), rotation and shift, as one affine map from output to input coordinates.

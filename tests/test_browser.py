@@ -80,3 +80,35 @@ def test_every_page_opens_in_a_real_browser_without_errors(studio_url, tmp_path)
             page.screenshot(path=str(out / f"{name}.png"), full_page=True)
             assert (out / f"{name}.png").stat().st_size > 10_000
         browser.close()
+
+
+def test_bad_uploads_in_a_real_browser_are_named_and_lose_nothing(studio_url, tmp_path):
+    """Real file uploads through the page: a zip reaching outside its folder, then a text file named .png."""
+    import io
+    import zipfile
+
+    from playwright.sync_api import sync_playwright
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../outside.png", b"x")
+    fake = tmp_path / "notes.png"
+    fake.write_bytes(b"hello, this is text")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        page.goto(studio_url + "own_task")
+        page.wait_for_selector('[data-testid="stFileUploader"]', timeout=120_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+        # per-class upload of something that is not an image: named under the thumbnails
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(fake))
+        page.get_by_text("notes.png is not an image").first.wait_for(timeout=60_000)
+        # the zip tab: refused with the reason, and the class's picture is still listed
+        page.get_by_role("tab", name="One zip").click()
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').nth(5).set_input_files(str(evil))
+        page.get_by_text("Nothing was changed").first.wait_for(timeout=60_000)
+        text = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        assert any("outside" in t or ".." in t for t in text), text
+        assert page.get_by_text("1 image(s)").count() >= 1  # class 1 still holds the (unreadable) upload
+        assert page.locator('[data-testid="stException"]').count() == 0
+        browser.close()
