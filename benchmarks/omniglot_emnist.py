@@ -91,7 +91,8 @@ def import_runs(runs: Path, only: list[str] | None = None, hardware: str | None 
                     "train_seconds": round(sum(h["seconds"] for h in history)),
                     "run_config": config,
                     "history": history,
-                    **({"hardware": hardware} if hardware else {}),
+                    **({"hardware": (run / "hardware.txt").read_text().strip()} if (run / "hardware.txt").is_file()
+                       else {"hardware": hardware} if hardware else {}),
                 }
                 hm.save(model, checkpoint_path(method, shot, benchmark))
                 print(f"imported {run}/best.pt (val {100 * scores[run.name]:.2f}, epoch {model.metrics.get('epoch')} "
@@ -189,7 +190,9 @@ def main() -> None:
     parser.add_argument("--from-runs", type=Path, default=None,
                         help="first import, for each row, the best-validation run under RUNS (see above)")
     parser.add_argument("--readme", action="store_true", help="rewrite README.md's results block from the stored metrics and stop")
-    parser.add_argument("--hardware", default=None, help="with --from-runs: what the runs were trained on, stored in the metrics")
+    parser.add_argument("--hardware", default=None,
+                        help="with --from-runs: what the runs were trained on, stored in the metrics (a run folder's "
+                             "hardware.txt, if any, says it for that run)")
     args = parser.parse_args()
     if args.readme:
         write_readme()

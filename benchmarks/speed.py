@@ -16,6 +16,7 @@ Measured, all in this one process run on one device:
   backward over each episode's images (support and query in one batch), nothing else.
 - ``peak_mem_mb``: per method, how far a few meta-training steps raise the peak resident memory (CPU;
   each method in a fresh process, the peak reset after the model is built) or the peak CUDA allocation (GPU).
+- ``sample_ms``: drawing one episode from the pre-decoded image tensor (the sampler's share of a step).
 - ``eval_600_s``: wall time of ``hm.evaluate`` over 600 episodes (``--quick``: timed over fewer episodes
   and scaled to 600; the JSON says so).
 
@@ -213,7 +214,9 @@ def eval_600_s(shot: int, device: torch.device, episodes: int) -> dict[str, floa
 
 def measure(shot: int, device: torch.device, quick: bool) -> dict:
     train_n, eval_n = (20, 20) if quick else (200, 600)
+    sampler, g = fake_sampler(shot), torch.Generator().manual_seed(5)
     result = {
+        "sample_ms": round(median_ms(lambda: sampler.sample(g), 50 if quick else 500), 3),
         "adapt_ms": adapt_ms(shot, device, repeats=10 if quick else 50),
         "train_episodes_per_s": {k: round(train_episodes_per_s(k, shot, device, train_n // (2 if k.startswith("maml") else 1)), 1)
                                  for k in TRAIN_METHODS},
@@ -229,6 +232,53 @@ def measure(shot: int, device: torch.device, quick: bool) -> dict:
     return result
 
 
+def markdown(report: dict) -> str:
+    """README tables from one report (the JSON this script prints)."""
+    shots = [("1-shot", report)] + ([("5-shot", report["5shot"])] if "5shot" in report else [])
+    lines = ["| | " + " | ".join(name for name, _ in shots) + " |", "|---|" + "---|" * len(shots)]
+
+    def row(label: str, get) -> None:
+        lines.append(f"| {label} | " + " | ".join(get(r) for _, r in shots) + " |")
+
+    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_1", "MAML, 1 step"),
+                       ("maml_5", "MAML, 5 steps"), ("maml_10", "MAML, 10 steps")]:
+        row(f"adapt one task, {label} (ms)", lambda r, k=key: f"{r['adapt_ms'][k]:.1f}")
+    row("draw one episode (ms)", lambda r: f"{r['sample_ms']:.2f}")
+    row("MAML-5 adapt / HyperMAML adapt", lambda r: f"{r['maml_5_adapt_over_hypermaml']:.1f}×")
+    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_so", "MAML, second order"),
+                       ("maml_fo", "MAML, first order")]:
+        row(f"meta-training, {label} (episodes/s)", lambda r, k=key: f"{r['train_episodes_per_s'][k]:.1f}")
+    row("bare Conv4 forward + backward (episodes/s)", lambda r: f"{r['conv4_fwd_bwd_episodes_per_s']:.1f}")
+    row("HyperMAML training / bare Conv4", lambda r: f"{r['hypermaml_train_over_conv4_limit']:.2f}×")
+    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_1", "MAML, 1 step"),
+                       ("maml_5", "MAML, 5 steps"), ("maml_10", "MAML, 10 steps")]:
+        row(f"evaluate 600 episodes, {label} (s)", lambda r, k=key: f"{r['eval_600_s'][k]:.1f}")
+    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_so", "MAML, second order"),
+                       ("maml_fo", "MAML, first order")]:
+        row(f"peak memory of training, {label} (MB)", lambda r, k=key: f"{r['peak_mem_mb'][k]:.0f}")
+    return "\n".join(lines)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SPEED_JSON = Path(__file__).resolve().parents[1] / "docs" / "speed.json"
+START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+
+
+def readme_block(report: dict) -> str:
+    return (f"{START}\n{markdown(report)}\n\n*{report['device']}, {report['cpu_count']} cores, torch "
+            f"{report['torch']}, {report['threads']} thread(s), {report['memory_format']}; measured in "
+            f"{report['seconds']:.0f} s by `.venv/bin/python -m benchmarks.speed --save`, which stored "
+            f"`docs/speed.json` and wrote this table.*\n{END}")
+
+
+def write_readme(report: dict) -> None:
+    text = README.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md has no {START} ... {END} block to replace")
+    head, rest = text.split(START, 1)
+    README.write_text(head + readme_block(report) + rest.split(END, 1)[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1-shot only, fewer repeats (under a minute)")
@@ -236,8 +286,15 @@ def main() -> None:
     parser.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
                         help="Conv4's memory format (the default is what the library uses; 'contiguous' is the NCHW "
                              "layout it used before, to measure the difference)")
+    parser.add_argument("--save", action="store_true",
+                        help="also store the report in docs/speed.json and write README.md's Speed table from it")
+    parser.add_argument("--table", metavar="JSON", default=None,
+                        help="print the README tables for a report saved from an earlier run, and stop")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(Path(args.table).read_text().strip().splitlines()[-1])))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     import hypermaml.backbones
@@ -258,6 +315,9 @@ def main() -> None:
         print(f"{shot}-shot: {json.dumps(report[f'{shot}shot'])}", flush=True)
     report.update(report.pop("1shot"))  # the 1-shot numbers are the top-level keys
     report["seconds"] = round(time.perf_counter() - started, 1)
+    if args.save:
+        SPEED_JSON.write_text(json.dumps(report, indent=2) + "\n")
+        write_readme(report)
     print(json.dumps(report))
 
 

@@ -36,3 +36,11 @@ def test_the_measurements_have_the_documented_keys():
     assert speed.train_episodes_per_s("hypermaml", 1, cpu, 4) > 0
     assert speed.conv4_fwd_bwd_episodes_per_s(1, cpu, 4) > 0
     assert set(speed.TRAIN_METHODS) == {"hypermaml", "protonet", "maml_so", "maml_fo"}
+
+
+def test_the_readme_speed_table_is_the_stored_report():
+    import json
+
+    report = json.loads(speed.SPEED_JSON.read_text())
+    assert {"adapt_ms", "train_episodes_per_s", "conv4_fwd_bwd_episodes_per_s", "peak_mem_mb", "eval_600_s", "5shot"} <= set(report)
+    assert speed.readme_block(report) in speed.README.read_text()
