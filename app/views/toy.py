@@ -175,7 +175,7 @@ m2.metric("MAML, 1 step", f"{100 * panels[2].accuracy:.0f}%")
 m3.metric("MAML, 5 steps", f"{100 * panels[6].accuracy:.0f}%")
 m4.metric("ProtoNet", f"{100 * panels[7].accuracy:.0f}%")
 st.plotly_chart(go.Figure(panels_figure, _validate=False), width="stretch", key="toy_panels")
-st.caption(f"Adaptation times: after a warm-up, the best of 3 runs on this machine's CPU, measured when the task was first drawn. MAML's inner learning rate is "
+st.caption(f"Adaptation times: CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
            f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step).")
 
 
