@@ -7,6 +7,7 @@ everything and nothing the user gave is lost.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -49,8 +50,17 @@ def empty_task() -> list[TaskClass]:
 
 
 def decode(picture: Picture, polarity: str) -> torch.Tensor:
-    """(1, 28, 28) dark-on-light, or ImageError naming the picture."""
-    return image_from_bytes(picture.data, picture.name, polarity)  # type: ignore[arg-type]
+    """(1, 28, 28) dark-on-light, or ImageError naming the picture.
+
+    Every rerun of the page shows each picture and then builds the task from it: decoding (and shrinking
+    a large photo) once per picture and polarity, not once per use, keeps reruns quick.
+    """
+    return _decode(picture.data, picture.name, polarity).clone()
+
+
+@functools.lru_cache(maxsize=512)
+def _decode(data: bytes, name: str, polarity: str) -> torch.Tensor:
+    return image_from_bytes(data, name, polarity)  # type: ignore[arg-type]
 
 
 def problems(classes: list[TaskClass]) -> list[str]:

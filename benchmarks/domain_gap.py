@@ -17,6 +17,7 @@ import torch
 from hypermaml.augment import augment_images
 from hypermaml.config import TrainConfig, from_dict
 from hypermaml.data import load_split
+from hypermaml.train import load_run_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hypermaml" / "configs"
 
@@ -29,7 +30,7 @@ def main() -> None:
     omniglot = load_split("omniglot-nolatin").x
     report = {"omniglot-nolatin": stats(omniglot)}
     for shot in (1, 5):
-        raw = json.loads((CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json").read_text())["train"]
+        raw = load_run_config(CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json")["train"]
         cfg = from_dict(TrainConfig, raw).augment
         report[f"omniglot-nolatin, augmented as hypermaml_{shot}shot"] = stats(
             augment_images(omniglot, cfg, torch.Generator().manual_seed(0)))

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 import hypermaml as hm
+from benchmarks.readme import replace_block
 from hypermaml.data import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +78,10 @@ def import_runs(runs: Path, only: list[str] | None = None, hardware: str | None 
                 found = candidate_runs(runs, f"{spec['run_prefix']}{row}")
                 if not found:
                     continue
-                scores = {d.name: hm.load(d / "best.pt").metrics["val_mean"] for d in found}
+                loaded = {d.name: hm.load(d / "best.pt") for d in found}
+                scores = {name: m.metrics["val_mean"] for name, m in loaded.items()}
                 run = max(found, key=lambda d: scores[d.name])
-                model = hm.load(run / "best.pt")
+                model = loaded[run.name]
                 history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
                 config = json.loads((run / "run_config.json").read_text())
                 model.metrics = {
@@ -119,7 +121,6 @@ def stored_table(benchmark: str = "omniglot_emnist") -> str:
     return "\n".join(rows)
 
 
-README = ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -174,11 +175,7 @@ def readme_block() -> str:
 
 
 def write_readme() -> None:
-    text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md has no {START} ... {END} block to replace")
-    head, rest = text.split(START, 1)
-    README.write_text(head + readme_block() + rest.split(END, 1)[1])
+    replace_block(readme_block(), START, END)
 
 
 def main() -> None:

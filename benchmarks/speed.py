@@ -37,14 +37,16 @@ import torch
 import torch.nn.functional as F
 
 import hypermaml as hm
+from benchmarks.readme import README, replace_block
 from hypermaml.config import ModelConfig, TrainConfig, from_dict
+from hypermaml.train import load_run_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hypermaml" / "configs"
 N_WAY, N_QUERY = 5, 15
 
 
 def model_config(method: str, shot: int, **maml) -> ModelConfig:
-    raw = json.loads((CONFIGS / f"omniglot_emnist_{method}_{shot}shot.json").read_text())["model"]
+    raw = load_run_config(CONFIGS / f"omniglot_emnist_{method}_{shot}shot.json")["model"]
     if maml:
         raw = {**raw, "maml": {**raw.get("maml", {}), **maml}}
     return from_dict(ModelConfig, raw)
@@ -100,7 +102,7 @@ TRAIN_METHODS = {  # key -> (method, MAML overrides)
 
 
 def train_cfg(shot: int, episodes: int, device: torch.device) -> TrainConfig:
-    raw = json.loads((CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json").read_text())["train"]
+    raw = load_run_config(CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json")["train"]
     meta_batch = raw.get("meta_batch", 4)
     return TrainConfig(epochs=1, episodes_per_epoch=max(meta_batch, episodes), meta_batch=meta_batch,
                        n_query=N_QUERY, val_episodes=0, device=str(device))
@@ -259,7 +261,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 SPEED_JSON = Path(__file__).resolve().parents[1] / "docs" / "speed.json"
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 
@@ -272,11 +273,7 @@ def readme_block(report: dict) -> str:
 
 
 def write_readme(report: dict) -> None:
-    text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md has no {START} ... {END} block to replace")
-    head, rest = text.split(START, 1)
-    README.write_text(head + readme_block(report) + rest.split(END, 1)[1])
+    replace_block(readme_block(report), START, END)
 
 
 def main() -> None:
@@ -289,11 +286,16 @@ def main() -> None:
     parser.add_argument("--save", action="store_true",
                         help="also store the report in docs/speed.json and write README.md's Speed table from it")
     parser.add_argument("--table", metavar="JSON", default=None,
-                        help="print the README tables for a report saved from an earlier run, and stop")
+                        help="print the README tables for a saved report (docs/speed.json, or a run's output), and stop")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     if args.table:
-        print(markdown(json.loads(Path(args.table).read_text().strip().splitlines()[-1])))
+        text = Path(args.table).read_text().strip()
+        try:  # docs/speed.json (--save), or a saved output whose last line is the report
+            report = json.loads(text)
+        except json.JSONDecodeError:
+            report = json.loads(text.splitlines()[-1])
+        print(markdown(report))
         return
     if args.threads:
         torch.set_num_threads(args.threads)
