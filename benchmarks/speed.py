@@ -45,6 +45,15 @@ CONFIGS = Path(__file__).resolve().parents[1] / "hypermaml" / "configs"
 N_WAY, N_QUERY = 5, 15
 
 
+# The layout this run measures (--memory-format). A Conv4 follows its own weights' layout, so converting the
+# built model is all it takes: no switch inside the library.
+MEMORY_FORMAT = torch.channels_last
+
+
+def build_model(cfg: ModelConfig) -> hm.FewShotModel:
+    return hm.build_model(cfg).to(memory_format=MEMORY_FORMAT)
+
+
 def model_config(method: str, shot: int, **maml) -> ModelConfig:
     raw = load_run_config(CONFIGS / f"omniglot_emnist_{method}_{shot}shot.json")["model"]
     if maml:
@@ -81,7 +90,7 @@ def adapt_ms(shot: int, device: torch.device, repeats: int) -> dict[str, float]:
     out = {}
     for key, method, steps in [("hypermaml", "hypermaml", None), ("protonet", "protonet", None),
                                ("maml_1", "maml", 1), ("maml_5", "maml", 5), ("maml_10", "maml", 10)]:
-        model = hm.build_model(model_config(method, shot)).to(device).eval()
+        model = build_model(model_config(method, shot)).to(device).eval()
         kwargs = {} if steps is None else {"steps": steps}
 
         def once() -> None:
@@ -110,7 +119,7 @@ def train_cfg(shot: int, episodes: int, device: torch.device) -> TrainConfig:
 
 def train_episodes_per_s(key: str, shot: int, device: torch.device, episodes: int) -> float:
     method, maml = TRAIN_METHODS[key]
-    model = hm.build_model(model_config(method, shot, **maml))
+    model = build_model(model_config(method, shot, **maml))
     sampler = fake_sampler(shot)
     hm.meta_train(model, sampler, train_cfg(shot, 8, device), progress=False)  # warm-up
     sync(device)
@@ -127,7 +136,7 @@ def conv4_fwd_bwd_episodes_per_s(shot: int, device: torch.device, episodes: int)
     Shaped like a training step: a meta-batch of episodes, one forward each (support and query images in
     one batch), one backward of their summed outputs; no sampling, head, hypernetwork or optimiser.
     """
-    backbone = hm.build_model(model_config("protonet", shot)).backbone.to(device).train()
+    backbone = build_model(model_config("protonet", shot)).backbone.to(device).train()
     meta_batch = train_cfg(shot, 8, device).meta_batch
     sampler, g = fake_sampler(shot), torch.Generator().manual_seed(2)
     batches = []
@@ -161,12 +170,11 @@ def _rss_mb(field: str) -> float:
 
 def _peak_child(key: str, shot: int, device: str, episodes: int, channels_last: bool, queue) -> None:
     """In a fresh process: build, reset the peak, train a few episodes, report how far the peak rose."""
-    import hypermaml.backbones
-
-    hypermaml.backbones.CHANNELS_LAST = channels_last
+    global MEMORY_FORMAT
+    MEMORY_FORMAT = torch.channels_last if channels_last else torch.contiguous_format
     dev = torch.device(device)
     method, maml = TRAIN_METHODS[key]
-    model = hm.build_model(model_config(method, shot, **maml))
+    model = build_model(model_config(method, shot, **maml))
     sampler = fake_sampler(shot)
     if dev.type == "cuda":
         model.to(dev)
@@ -189,9 +197,7 @@ def peak_mem_mb(shot: int, device: torch.device, episodes: int) -> dict[str, flo
     out = {}
     for key in TRAIN_METHODS:
         queue = ctx.Queue()
-        import hypermaml.backbones
-
-        proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, hypermaml.backbones.CHANNELS_LAST, queue))
+        proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, MEMORY_FORMAT == torch.channels_last, queue))
         proc.start()
         out[key] = round(queue.get(timeout=600), 1)
         proc.join()
@@ -203,7 +209,7 @@ def eval_600_s(shot: int, device: torch.device, episodes: int) -> dict[str, floa
     out = {}
     for key, method, steps in [("hypermaml", "hypermaml", None), ("protonet", "protonet", None),
                                ("maml_1", "maml", 1), ("maml_5", "maml", 5), ("maml_10", "maml", 10)]:
-        model = hm.build_model(model_config(method, shot)).to(device)
+        model = build_model(model_config(method, shot)).to(device)
         kwargs = {} if steps is None else {"steps": steps}
         hm.evaluate(model, sampler, 3, seed=1, **kwargs)  # warm-up
         sync(device)
@@ -299,9 +305,8 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    import hypermaml.backbones
-
-    hypermaml.backbones.CHANNELS_LAST = args.memory_format == "channels_last"
+    global MEMORY_FORMAT
+    MEMORY_FORMAT = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     device = torch.device(args.device)
     started = time.perf_counter()
     report = {

@@ -1,11 +1,53 @@
-"""Feature extractors. Each exposes ``out_dim``, the size of the embedding it returns."""
+"""Feature extractors. Each exposes ``out_dim``, the size of the embedding it returns.
+
+Every forward here is *functional*: it reads the module's tensors (or the ``params`` it is given) and never
+writes to the module, not even for the duration of a call. That is what lets one loaded model serve many
+threads at once (the studio's visitors), and lets MAML pass its fast weights in.
+
+Normalisation (``BackboneConfig.batch_norm``) decides which statistics a Conv4 block normalises with:
+
+- ``"transductive"``: the batch it is given (support while adapting, the query batch while predicting), as
+  MAML and the HyperMAML paper's code do. A query's prediction depends on the other queries.
+- ``"running"``: batch statistics in training mode, running averages in eval mode. The running averages
+  change only through the explicit training step :meth:`Conv4.update_running_stats`.
+- ``"metabn"``: MetaBN (Bronskill et al., 2020): the support set's moments normalise the support set and
+  every query. A query's logits depend only on (model, support set, that query).
+- ``"tasknorm-i"``: TaskNorm-I (Bronskill et al., 2020): the support moments blended with each image's own
+  instance moments, ``alpha = sigmoid(scale * n_support + offset)`` learned per layer. Batch-independent too.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import BackboneConfig
+
+Params = Mapping[str, torch.Tensor]
+
+# Normalisations whose query statistics come from the support set (and the image itself), never from the
+# other queries of a batch.
+TASK_NORMS = ("metabn", "tasknorm-i")
+BATCH_INDEPENDENT = ("running", "metabn", "tasknorm-i")
+
+
+@dataclass(frozen=True)
+class SupportStats:
+    """The support set's per-channel moments at every normalisation layer, carried in a task state.
+
+    ``moments[i]`` is ``(mean, var)`` of layer ``i``, each of shape (C,); ``n_support`` is the support size
+    (TaskNorm-I's blend depends on it).
+    """
+
+    moments: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    n_support: int
+
+    def detach(self) -> "SupportStats":
+        return SupportStats(tuple((m.detach(), v.detach()) for m, v in self.moments), self.n_support)
 
 
 class Standardize(nn.Module):
@@ -25,34 +67,37 @@ class Standardize(nn.Module):
 
 
 class IdentityBackbone(nn.Module):
-    """The toy's "no backbone": standardised raw coordinates, (n, d) -> (n, d)."""
+    """The toy's "no backbone": standardised raw coordinates, (n, d) -> (n, d). It has no parameters."""
 
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()
         self.standardize = Standardize(cfg.input_mean, cfg.input_std, image=False)
         self.out_dim = len(cfg.input_mean)
+        self.batch_norm = cfg.batch_norm
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params | None = None, stats: SupportStats | None = None) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.out_dim:
             raise ValueError(f"expected inputs of shape (n, {self.out_dim}), got {tuple(x.shape)}")
         return self.standardize(x)
 
-
-# Conv4's memory format. Channels-last (NHWC) weights and activations make oneDNN's convolutions and batch
-# norm about twice as fast on CPU (benchmarks/speed.py --memory-format compares); results are the same up to
-# float rounding. Read when a Conv4 is built.
-CHANNELS_LAST = True
+    def embed_support(self, x: torch.Tensor, params: Params | None = None) -> tuple[torch.Tensor, SupportStats | None]:
+        return self(x, params), None
 
 
 class Conv4(nn.Module):
-    """The paper's Conv4: ``n_blocks`` x [conv3x3(hidden), BatchNorm, ReLU, maxpool2], then flatten.
+    """The paper's Conv4: ``n_blocks`` x [conv3x3(hidden), norm, ReLU, maxpool2], then flatten.
 
     (n, C, 28, 28) -> (n, hidden) for the default 4 blocks (28 -> 14 -> 7 -> 3 -> 1).
+
+    Parameters keep ``nn.Conv2d``/``nn.BatchNorm2d`` names (``features.{4i}.weight``, ``features.{4i+1}.bias``,
+    ...) so checkpoints stay loadable; the forward is functional over them. Its memory layout follows its
+    own convolution weights: ``model.to(memory_format=torch.contiguous_format)`` switches it to NCHW.
     """
 
-    def __init__(self, cfg: BackboneConfig, image_size: int = 28) -> None:
+    def __init__(self, cfg: BackboneConfig, image_size: int = 28, channels_last: bool = True) -> None:
         super().__init__()
         self.standardize = Standardize(cfg.input_mean, cfg.input_std, image=True)
+        self.batch_norm = cfg.batch_norm
         track = cfg.batch_norm == "running"
         layers: list[nn.Module] = []
         channels = cfg.in_channels
@@ -60,24 +105,111 @@ class Conv4(nn.Module):
             layers += [
                 nn.Conv2d(channels, cfg.hidden, 3, padding=1),
                 nn.BatchNorm2d(cfg.hidden, track_running_stats=track),
-                nn.ReLU(inplace=True),
+                nn.ReLU(),
                 nn.MaxPool2d(2),
             ]
             channels = cfg.hidden
         self.features = nn.Sequential(*layers)
-        self.memory_format = torch.channels_last if CHANNELS_LAST else torch.contiguous_format
-        self.features.to(memory_format=self.memory_format)
+        if cfg.batch_norm == "tasknorm-i":
+            # Per layer (scale, offset) of alpha = sigmoid(scale * n_support + offset). Starting at
+            # sigmoid(2) = 0.88 puts most weight on the support moments, the statistics the transductive
+            # and MetaBN models normalise with, while every image already contributes its own.
+            self.tasknorm = nn.Parameter(torch.tensor([[0.0, 2.0]] * cfg.n_blocks))
+        if channels_last:
+            # Channels-last (NHWC) makes oneDNN's convolutions about twice as fast on CPU; results equal NCHW
+            # up to float rounding (benchmarks/speed.py --memory-format compares).
+            self.features.to(memory_format=torch.channels_last)
         self.in_channels = cfg.in_channels
+        self.n_blocks = cfg.n_blocks
+        self.eps = 1e-5
         side = image_size
         for _ in range(cfg.n_blocks):
             side //= 2
         self.out_dim = cfg.hidden * side * side
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def memory_format(self) -> torch.memory_format:
+        w = self.features[4 * (self.n_blocks - 1)].weight  # hidden -> hidden: never ambiguous like 1 channel
+        return torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() else torch.contiguous_format
+
+    def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected images of shape (n, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        x = self.standardize(x).contiguous(memory_format=self.memory_format)
-        return self.features(x).flatten(1)
+
+    def forward(self, x: torch.Tensor, params: Params | None = None, stats: SupportStats | None = None) -> torch.Tensor:
+        """Embed images: (n, C, H, W) -> (n, out_dim).
+
+        Args:
+            x: raw images.
+            params: tensors to use instead of the module's parameters (same names as ``named_parameters()``;
+                missing names fall back to the module's), e.g. MAML's fast weights.
+            stats: the support set's moments (from :meth:`embed_support`). Required for ``metabn`` and
+                ``tasknorm-i`` unless ``x`` *is* the support set; ignored by the other modes.
+        """
+        return self._run(x, params, stats)[0]
+
+    def embed_support(self, x: torch.Tensor, params: Params | None = None) -> tuple[torch.Tensor, SupportStats | None]:
+        """Embed the support set and return its moments for normalising queries (None where not needed)."""
+        return self._run(x, params, None)
+
+    def _run(self, x: torch.Tensor, params: Params | None, stats: SupportStats | None):
+        self._check(x)
+        p = dict(self.named_parameters()) if params is None else {**dict(self.named_parameters()), **params}
+        mode = self.batch_norm
+        collect = mode in TASK_NORMS and stats is None
+        moments: list[tuple[torch.Tensor, torch.Tensor]] = []
+        n_support = stats.n_support if stats is not None else len(x)
+        h = self.standardize(x).contiguous(memory_format=self.memory_format)
+        for i in range(self.n_blocks):
+            conv, bn = f"features.{4 * i}", f"features.{4 * i + 1}"
+            h = F.conv2d(h, p[f"{conv}.weight"], p[f"{conv}.bias"], padding=1)
+            weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
+            if mode == "transductive" or (mode == "running" and self.training):
+                h = F.batch_norm(h, None, None, weight, bias, training=True, eps=self.eps)
+            elif mode == "running":
+                bn_module = self.features[4 * i + 1]
+                h = F.batch_norm(h, bn_module.running_mean, bn_module.running_var, weight, bias, training=False, eps=self.eps)
+            else:
+                if collect:
+                    var, mean = torch.var_mean(h, dim=(0, 2, 3), correction=0)
+                    moments.append((mean, var))
+                else:
+                    mean, var = stats.moments[i]
+                if mode == "tasknorm-i":
+                    scale, offset = p["tasknorm"][i]
+                    alpha = torch.sigmoid(scale * n_support + offset)
+                    var_i, mean_i = torch.var_mean(h, dim=(2, 3), keepdim=True, correction=0)  # (n, C, 1, 1)
+                    mean_s, var_s = mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1)
+                    mean = alpha * mean_s + (1 - alpha) * mean_i
+                    var = alpha * (var_s + (mean_s - mean).square()) + (1 - alpha) * (var_i + (mean_i - mean).square())
+                else:
+                    mean, var = mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1)
+                scale_ = weight.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
+                h = h * scale_ + (bias.view(1, -1, 1, 1) - mean * scale_)
+            h = F.max_pool2d(F.relu(h), 2)
+        out_stats = SupportStats(tuple(moments), len(x)) if collect else None
+        return h.flatten(1), out_stats
+
+    @torch.no_grad()
+    def update_running_stats(self, x: torch.Tensor, params: Params | None = None, momentum: float = 0.1) -> None:
+        """The one place running statistics change (``batch_norm="running"``, a training step): fold the
+        moments of batch ``x`` into the running averages, as ``nn.BatchNorm2d`` does in training mode."""
+        if self.batch_norm != "running":
+            raise ValueError(f"update_running_stats needs batch_norm='running', this backbone uses {self.batch_norm!r}")
+        self._check(x)
+        p = dict(self.named_parameters()) if params is None else {**dict(self.named_parameters()), **params}
+        h = self.standardize(x).contiguous(memory_format=self.memory_format)
+        for i in range(self.n_blocks):
+            conv, bn = f"features.{4 * i}", f"features.{4 * i + 1}"
+            h = F.conv2d(h, p[f"{conv}.weight"], p[f"{conv}.bias"], padding=1)
+            var, mean = torch.var_mean(h, dim=(0, 2, 3), correction=0)
+            n = h.numel() / h.shape[1]
+            module = self.features[4 * i + 1]
+            module.running_mean.lerp_(mean, momentum)
+            module.running_var.lerp_(var * n / max(n - 1, 1), momentum)
+            module.num_batches_tracked += 1
+            h = F.batch_norm(h, None, None, p[f"{bn}.weight"], p[f"{bn}.bias"], training=True, eps=self.eps)
+            h = F.max_pool2d(F.relu(h), 2)
 
 
 def build_backbone(cfg: BackboneConfig) -> nn.Module:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 METHODS = ("maml", "hypermaml", "protonet")
+BATCH_NORMS = ("transductive", "running", "metabn", "tasknorm-i")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,10 @@ class BackboneConfig:
     # no running statistics exist, so a model never changes when it is used.
     # "running": BatchNorm keeps running statistics during meta-training and uses them in eval mode, so a
     # single query image is classified the same way whatever else is in its batch.
-    batch_norm: Literal["transductive", "running"] = "transductive"
+    # "metabn": the support set's moments normalise support and queries (MetaBN, Bronskill et al. 2020).
+    # "tasknorm-i": support moments blended with each image's own instance moments (TaskNorm-I, same paper).
+    # The last three are batch-independent: a query's logits depend on (model, support set, that query).
+    batch_norm: Literal["transductive", "running", "metabn", "tasknorm-i"] = "transductive"
 
     def __post_init__(self) -> None:
         if len(self.input_mean) != len(self.input_std):
@@ -44,6 +48,8 @@ class BackboneConfig:
             )
         if any(s <= 0 for s in self.input_std):
             raise ValueError(f"input_std must be positive, got {self.input_std}")
+        if self.batch_norm not in BATCH_NORMS:
+            raise ValueError(f"unknown batch_norm {self.batch_norm!r}; choose one of {BATCH_NORMS}")
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # training episodes only
+    # A checkpoint whose weights start this run (fine-tuning, e.g. a transductive model moved to MetaBN);
+    # weights the new model has and the file lacks (TaskNorm-I's blend) keep their initial values.
+    init_from: str | None = None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def evaluate(
     *,
     device: str | torch.device | None = None,
     progress: bool = False,
+    query_batch: int | None = None,
     **adapt_kwargs,
 ) -> EvalResult:
     """Adapt on each episode's support set and score its queries.
@@ -69,10 +70,15 @@ def evaluate(
         seed: seeds the episode generator.
         device: where to run; default the model's device.
         progress: show a progress bar.
+        query_batch: how many queries the model sees at once. None: all of an episode's queries together
+            (the paper's protocol, ``n_way * n_query`` at once); 1: each query alone, as a person with one
+            picture uses a model. Batch-independent models give the same numbers for every value.
         **adapt_kwargs: passed to ``model.adapt`` (e.g. ``steps=k`` for MAML).
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be at least 1, got {n_episodes}")
+    if query_batch is not None and query_batch < 1:
+        raise ValueError(f"query_batch must be at least 1 (or None for all queries at once), got {query_batch}")
     device = torch.device(device) if device is not None else model.device
     was_training = model.training
     model.eval()
@@ -86,7 +92,8 @@ def evaluate(
                 start = time.perf_counter()
                 task = model.adapt(episode.support_x, episode.support_y, **adapt_kwargs)
                 adapt_seconds += time.perf_counter() - start
-                predicted = model.logits(episode.query_x, task).argmax(-1)
+                chunks = [episode.query_x] if query_batch is None else episode.query_x.split(query_batch)
+                predicted = torch.cat([model.logits(chunk, task) for chunk in chunks]).argmax(-1)
             accuracies[i] = (predicted == episode.query_y).double().mean().item()
     finally:
         model.train(was_training)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbones import SupportStats
 from .base import FewShotModel, split_by_class
 from .config import ModelConfig
 from .episodes import Episode
@@ -20,7 +21,8 @@ class HyperTask:
     """HyperMAML's task state: the base classifier theta and the update delta.
 
     The task classifier is ``theta + alpha * delta``; ``alpha=1`` is HyperMAML, ``alpha=0`` the base
-    classifier. Shapes: weight/delta_weight (n_way, d), bias/delta_bias (n_way,).
+    classifier. Shapes: weight/delta_weight (n_way, d), bias/delta_bias (n_way,). ``stats``: the support
+    set's moments for batch-independent normalisation (None for the other modes).
     """
 
     weight: torch.Tensor
@@ -28,6 +30,7 @@ class HyperTask:
     delta_weight: torch.Tensor
     delta_bias: torch.Tensor
     alpha: float = 1.0
+    stats: SupportStats | None = None
 
     def with_alpha(self, alpha: float) -> "HyperTask":
         return replace(self, alpha=alpha)
@@ -96,7 +99,7 @@ class HyperMAML(FewShotModel):
         """
         self.check_support(support_x, support_y, self.config.n_way)
         support_y = support_y.long()
-        features = self.backbone(support_x)
+        features, stats = self.backbone.embed_support(support_x)
         delta_w, delta_b = torch.zeros_like(self.head.weight), torch.zeros_like(self.head.bias)
         if maml_weight < 1.0:
             hyper_w, hyper_b = self.hypernet(self.hypernet_inputs(features, support_y))
@@ -113,11 +116,11 @@ class HyperMAML(FewShotModel):
             )[-1]
             delta_w = delta_w + maml_weight * (end["weight"] - self.head.weight)
             delta_b = delta_b + maml_weight * (end["bias"] - self.head.bias)
-        return HyperTask(self.head.weight, self.head.bias, delta_w, delta_b)
+        return HyperTask(self.head.weight, self.head.bias, delta_w, delta_b, stats=stats)
 
     def logits(self, query_x: torch.Tensor, task: HyperTask) -> torch.Tensor:
         """(n_query_total, n_way) logits of the classifier theta + alpha * delta."""
-        return F.linear(self.backbone(query_x), task.adapted_weight, task.adapted_bias)
+        return F.linear(self.backbone(query_x, stats=task.stats), task.adapted_weight, task.adapted_bias)
 
     def meta_loss(self, episode: Episode, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Query cross-entropy (+ lambda * ||delta||^2), with the warm-up blend of ``epoch``."""

@@ -1,5 +1,6 @@
-"""MAML (Finn et al., 2017) on ``torch.func``: the inner loop builds new parameter dicts; modules are never
-patched with "fast weight" attributes."""
+"""MAML (Finn et al., 2017), functional: the inner loop builds new parameter dicts and passes them into a
+forward that takes its parameters explicitly. Modules are never patched or swapped, not even for the duration
+of a call (``torch.func.functional_call`` does swap, which corrupts a model shared by threads)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
+from .backbones import TASK_NORMS, SupportStats
 from .base import FewShotModel
 from .config import ModelConfig
 
@@ -68,10 +69,13 @@ class MAMLTask:
     """MAML's task state: the adapted parameters (names as in ``named_parameters()``) and the step count.
 
     With ``adapt="head"`` only ``head.weight``/``head.bias`` are present; the backbone stays shared.
+    ``stats``: the support set's moments under these parameters, for batch-independent normalisation
+    (``metabn``/``tasknorm-i``); None otherwise.
     """
 
     params: Params
     steps: int
+    stats: SupportStats | None = None
 
 
 class MAML(FewShotModel):
@@ -81,8 +85,17 @@ class MAML(FewShotModel):
         super().__init__(config, backbone)
         self.head = nn.Linear(backbone.out_dim, config.n_way)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+    def forward(self, x: torch.Tensor, params: Params | None = None, stats: SupportStats | None = None) -> torch.Tensor:
+        """(n, *input_shape) -> (n, n_way) logits under ``params`` (names as in ``named_parameters()``;
+        missing ones are the module's own)."""
+        p = params or {}
+        features = self.backbone(x, _backbone_part(p), stats)
+        return F.linear(features, p.get("head.weight", self.head.weight), p.get("head.bias", self.head.bias))
+
+    def _support_stats(self, support_x: torch.Tensor, params: Params) -> SupportStats | None:
+        if self.config.backbone.batch_norm not in TASK_NORMS:
+            return None
+        return self.backbone.embed_support(support_x, _backbone_part(params))[1]
 
     def _adapted_names(self) -> list[str]:
         if self.config.maml.adapt == "head":
@@ -111,8 +124,13 @@ class MAML(FewShotModel):
             inner_lr = cfg.test_inner_lr if (not self.training and cfg.test_inner_lr is not None) else cfg.inner_lr
         all_params = dict(self.named_parameters())
         start = {name: all_params[name] for name in self._adapted_names()}
+        differentiable = self.training and torch.is_grad_enabled()
         if cfg.adapt == "head":
-            features = self.backbone(support_x)  # computed once: the inner loop only touches the head
+            # computed once: the inner loop only touches the head, so every state shares these moments
+            features, shared_stats = self.backbone.embed_support(support_x)
+            if not differentiable:
+                features = features.detach()
+                shared_stats = shared_stats.detach() if shared_stats is not None else None
 
             def loss_fn(p: Params) -> torch.Tensor:
                 return F.cross_entropy(F.linear(features, p["head.weight"], p["head.bias"]), support_y)
@@ -120,12 +138,19 @@ class MAML(FewShotModel):
         else:
 
             def loss_fn(p: Params) -> torch.Tensor:
-                return F.cross_entropy(functional_call(self, p, (support_x,)), support_y)
+                return F.cross_entropy(self(support_x, p), support_y)
 
         trajectory = gradient_steps(
-            loss_fn, start, steps, inner_lr, differentiable=self.training, first_order=cfg.first_order
+            loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order
         )
-        return [MAMLTask(params=p, steps=i) for i, p in enumerate(trajectory)]
+        if cfg.adapt == "head":
+            stats = [shared_stats] * len(trajectory)
+        elif differentiable:  # training: only the final state's moments are used (by the query loss)
+            stats = [None] * (len(trajectory) - 1) + [self._support_stats(support_x, trajectory[-1])]
+        else:  # the support moments under each state's weights, for predicting with any state
+            with torch.no_grad():
+                stats = [self._support_stats(support_x, p) for p in trajectory]
+        return [MAMLTask(params=p, steps=i, stats=st) for i, (p, st) in enumerate(zip(trajectory, stats))]
 
     def adapt(
         self,
@@ -139,6 +164,9 @@ class MAML(FewShotModel):
 
     def logits(self, query_x: torch.Tensor, task: MAMLTask) -> torch.Tensor:
         """(n_query_total, n_way) logits of the adapted model."""
-        if self.config.maml.adapt == "head":
-            return F.linear(self.backbone(query_x), task.params["head.weight"], task.params["head.bias"])
-        return functional_call(self, task.params, (query_x,))
+        return self(query_x, task.params, task.stats)
+
+
+def _backbone_part(params: Params) -> Params:
+    """``{"backbone.x": t}`` -> ``{"x": t}``: the backbone's share of a model-level parameter dict."""
+    return {k[len("backbone."):]: v for k, v in params.items() if k.startswith("backbone.")}

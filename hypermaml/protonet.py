@@ -9,15 +9,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbones import SupportStats
 from .base import FewShotModel
 from .config import ModelConfig
 
 
 @dataclass(frozen=True)
 class ProtoTask:
-    """ProtoNet's task state: one prototype (mean support embedding) per class, (n_way, d)."""
+    """ProtoNet's task state: one prototype (mean support embedding) per class, (n_way, d), and the support
+    set's moments for batch-independent normalisation (None for the other modes)."""
 
     prototypes: torch.Tensor
+    stats: SupportStats | None = None
 
 
 class ProtoNet(FewShotModel):
@@ -31,11 +34,11 @@ class ProtoNet(FewShotModel):
         """(n_support, *input_shape), (n_support,) -> prototypes (n_way, d)."""
         n_way = self.check_support(support_x, support_y)
         one_hot = F.one_hot(support_y.long(), n_way).to(torch.float32)  # (n_support, n_way)
-        features = self.backbone(support_x)
-        return ProtoTask(one_hot.T @ features / one_hot.sum(0, keepdim=True).T)
+        features, stats = self.backbone.embed_support(support_x)
+        return ProtoTask(one_hot.T @ features / one_hot.sum(0, keepdim=True).T, stats)
 
     def logits(self, query_x: torch.Tensor, task: ProtoTask) -> torch.Tensor:
         """(n_query_total, n_way) negative scaled squared distances."""
-        features = self.backbone(query_x)
+        features = self.backbone(query_x, stats=task.stats)
         sq_dist = (features[:, None, :] - task.prototypes[None, :, :]).square().sum(-1)
         return -self.log_scale.exp() * sq_dist

@@ -70,6 +70,8 @@ def meta_train(
     history: list[dict] = []
     best = {"epoch": -1, "val": None, "state": None}
     start_epoch = 0
+    if cfg.init_from:
+        init_weights(model, cfg.init_from)
     run_dir = Path(run_dir) if run_dir is not None else None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +87,7 @@ def meta_train(
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     total_steps = cfg.epochs * steps_per_epoch
+    running_stats = getattr(model.config.backbone, "batch_norm", None) == "running" and hasattr(model.backbone, "update_running_stats")
     call_started = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         if max_seconds is not None and epoch > start_epoch:
@@ -99,16 +102,21 @@ def meta_train(
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for step in bar:
             optimizer.zero_grad(set_to_none=True)
-            losses, correct, count = [], 0, 0
+            losses, correct, count, episodes = [], 0, 0, []
             for _ in range(cfg.meta_batch):
                 episode = augment_episode(sampler.sample(generator).to(device), cfg.augment, generator)
                 loss, logits = model.meta_loss(episode, epoch=epoch)
                 losses.append(loss)
+                episodes.append(episode)
                 correct += int((logits.argmax(-1) == episode.query_y).sum())
                 count += len(episode.query_y)
             loss = torch.stack(losses).mean()
             loss.backward()
             optimizer.step()
+            if running_stats:  # the one explicit place running BatchNorm statistics change
+                for ep in episodes:
+                    model.backbone.update_running_stats(ep.support_x)
+                    model.backbone.update_running_stats(ep.query_x)
             loss_sum += loss.item()
             acc_sum += correct / count
             bar.set_postfix(loss=f"{loss_sum / (step + 1):.3f}", acc=f"{acc_sum / (step + 1):.3f}")
@@ -150,6 +158,17 @@ def meta_train(
         model.load_state_dict(best["state"])
     model.eval()
     return TrainResult(history=history, best_epoch=best["epoch"], best_val=best["val"])
+
+
+def init_weights(model: FewShotModel, path: str | Path) -> None:
+    """Start from the weights of checkpoint ``path`` (``TrainConfig.init_from``). Tensors the model has and
+    the file lacks (a new normalisation's parameters or buffers) keep their initial values; anything else
+    that does not fit is an error naming the keys."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"init_from {path}: the checkpoint has weights this model lacks: {result.unexpected_keys}")
 
 
 def _cpu_state(model: FewShotModel) -> dict[str, torch.Tensor]:

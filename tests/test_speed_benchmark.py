@@ -3,21 +3,17 @@
 import torch
 
 import hypermaml as hm
-import hypermaml.backbones
 from benchmarks import speed
 
 
 def test_channels_last_and_contiguous_conv4_compute_the_same_function():
     cfg = speed.model_config("hypermaml", 1)
-    hypermaml.backbones.CHANNELS_LAST = True
-    try:
-        torch.manual_seed(0)
-        fast = hm.build_model(cfg)
-        hypermaml.backbones.CHANNELS_LAST = False
-        plain = hm.build_model(cfg)
-    finally:
-        hypermaml.backbones.CHANNELS_LAST = True
+    torch.manual_seed(0)
+    fast = hm.build_model(cfg)  # channels-last by default
+    plain = hm.build_model(cfg).to(memory_format=torch.contiguous_format)
     plain.load_state_dict(fast.state_dict())
+    assert fast.backbone.memory_format == torch.channels_last
+    assert plain.backbone.memory_format == torch.contiguous_format
     assert fast.backbone.features[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert plain.backbone.features[0].weight.is_contiguous()
     episode = speed.fake_sampler(1).sample(torch.Generator().manual_seed(0))
