@@ -1,15 +1,17 @@
 """The logic behind "Your own 5-way task", kept out of the page so it can be tested without a browser.
 
-Raw bytes are what the session keeps (never decoded tensors), so changing the polarity setting re-decodes
-everything and nothing the user gave is lost.
+Raw bytes are what the session keeps, so changing the polarity setting re-decodes everything and nothing the
+user gave is lost. Everything a visitor gives lives in that visitor's session (released when it ends): the
+raw bytes, bounded by ``MAX_UPLOAD_BYTES``, and a decode cache bounded in bytes. Nothing is shared between
+visitors or kept in process-wide caches.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +20,8 @@ import hypermaml as hm
 from hypermaml.data import ImageError, image_from_bytes
 
 N_WAY = 5
+MAX_UPLOAD_BYTES = 64 * 2**20  # raw image bytes one visitor may hold (a lecture hall shares one server)
+DECODE_CACHE_BYTES = 8 * 2**20  # decoded 28x28 tensors kept per visitor (about 2,700 pictures)
 
 
 @dataclass
@@ -26,10 +30,10 @@ class Picture:
 
     name: str
     data: bytes
+    key: str = field(init=False, repr=False)
 
-    @property
-    def key(self) -> str:
-        return hashlib.sha1(self.data).hexdigest()
+    def __post_init__(self) -> None:
+        self.key = hashlib.sha1(self.data).hexdigest()
 
 
 @dataclass
@@ -49,18 +53,55 @@ def empty_task() -> list[TaskClass]:
     return [TaskClass(name=f"class {i + 1}") for i in range(N_WAY)]
 
 
-def decode(picture: Picture, polarity: str) -> torch.Tensor:
-    """(1, 28, 28) dark-on-light, or ImageError naming the picture.
+class DecodeCache:
+    """One visitor's decoded pictures, least recently used first out, bounded in bytes (not in count).
 
-    Every rerun of the page shows each picture and then builds the task from it: decoding (and shrinking
-    a large photo) once per picture and polarity, not once per use, keeps reruns quick.
+    Every rerun of the page shows each picture and then builds the task from it: decoding (and shrinking a
+    large photo) once per picture and polarity, not once per use, keeps reruns quick.
     """
-    return _decode(picture.data, picture.name, polarity).clone()
+
+    def __init__(self, max_bytes: int = DECODE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple[str, str], torch.Tensor | ImageError] = OrderedDict()
+
+    def get(self, picture: Picture, polarity: str) -> torch.Tensor:
+        key = (picture.key, polarity)
+        if key in self._items:
+            self._items.move_to_end(key)
+            value = self._items[key]
+        else:
+            try:
+                value = image_from_bytes(picture.data, picture.name, polarity)  # type: ignore[arg-type]
+            except ImageError as exc:
+                value = exc
+            self._items[key] = value
+            self.bytes += _size(value)
+            while self.bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= _size(old)
+        if isinstance(value, ImageError):
+            raise ImageError(str(value))
+        return value.clone()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
-@functools.lru_cache(maxsize=512)
-def _decode(data: bytes, name: str, polarity: str) -> torch.Tensor:
-    return image_from_bytes(data, name, polarity)  # type: ignore[arg-type]
+def _size(value) -> int:
+    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 256
+
+
+def decode(picture: Picture, polarity: str, cache: DecodeCache | None = None) -> torch.Tensor:
+    """(1, 28, 28) dark-on-light, or ImageError naming the picture. ``cache``: the visitor's DecodeCache."""
+    if cache is None:
+        return image_from_bytes(picture.data, picture.name, polarity)  # type: ignore[arg-type]
+    return cache.get(picture, polarity)
+
+
+def held_bytes(classes: list[TaskClass], queries: list[Picture]) -> int:
+    """Raw bytes of every picture a visitor has given (support and queries)."""
+    return sum(len(p.data) for c in classes for p in c.pictures) + sum(len(p.data) for p in queries)
 
 
 def problems(classes: list[TaskClass]) -> list[str]:
@@ -80,7 +121,7 @@ def problems(classes: list[TaskClass]) -> list[str]:
     return found
 
 
-def support_set(classes: list[TaskClass], polarity: str) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
+def support_set(classes: list[TaskClass], polarity: str, cache: DecodeCache | None = None) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
     """(support_x (5*K, 1, 28, 28), support_y, K, notes). Unreadable pictures are left out (the page names
     them under the thumbnails). K is the smallest number of readable pictures in a class; extra ones beyond
     K are left out too (HyperMAML needs the same count per class) and the notes say so. A class with no
@@ -90,7 +131,7 @@ def support_set(classes: list[TaskClass], polarity: str) -> tuple[torch.Tensor, 
         decoded = []
         for p in c.pictures:
             try:
-                decoded.append(decode(p, polarity))
+                decoded.append(decode(p, polarity, cache))
             except ImageError:
                 pass
         if not decoded:

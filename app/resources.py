@@ -1,14 +1,29 @@
-"""Cached resources shared by every session of the studio (models load once per process)."""
+"""Cached resources shared by every session of the studio (models load once per process).
+
+Sharing is safe because inference never writes to a model (``hypermaml.backbones``: functional forwards with
+explicit parameters and support statistics); ``tests/test_concurrency.py`` hammers one model from threads.
+Process-wide settings are made here, once, when the studio starts, never per request.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 import hypermaml as hm
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
+
+# One torch thread per computation: the studio's work is many small tensors for many visitors at once, and
+# each visitor's script runs in its own thread, so the cores are shared out between visitors rather than
+# between the halves of one small convolution (which also makes a thread's CPU time an honest timer).
+# Set once at start-up; HYPERMAML_STUDIO_THREADS changes it.
+STUDIO_THREADS = int(os.environ.get("HYPERMAML_STUDIO_THREADS", "1"))
+if torch.get_num_threads() != STUDIO_THREADS:
+    torch.set_num_threads(STUDIO_THREADS)
 
 
 @st.cache_resource(show_spinner="Loading the toy models ...")
@@ -18,11 +33,17 @@ def toy_models() -> dict[str, hm.FewShotModel]:
 
 
 @st.cache_resource(show_spinner="Loading the benchmark models ...")
-def benchmark_models(n_shot: int) -> dict[str, hm.FewShotModel]:
-    """The committed Omniglot->EMNIST checkpoints for ``n_shot`` (whichever exist)."""
+def benchmark_models(n_shot: int, benchmark: str = "omniglot_emnist", transductive: bool = False) -> dict[str, hm.FewShotModel]:
+    """Committed checkpoints of ``benchmark`` for ``n_shot`` (whichever exist).
+
+    The default, batch-independent models classify every query on its own; ``transductive=True`` gives the
+    models they were fine-tuned from, which normalise with the query batch (the paper's protocol), for
+    comparison only.
+    """
+    folder = PRETRAINED / "transductive" if transductive else PRETRAINED
     found = {}
     for method in ("hypermaml", "maml", "protonet"):
-        path = PRETRAINED / f"omniglot_emnist_{method}_{n_shot}shot.pt"
+        path = folder / f"{benchmark}_{method}_{n_shot}shot.pt"
         if path.is_file():
             found[method] = hm.load(path)
     return found

@@ -55,21 +55,17 @@ def adapt_timed(model: hm.FewShotModel, episode: hm.Episode, **kwargs):
 
     Timed as the adapting thread's CPU time (``time.thread_time``), so a browser or another program busy on
     the same cores does not inflate it; the toy models' tensors are small enough that torch computes them
-    in this thread. The page caches the result per task, so it must not be a disturbed one.
+    in this thread (the studio runs torch on one thread, set once at start-up in ``app.resources``; nothing
+    here changes process-wide state). The page caches the result per task, so it must not be a disturbed one.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: no thread pool, whose spin-waits would count as this thread's time
-    try:
+    with torch.no_grad():
+        model.adapt(episode.support_x, episode.support_y, **kwargs)
+    best, task = float("inf"), None
+    for _ in range(3):
+        start = time.thread_time()
         with torch.no_grad():
-            model.adapt(episode.support_x, episode.support_y, **kwargs)
-        best, task = float("inf"), None
-        for _ in range(3):
-            start = time.thread_time()
-            with torch.no_grad():
-                task = model.adapt(episode.support_x, episode.support_y, **kwargs)
-            best = min(best, time.thread_time() - start)
-    finally:
-        torch.set_num_threads(threads)
+            task = model.adapt(episode.support_x, episode.support_y, **kwargs)
+        best = min(best, time.thread_time() - start)
     return task, 1000 * best
 
 

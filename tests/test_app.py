@@ -76,16 +76,31 @@ def test_the_real_episodes_page_shows_predictions_and_reacts_to_the_seed():
     at.switch_page("views/episodes.py").run()
     assert not at.exception, at.exception
     first = metrics(at)
-    assert "HyperMAML accuracy" in first and "ProtoNet accuracy" in first
+    assert "HyperMAML accuracy" in first and "ProtoNet accuracy" in first and "MAML accuracy (5 steps)" in first
+    class_names = [m.value.strip("*") for m in at.markdown if m.value.startswith("**")][:5]
     captions = [c.value for c in at.caption]
-    assert any("truth:" in c and "HyperMAML" in c for c in captions)
+    # predictions are named by class, never by label number
+    assert any("HyperMAML: " in c and any(f"HyperMAML: {n} (" in c for n in class_names) for c in captions)
     seen = {tuple(first.values())}
     for seed in (1, 2, 3):
         at.number_input[0].set_value(seed).run()
         assert not at.exception
         seen.add(tuple(metrics(at).values()))
     assert len(seen) > 1
-    assert len(at.table) == 1
+    at.slider(key="episodes_maml_steps").set_value(0).run()
+    assert "MAML accuracy (0 steps)" in metrics(at)
+    # the benchmark table, and the transductive models' two protocols on this episode
+    assert len(at.table) == 2
+    assert {"queries together", "one query at a time"} <= set(at.table[0].value.columns)
+
+
+def test_rapid_reruns_of_one_session_raise_nothing():
+    # A visitor clicking the seed "+" while the previous run still computes: every run completes cleanly.
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("views/episodes.py").run()
+    for seed in range(4, 10):
+        at.number_input[0].set_value(seed).run()
+        assert not at.exception, at.exception
 
 
 def own_task_app(with_queries=True):
@@ -130,15 +145,40 @@ def test_a_corrupt_query_is_named_and_the_rest_still_predicted():
     assert len(at.dataframe[0].value) == 3
 
 
-def test_live_training_trains_three_models_and_the_page_can_use_them():
-    at = run_app()
-    at.button(key="toy_train").click().run(timeout=300)
+def test_live_training_runs_in_the_background_survives_other_widgets_and_the_page_can_use_it():
+    import time
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["toy_live_scale"] = 40  # a fortieth of the recipe: seconds, not a minute
+    at.run()
+    at.button(key="toy_train").click().run()
     assert not at.exception, at.exception
-    live = at.session_state["toy_live_models"]
-    assert set(live) == {"hypermaml", "maml", "protonet"}
+    job = at.session_state["toy_live_job"]
+    assert job.running
+    at.number_input[0].set_value(3).run()  # another widget while training: a rerun, not an abort
+    assert not at.exception and not job.stopped
+    deadline = time.time() + 240
+    while "toy_live_models" not in at.session_state and time.time() < deadline:
+        time.sleep(1)
+        at.run()
+        assert not at.exception, at.exception
+    assert set(at.session_state["toy_live_models"]) == {"hypermaml", "maml", "protonet"}
+    assert job.error is None and not job.running
+    assert any("Trained all three" in s.value for s in at.success)
     at.toggle(key="toy_use_live").set_value(True).run()
     assert not at.exception
-    assert set(metrics(at)) == {"HyperMAML, 1 update", "MAML, 1 step", "MAML, 5 steps", "ProtoNet"}
+
+
+def test_stopping_live_training_says_so_and_keeps_nothing():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["toy_live_scale"] = 3
+    at.run()
+    at.button(key="toy_train").click().run()
+    at.button(key="toy_stop").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["toy_live_job"].stopped
+    assert "toy_live_models" not in at.session_state
+    assert any("nothing was kept" in w.value for w in at.warning)
 
 
 def test_placed_support_points_replace_the_sampled_support_set():

@@ -7,7 +7,8 @@ import streamlit as st
 import torch
 
 from app.own_task import (
-    N_WAY, Picture, TaskClass, classes_from_zip, decode, empty_task, predict, problems, results_rows, support_set, to_csv,
+    MAX_UPLOAD_BYTES, N_WAY, DecodeCache, Picture, TaskClass, classes_from_zip, decode, empty_task, held_bytes, predict,
+    problems, results_rows, support_set, to_csv,
 )
 from app.resources import benchmark_models
 from hypermaml.data import ImageError
@@ -20,6 +21,7 @@ state = st.session_state
 state.setdefault("own_classes", empty_task())
 state.setdefault("own_queries", [])
 state.setdefault("own_seen_uploads", set())  # upload ids already copied into the task
+state.setdefault("own_decoded", DecodeCache())  # this visitor's decoded pictures, bounded in bytes
 for _i, _c in enumerate(state.own_classes):
     state.setdefault(f"own_name_{_i}", _c.name)
 
@@ -41,7 +43,9 @@ def load_zip() -> None:
 st.title("Your own 5-way task")
 st.caption("Give five classes a name and a few images each (per-class uploads, one zip with a folder per "
            "class, or the camera), then add query images. Everything you add stays here while you change "
-           "settings; images are shown the way the models see them: 28×28, dark ink on a light background.")
+           "settings; images are shown the way the models see them: 28×28, dark ink on a light background. "
+           "Each query is classified on its own: the models normalise with your support images and that "
+           "picture only, so a prediction never depends on the other queries you add.")
 
 polarity = st.radio("Polarity", ["auto", "keep", "invert"], horizontal=True, key="own_polarity",
                     help="The models expect dark ink on light paper. 'auto' inverts pictures whose border is dark.")
@@ -53,6 +57,11 @@ def take_uploads(files, target: list | TaskClass) -> None:
         if f.file_id in state.own_seen_uploads:
             continue
         state.own_seen_uploads.add(f.file_id)
+        size = f.size if hasattr(f, "size") else len(f.getvalue())
+        if held_bytes(state.own_classes, state.own_queries) + size > MAX_UPLOAD_BYTES:
+            st.error(f"{f.name} was not added: your images would pass {MAX_UPLOAD_BYTES // 2**20} MB, the limit per "
+                     "visitor on this shared server. Clear some images (or use smaller ones) and add it again.")
+            continue
         picture = Picture(f.name, f.getvalue())
         if isinstance(target, TaskClass):
             target.add(picture)
@@ -65,7 +74,7 @@ def show(pictures: list[Picture], container, width: int = 48) -> None:
     good, bad = [], []
     for p in pictures:
         try:
-            good.append((decode(p, polarity)[0].numpy() * 255).astype(np.uint8))
+            good.append((decode(p, polarity, state.own_decoded)[0].numpy() * 255).astype(np.uint8))
         except ImageError as exc:
             bad.append(str(exc))
     if good:
@@ -137,11 +146,11 @@ if not state.own_queries:
     st.stop()
 
 try:
-    support_x, support_y, shots, notes = support_set(state.own_classes, polarity)
+    support_x, support_y, shots, notes = support_set(state.own_classes, polarity, state.own_decoded)
     readable = []
     for p in state.own_queries:
         try:
-            readable.append((p.name, decode(p, polarity)))
+            readable.append((p.name, decode(p, polarity, state.own_decoded)))
         except ImageError:
             pass  # already reported under the thumbnails
     if not readable:
@@ -156,7 +165,14 @@ for note in notes:
 models = benchmark_models(5) or benchmark_models(1)
 maml_steps = st.slider("MAML inner steps", 0, 10, 5, key="own_maml_steps") if "maml" in models else 0
 query_x = torch.stack([t for _, t in readable])
-probs = predict(models, support_x, support_y, query_x, maml_steps)
+# The last result, per visitor: a rerun that changes nothing the models see (the CSV download, a name edit)
+# shows it again instead of adapting every model anew.
+prediction_key = (tuple(p.key for c in state.own_classes for p in c.pictures), tuple(p.key for p in state.own_queries),
+                  polarity, maml_steps, tuple(sorted(models)))
+if state.get("own_prediction_key") != prediction_key:
+    state.own_prediction = predict(models, support_x, support_y, query_x, maml_steps)
+    state.own_prediction_key = prediction_key
+probs = state.own_prediction
 class_names = [c.name.strip() for c in state.own_classes]
 rows = results_rows([n for n, _ in readable], class_names, probs)
 st.subheader(f"Predictions ({shots} shot{'s' if shots > 1 else ''} per class)")

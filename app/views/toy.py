@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 import hypermaml as hm
+from app.live_training import LIVE_SCALE, PROGRESS_EVERY, LiveTraining
 from app.resources import toy_models
 from app.toy_plots import adapt_timed, alpha_figure, alpha_references, delta_table, make_panel, small_multiples
-from toy.tasks import TASK_TYPES, ToyTaskSampler, sample_task, task_type_name
-from toy.train import N_SHOT, recipes
+from toy.tasks import TASK_TYPES, sample_task, task_type_name
 
 MAML_STEPS = range(0, 6)
 RANDOM = "random task type"
@@ -25,56 +23,64 @@ st.caption(
     "initialisation θ (step 0). Large dots: the support set the models adapt on; small dots: queries."
 )
 
-LIVE_SCALE = 3  # a third of the documented recipe: about half a minute for all three on one core
 
 
-def train_live() -> dict[str, hm.FewShotModel]:
-    """Train the three toy models here, with a progress bar and a loss curve; returns them."""
-    all_recipes = recipes(LIVE_SCALE)
-    totals = {n: r.train.epochs * max(1, r.train.episodes_per_epoch // r.train.meta_batch) for n, r in all_recipes.items()}
-    grand_total, done = sum(totals.values()), 0
-    bar = st.progress(0.0, text="starting ...")
-    chart = st.empty()
-    curves: dict[str, list[float]] = {n: [] for n in all_recipes}
-    trained = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and leaves the other core to the page
-    started = time.perf_counter()
-    try:
-        for name, recipe in all_recipes.items():
-            torch.manual_seed(recipe.train.seed)
-            model = hm.build_model(recipe.model)
+def live_training_panel() -> None:
+    """Start, follow and stop live training. The run lives in a child process (``app.live_training``): touching
+    any other widget reruns the page but neither stops nor loses it, and other visitors are not slowed."""
+    job = state.get("toy_live_job")
 
-            def on_step(step: int, total: int, loss: float, acc: float, name=name) -> None:
-                curves[name].append(loss)
-                if step % 25 == 0 or step == total:
-                    fraction = (done + step) / grand_total
-                    bar.progress(fraction, text=f"training {name}: step {step}/{total} · loss {loss:.3f} · {time.perf_counter() - started:.0f} s")
-                    fig = go.Figure([go.Scatter(y=v, mode="lines", name=n) for n, v in curves.items() if v])
-                    fig.update_layout(height=260, margin=dict(t=10, b=10), xaxis_title="optimiser step", yaxis_title="query loss")
-                    chart.plotly_chart(fig, width="stretch")
+    @st.fragment(run_every=1.0 if job is not None and job.running else None)
+    def panel() -> None:
+        job = state.get("toy_live_job")
+        b1, b2 = st.columns([1, 3])
+        if job is None or not job.running:
+            if b1.button("Train now" if job is None else "Train again", key="toy_train"):
+                state.toy_live_job = LiveTraining(state.get("toy_live_scale", LIVE_SCALE))
+                st.rerun()
+        else:
+            was_running = job.running
+            job.poll()
+            if job.running and b1.button("Stop training", key="toy_stop"):
+                job.stop()
+                st.rerun()
+            if was_running and not job.running:
+                if job.models is not None:  # finished between two polls: hand the models to the page
+                    state.toy_live_models = job.models
+                    state.toy_live_key = f"live-{id(job)}"  # new models: new cache entries
+                st.rerun()
+        if job is None:
+            return
+        if job.running:
+            b2.progress(job.fraction, text=f"training: {100 * job.fraction:.0f}% · {job.seconds:.0f} s · it keeps going "
+                                           "while you use the page")
+        elif job.models is not None:
+            b2.success(f"Trained all three in {job.seconds:.0f} s. Switch on \"Use my freshly trained models\" below.")
+        elif job.stopped:
+            b2.warning(f"Training stopped at {100 * job.fraction:.0f}% after {job.seconds:.0f} s: nothing was kept.")
+        else:
+            b2.error(f"Training failed: {job.error}")
+        if any(job.curves.values()):
+            fig = go.Figure([go.Scatter(y=v, mode="lines", name=n) for n, v in job.curves.items() if v])
+            fig.update_layout(height=240, margin=dict(t=10, b=10), xaxis_title=f"optimiser step (every {PROGRESS_EVERY})",
+                              yaxis_title="query loss")
+            st.plotly_chart(fig, width="stretch", key="toy_live_curve")
 
-            sampler = ToyTaskSampler(N_SHOT, recipe.train.n_query)
-            hm.meta_train(model, sampler, recipe.train, val_sampler=sampler, progress=False, on_step=on_step)
-            done += totals[name]
-            trained[name] = model
-    finally:
-        torch.set_num_threads(threads)
-    bar.progress(1.0, text=f"done in {time.perf_counter() - started:.0f} s")
-    return trained
+    panel()
 
 
+state = st.session_state
 models = toy_models()
-with st.expander("Train the three toy models yourself (about half a minute)"):
+with st.expander("Train the three toy models yourself (about a minute on an idle machine)"):
     st.caption("The documented recipe (`python -m toy.train`) with a third of its episodes: meta-batches of 16 "
-               "tasks, validation every epoch, best weights kept. Training never touches the bundled files.")
-    if st.button("Train now", key="toy_train"):
-        st.session_state.toy_live_models = train_live()
-        st.session_state.toy_live_key = f"live-{time.time_ns()}"  # new models: new cache entries
+               "tasks, validation every epoch, best weights kept. It runs in the background at low priority, so "
+               "other visitors are not slowed; it takes longer while many people use the studio. Training never "
+               "touches the bundled files.")
+    live_training_panel()
     use_live = st.toggle("Use my freshly trained models", key="toy_use_live",
-                         disabled="toy_live_models" not in st.session_state)
-if use_live and "toy_live_models" in st.session_state:
-    models = st.session_state.toy_live_models
+                         disabled="toy_live_models" not in state)
+if use_live and "toy_live_models" in state:
+    models = state.toy_live_models
 names = [task_type_name(p, s) for p, s in TASK_TYPES]
 c1, c2, c3 = st.columns([2, 2, 1])
 choice = c1.selectbox("Task type", [*names, RANDOM], index=0)
@@ -97,7 +103,6 @@ else:
     pair, swapped = TASK_TYPES[names.index(choice)]
 episode = sample_task(pair, swapped, n_shot, 50, generator, shift=(shift_x, shift_y), rotation_deg=rotation, spread=spread)
 
-state = st.session_state
 state.setdefault("toy_points", [])  # [(x, y, label)] placed by clicking
 with st.expander("Place the support points yourself (click the plot)"):
     st.caption("Click anywhere on the grid to add a point of the chosen class; the queries still come from the "
