@@ -11,6 +11,8 @@ if str(ROOT) not in sys.path:  # `streamlit run app/studio.py` puts app/ on the 
 
 import streamlit as st  # noqa: E402
 
+import app.warmup  # noqa: E402,F401  - heavy imports once, before any visitor's page runs
+
 st.set_page_config(page_title="HyperMAML Studio", page_icon=":material/hub:", layout="wide")
 
 pages = [

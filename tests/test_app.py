@@ -89,7 +89,10 @@ def test_the_real_episodes_page_shows_predictions_and_reacts_to_the_seed():
     assert len(seen) > 1
     at.slider(key="episodes_maml_steps").set_value(0).run()
     assert "MAML accuracy (0 steps)" in metrics(at)
-    # the benchmark table, and the transductive models' two protocols on this episode
+    # the benchmark table, and on request the transductive models' two protocols on this episode
+    assert len(at.table) == 1
+    at.toggle(key="episodes_transductive").set_value(True).run()
+    assert not at.exception, at.exception
     assert len(at.table) == 2
     assert {"queries together", "one query at a time"} <= set(at.table[0].value.columns)
 

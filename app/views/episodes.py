@@ -33,17 +33,34 @@ def accuracy(probs: torch.Tensor, y: torch.Tensor) -> float:
     return (probs.argmax(-1) == y).float().mean().item()
 
 
+def sample_episode(name: str, n_shot: int, seed: int) -> tuple[hm.Episode, list[int]]:
+    data = dataset(name)
+    sampler = hm.EpisodeSampler(data.x, data.y, N_WAY, n_shot, N_QUERY, data.class_names)
+    return sampler.sample_with_classes(torch.Generator().manual_seed(seed))
+
+
+@st.cache_data(max_entries=256, show_spinner="Adapting the transductive models ...")
+def transductive_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict[str, tuple[float, float]]:
+    """The transductive models' accuracy on one episode with its queries together and one at a time."""
+    episode, _ = sample_episode(name, n_shot, seed)
+    out = {}
+    for method, model in benchmark_models(n_shot, benchmark, transductive=True).items():
+        with torch.no_grad():
+            task = model.adapt(episode.support_x, episode.support_y)
+            together = model.logits(episode.query_x, task)
+            alone = torch.cat([model.logits(x[None], task) for x in episode.query_x])
+        out[method] = (accuracy(together, episode.query_y), accuracy(alone, episode.query_y))
+    return out
+
+
 @st.cache_data(max_entries=256, show_spinner="Adapting every model to this episode ...")
 def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
-    """Everything the page shows for one episode, computed once and shared by every visitor: the images,
-    each method's probabilities (MAML's at every step 0..10 from one inner loop), and the transductive
-    models' accuracy with queries together and one at a time."""
-    data = dataset(name)
+    """Everything the page shows for one episode, computed once and shared by every visitor: the images and
+    each method's probabilities (MAML's at every step 0..10 from one inner loop)."""
     models = benchmark_models(n_shot, benchmark)
-    sampler = hm.EpisodeSampler(data.x, data.y, N_WAY, n_shot, N_QUERY, data.class_names)
-    episode, class_ids = sampler.sample_with_classes(torch.Generator().manual_seed(seed))
+    episode, class_ids = sample_episode(name, n_shot, seed)
     out: dict = {
-        "names": [data.class_names[c] for c in class_ids],  # labels 0..4 are assigned to classes at random
+        "names": [dataset(name).class_names[c] for c in class_ids],  # labels 0..4 are assigned to classes at random
         "support": [picture(x) for x in episode.support_x], "support_y": episode.support_y.tolist(),
         "query": [picture(x) for x in episode.query_x], "query_y": episode.query_y,
         "probs": {}, "maml_steps": [],
@@ -56,13 +73,6 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
         else:
             with torch.no_grad():
                 out["probs"][method] = model.predict_proba(episode.query_x, model.adapt(episode.support_x, episode.support_y))
-    out["transductive"] = {}
-    for method, model in benchmark_models(n_shot, benchmark, transductive=True).items():
-        with torch.no_grad():
-            task = model.adapt(episode.support_x, episode.support_y)
-            together = model.logits(episode.query_x, task)
-            alone = torch.cat([model.logits(x[None], task) for x in episode.query_x])
-        out["transductive"][method] = (accuracy(together, episode.query_y), accuracy(alone, episode.query_y))
     return out
 
 
@@ -135,16 +145,16 @@ if result["maml_steps"]:
                       yaxis_range=[-5, 105], legend=dict(orientation="h", y=1.12))
     st.plotly_chart(fig, width="stretch", key="maml_steps")
 
-if result["transductive"]:
-    with st.expander("Why every query is classified on its own: the transductive models on this episode"):
+if benchmark_models(n_shot, benchmark, transductive=True):
+    with st.expander("Why every query is classified on its own: compare the paper's transductive models"):
         st.markdown(
             "The paper's code normalises the query images with the statistics of *the whole batch of queries* "
             "(transductive BatchNorm). That scores well when 15 queries of 5 classes arrive together, and badly "
             "for one picture. The shipped models take their statistics from the support set and the image "
-            "itself (MetaBN / TaskNorm-I), so a picture gets the same answer alone or in a crowd. The "
-            "transductive models they were fine-tuned from, on this same episode:")
-        st.table([{"method": LABELS[m], "queries together": f"{100 * a:.0f}%", "one query at a time": f"{100 * b:.0f}%"}
-                  for m, (a, b) in result["transductive"].items()])
+            "itself (MetaBN / TaskNorm-I), so a picture gets the same answer alone or in a crowd.")
+        if st.toggle("Run the transductive models on this episode", key="episodes_transductive"):
+            st.table([{"method": LABELS[m], "queries together": f"{100 * a:.0f}%", "one query at a time": f"{100 * b:.0f}%"}
+                      for m, (a, b) in transductive_results(name, n_shot, seed, benchmark).items()])
 
 st.subheader("Benchmark: Omniglot → EMNIST, 600 test episodes")
 rows = []
