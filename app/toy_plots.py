@@ -146,3 +146,49 @@ def alpha_figure(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, a
     layout = dict(height=420, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=f"θ + {alpha:.2f}·Δθ (dotted: α = 0, ¼, ½, ¾, 1)"),
                   xaxis=dict(range=list(xlim), constrain="domain"), yaxis=dict(range=list(ylim), scaleanchor="x", scaleratio=1))
     return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
+def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: int = 110) -> bytes:
+    """The panels side by side as one PNG: same axes and colour scale, support (large) and query (small) points.
+
+    A picture rather than an interactive chart: the page redraws it on every change, and a browser shows a
+    PNG at once where it would lay out eight plotly subplots anew. Drawn with matplotlib's object API (no
+    pyplot state), so concurrent visitors' threads can draw at the same time.
+    """
+    import io
+
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    cmap = LinearSegmentedColormap.from_list("p_red", [c for _, c in COLOURSCALE])
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(3.3 * columns, 3.55 * rows + 0.5), dpi=dpi, layout="constrained")
+    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
+    qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
+    g = panels[0].grid
+    extent = (g.xs[0], g.xs[-1], g.ys[0], g.ys[-1])
+    image = None
+    for ax, p in zip(axes.flat, panels):
+        image = ax.imshow(p.grid.probs[..., 1], origin="lower", extent=extent, cmap=cmap, vmin=0, vmax=1,
+                          interpolation="bilinear", aspect="equal")
+        bx, by = boundary(p.grid)
+        ax.plot(np.array(bx, dtype=float), np.array(by, dtype=float), color="black", lw=1.6)
+        for k in (0, 1):
+            ax.scatter(qx[qy == k, 0], qx[qy == k, 1], s=6, color=CLASS_COLOURS[k], alpha=0.55, lw=0)
+            ax.scatter(sx[sy == k, 0], sx[sy == k, 1], s=55, color=CLASS_COLOURS[k], edgecolors="black", linewidths=1.2)
+        ax.set_title(f"{p.title}\naccuracy {100 * p.accuracy:.0f}% · adapt {p.adapt_ms:.2f} ms", fontsize=10)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], ls="", marker="o", ms=ms, color=CLASS_COLOURS[k], mec="black" if big else "none", label=f"{kind}, class {k}")
+               for kind, ms, big in (("support", 8, True), ("query", 4, False)) for k in (0, 1)]
+    handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=5, fontsize=9, frameon=False)
+    fig.colorbar(image, ax=axes, shrink=0.6, label="P(red)", ticks=[0, 0.5, 1])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

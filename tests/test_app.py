@@ -22,7 +22,10 @@ def run_app():
 def test_the_toy_view_renders_every_method_without_errors():
     at = run_app()
     assert set(metrics(at)) == {"HyperMAML, 1 update", "MAML, 1 step", "MAML, 5 steps", "ProtoNet"}
-    assert sorted(c.key for c in at.get("plotly_chart")) == ["toy_alpha", "toy_click", "toy_panels"]
+    assert sorted(c.key for c in at.get("plotly_chart")) == ["toy_alpha"]  # the panels are one picture
+    assert len(at.get("image")) == 1
+    at.toggle(key="toy_place_grid").set_value(True).run()
+    assert sorted(c.key for c in at.get("plotly_chart")) == ["toy_alpha", "toy_click"]
     table = at.table[0].value
     assert list(table["part"][:3]) == ["w[0]", "w[1]", "bias"]
 
@@ -196,6 +199,7 @@ def test_placed_support_points_replace_the_sampled_support_set():
     assert int(metrics(at)["ProtoNet"].rstrip("%")) < 30  # the swapped points now define the classes
     at.button(key="toy_clear_points").click().run()
     assert at.session_state["toy_points"] == []
+    assert at.session_state["toy_use_points"] is False and at.session_state["toy_last_pick"] is None
 
 
 # --- Bad input on "Your own task": each case through the page, and nothing the user gave is lost ---------

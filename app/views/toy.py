@@ -9,7 +9,7 @@ import torch
 import hypermaml as hm
 from app.live_training import LIVE_SCALE, PROGRESS_EVERY, LiveTraining
 from app.resources import toy_models
-from app.toy_plots import adapt_timed, alpha_figure, alpha_references, delta_table, make_panel, small_multiples
+from app.toy_plots import adapt_timed, alpha_figure, alpha_references, delta_table, make_panel, panels_png
 from toy.tasks import TASK_TYPES, sample_task, task_type_name
 
 MAML_STEPS = range(0, 6)
@@ -109,31 +109,39 @@ with st.expander("Place the support points yourself (click the plot)"):
                "task above, so the accuracies say how well your support set describes it.")
     p1, p2, p3 = st.columns([2, 1, 1])
     click_class = p1.radio("Class of the next point", [0, 1], format_func=lambda k: ["blue (0)", "red (1)"][k], horizontal=True, key="toy_click_class")
-    if p2.button("Clear my points", key="toy_clear_points"):
+
+    def clear_points() -> None:  # a callback: runs before the widgets below exist, so it may reset them
         state.toy_points = []
+        state.toy_last_pick = None  # the next click counts, even on the point picked last
+        state.toy_use_points = False
+
+    p2.button("Clear my points", key="toy_clear_points", on_click=clear_points)
     use_points = p3.toggle("Use my points", key="toy_use_points",
                            disabled=len({lab for _, _, lab in state.toy_points}) < 2,
                            help="Needs at least one point of each class.")
-    gx = torch.linspace(-16, 16, 41)
-    grid_x, grid_y = torch.meshgrid(gx, gx, indexing="xy")
-    click_fig = go.Figure(go.Scatter(x=grid_x.flatten().tolist(), y=grid_y.flatten().tolist(), mode="markers", marker=dict(size=12, opacity=0.06, color="grey"),
-                                     hovertemplate="(%{x:.1f}, %{y:.1f})<extra>click to add</extra>", showlegend=False))
-    qx_, qy_ = episode.query_x, episode.query_y
-    for k, colour in enumerate(("#2166ac", "#b2182b")):
-        click_fig.add_trace(go.Scatter(x=qx_[qy_ == k, 0].tolist(), y=qx_[qy_ == k, 1].tolist(), mode="markers", marker=dict(size=4, color=colour, opacity=0.4), showlegend=False, hoverinfo="skip"))
-        mine = [(x, y) for x, y, lab in state.toy_points if lab == k]
-        if mine:
-            click_fig.add_trace(go.Scatter(x=[m[0] for m in mine], y=[m[1] for m in mine], mode="markers", showlegend=False, hoverinfo="skip",
-                                           marker=dict(size=12, color=colour, line=dict(color="black", width=1.5))))
-    click_fig.update_xaxes(range=[-16.5, 16.5])
-    click_fig.update_yaxes(range=[-16.5, 16.5], scaleanchor="x", scaleratio=1)
-    click_fig.update_layout(height=460, width=480, margin=dict(t=10, b=10, l=10, r=10), clickmode="event+select")
-    event = st.plotly_chart(click_fig, on_select="rerun", selection_mode="points", key="toy_click", width="content")
-    picked = [(round(float(p["x"]), 2), round(float(p["y"]), 2)) for p in (event.selection.points if event else []) if p.get("curve_number", 0) == 0]
-    if picked and picked != state.get("toy_last_pick"):
-        state.toy_last_pick = picked  # a selection stays until the next click: add it once
-        state.toy_points = state.toy_points + [(x, y, click_class) for x, y in picked]
-        st.rerun()
+    # The grid is a chart of its own: drawn only while someone places points, so that every other change of
+    # the page does not pay for it.
+    if st.toggle("Show the grid to click on", key="toy_place_grid"):
+        gx = torch.linspace(-16, 16, 41)
+        grid_x, grid_y = torch.meshgrid(gx, gx, indexing="xy")
+        click_fig = go.Figure(go.Scatter(x=grid_x.flatten().tolist(), y=grid_y.flatten().tolist(), mode="markers", marker=dict(size=12, opacity=0.06, color="grey"),
+                                         hovertemplate="(%{x:.1f}, %{y:.1f})<extra>click to add</extra>", showlegend=False))
+        qx_, qy_ = episode.query_x, episode.query_y
+        for k, colour in enumerate(("#2166ac", "#b2182b")):
+            click_fig.add_trace(go.Scatter(x=qx_[qy_ == k, 0].tolist(), y=qx_[qy_ == k, 1].tolist(), mode="markers", marker=dict(size=4, color=colour, opacity=0.4), showlegend=False, hoverinfo="skip"))
+            mine = [(x, y) for x, y, lab in state.toy_points if lab == k]
+            if mine:
+                click_fig.add_trace(go.Scatter(x=[m[0] for m in mine], y=[m[1] for m in mine], mode="markers", showlegend=False, hoverinfo="skip",
+                                               marker=dict(size=12, color=colour, line=dict(color="black", width=1.5))))
+        click_fig.update_xaxes(range=[-16.5, 16.5])
+        click_fig.update_yaxes(range=[-16.5, 16.5], scaleanchor="x", scaleratio=1)
+        click_fig.update_layout(height=460, width=480, margin=dict(t=10, b=10, l=10, r=10), clickmode="event+select")
+        event = st.plotly_chart(click_fig, on_select="rerun", selection_mode="points", key="toy_click", width="content")
+        picked = [(round(float(p["x"]), 2), round(float(p["y"]), 2)) for p in (event.selection.points if event else []) if p.get("curve_number", 0) == 0]
+        if picked and picked != state.get("toy_last_pick"):
+            state.toy_last_pick = picked  # a selection stays until the next click: add it once
+            state.toy_points = state.toy_points + [(x, y, click_class) for x, y in picked]
+            st.rerun()
     st.caption(f"{sum(1 for *_, lab in state.toy_points if lab == 0)} blue and {sum(1 for *_, lab in state.toy_points if lab == 1)} red point(s) placed.")
 if use_points and len({lab for _, _, lab in state.toy_points}) == 2:
     pts_ = sorted(state.toy_points, key=lambda p: p[2])
@@ -166,9 +174,7 @@ def compute_panels(models_key: str, _models: dict, sx, sy, qx, qy, xlim, ylim):
         out.append(make_panel(title, maml_, task, ep, ms, xlim, ylim))
     proto_task, proto_ms = adapt_timed(proto_, ep)
     out.append(make_panel("ProtoNet (class means)", proto_, proto_task, ep, proto_ms, xlim, ylim))
-    # The figure as plain data: rebuilt from it without plotly's validation, which costs more than the rest.
-    figure = small_multiples(out, ep).to_plotly_json()
-    return out, hyper_task_, figure, alpha_references(hyper_, hyper_task_, xlim, ylim)
+    return out, hyper_task_, panels_png(out, ep), alpha_references(hyper_, hyper_task_, xlim, ylim)
 
 
 models_key = state.get("toy_live_key", "live") if models is state.get("toy_live_models") else "bundled"
@@ -179,7 +185,7 @@ m1.metric("HyperMAML, 1 update", f"{100 * panels[0].accuracy:.0f}%", help="query
 m2.metric("MAML, 1 step", f"{100 * panels[2].accuracy:.0f}%")
 m3.metric("MAML, 5 steps", f"{100 * panels[6].accuracy:.0f}%")
 m4.metric("ProtoNet", f"{100 * panels[7].accuracy:.0f}%")
-st.plotly_chart(go.Figure(panels_figure, _validate=False), width="stretch", key="toy_panels")
+st.image(panels_figure, width="stretch", caption="Colour: the probability of red (class 1); black line: the decision boundary.")
 st.caption(f"Adaptation times: CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
            f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step).")
 
