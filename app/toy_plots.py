@@ -148,7 +148,7 @@ def alpha_figure(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, a
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
-def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: int = 110) -> bytes:
+def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: int = 90) -> bytes:
     """The panels side by side as one PNG: same axes and colour scale, support (large) and query (small) points.
 
     A picture rather than an interactive chart: the page redraws it on every change, and a browser shows a
@@ -163,32 +163,41 @@ def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: 
 
     cmap = LinearSegmentedColormap.from_list("p_red", [c for _, c in COLOURSCALE])
     rows = -(-len(panels) // columns)
-    fig = Figure(figsize=(3.3 * columns, 3.55 * rows + 0.5), dpi=dpi, layout="constrained")
-    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    height = 3.45 * rows + 0.6
+    fig = Figure(figsize=(3.2 * columns + 0.9, height), dpi=dpi)
+    # a fixed layout: constrained layout would cost more than the drawing itself
+    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False,
+                        gridspec_kw=dict(left=0.035, right=0.92, top=1 - 0.55 / height, bottom=0.75 / height, wspace=0.08, hspace=0.3))
     sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
     qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
     g = panels[0].grid
     extent = (g.xs[0], g.xs[-1], g.ys[0], g.ys[-1])
+    step = 5 if g.xs[-1] - g.xs[0] <= 30 else 10
+    ticks_x = np.arange(np.ceil(g.xs[0] / step) * step, g.xs[-1] + 1e-9, step)
+    ticks_y = np.arange(np.ceil(g.ys[0] / step) * step, g.ys[-1] + 1e-9, step)
     image = None
     for ax, p in zip(axes.flat, panels):
         image = ax.imshow(p.grid.probs[..., 1], origin="lower", extent=extent, cmap=cmap, vmin=0, vmax=1,
-                          interpolation="bilinear", aspect="equal")
+                          interpolation="nearest", aspect="equal")
         bx, by = boundary(p.grid)
         ax.plot(np.array(bx, dtype=float), np.array(by, dtype=float), color="black", lw=1.6)
         for k in (0, 1):
             ax.scatter(qx[qy == k, 0], qx[qy == k, 1], s=6, color=CLASS_COLOURS[k], alpha=0.55, lw=0)
             ax.scatter(sx[sy == k, 0], sx[sy == k, 1], s=55, color=CLASS_COLOURS[k], edgecolors="black", linewidths=1.2)
-        ax.set_title(f"{p.title}\naccuracy {100 * p.accuracy:.0f}% · adapt {p.adapt_ms:.2f} ms", fontsize=10)
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
+        # an explicit title height and fixed ticks: matplotlib's automatic ones cost most of the drawing time
+        ax.set_title(f"{p.title}\naccuracy {100 * p.accuracy:.0f}% · adapt {p.adapt_ms:.2f} ms", fontsize=10, y=1.01)
         ax.tick_params(labelsize=8)
+    axes[0, 0].set_xlim(extent[0], extent[1])  # shared by every panel
+    axes[0, 0].set_ylim(extent[2], extent[3])
+    axes[0, 0].set_xticks(ticks_x)
+    axes[0, 0].set_yticks(ticks_y)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     handles = [Line2D([], [], ls="", marker="o", ms=ms, color=CLASS_COLOURS[k], mec="black" if big else "none", label=f"{kind}, class {k}")
                for kind, ms, big in (("support", 8, True), ("query", 4, False)) for k in (0, 1)]
     handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=5, fontsize=9, frameon=False)
-    fig.colorbar(image, ax=axes, shrink=0.6, label="P(red)", ticks=[0, 0.5, 1])
+    fig.legend(handles=handles, loc="lower center", ncols=5, fontsize=9, frameon=False)
+    fig.colorbar(image, cax=fig.add_axes((0.94, 0.3, 0.012, 0.4)), label="P(red)", ticks=[0, 0.5, 1])
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

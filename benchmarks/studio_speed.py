@@ -256,6 +256,9 @@ async def main_async(args) -> dict:
     return report
 
 
+START, END = "<!-- studio-speed:start -->", "<!-- studio-speed:end -->"
+
+
 def markdown(report: dict) -> str:
     lines = []
     if "controls_s" in report:
@@ -277,10 +280,21 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=3, help="with --load: seed changes per page per visitor")
     parser.add_argument("--skip-controls", action="store_true", help="only the load test")
     parser.add_argument("--markdown", action="store_true", help="also print the README tables")
+    parser.add_argument("--readme", action="store_true", help="write the tables into README.md's studio-speed block")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     if args.markdown:
         print(markdown(report))
+    if args.readme:
+        from benchmarks.readme import replace_block
+
+        import platform
+
+        command = "python -m benchmarks.studio_speed --readme" + (f" --load {' '.join(map(str, args.load))}" if args.load else "")
+        block = "\n".join([START, "", "**How quickly the studio answers** (a real browser, Debian's chromium through Playwright, on "
+                           f"the same {os.cpu_count()}-core {platform.machine()} machine as the server; `.venv/bin/{command}` "
+                           "measured and wrote this):", "", markdown(report), "", END])
+        replace_block(block, START, END)
     print(json.dumps(report))
 
 
