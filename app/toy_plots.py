@@ -148,7 +148,7 @@ def alpha_figure(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, a
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
-def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: int = 90) -> bytes:
+def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: int = 100) -> bytes:
     """The panels side by side as one PNG: same axes and colour scale, support (large) and query (small) points.
 
     A picture rather than an interactive chart: the page redraws it on every change, and a browser shows a
@@ -163,11 +163,12 @@ def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: 
 
     cmap = LinearSegmentedColormap.from_list("p_red", [c for _, c in COLOURSCALE])
     rows = -(-len(panels) // columns)
-    height = 3.45 * rows + 0.6
-    fig = Figure(figsize=(3.2 * columns + 0.9, height), dpi=dpi)
+    # small inches, large type: the picture is shown 550-1100 px wide (a projector at 1024 px, a laptop)
+    height = 3.0 * rows + 0.7
+    fig = Figure(figsize=(2.6 * columns + 0.9, height), dpi=dpi)
     # a fixed layout: constrained layout would cost more than the drawing itself
     axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False,
-                        gridspec_kw=dict(left=0.035, right=0.92, top=1 - 0.55 / height, bottom=0.75 / height, wspace=0.08, hspace=0.3))
+                        gridspec_kw=dict(left=0.045, right=0.9, top=1 - 0.62 / height, bottom=0.85 / height, wspace=0.08, hspace=0.42))
     sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
     qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
     g = panels[0].grid
@@ -185,8 +186,8 @@ def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: 
             ax.scatter(qx[qy == k, 0], qx[qy == k, 1], s=6, color=CLASS_COLOURS[k], alpha=0.55, lw=0)
             ax.scatter(sx[sy == k, 0], sx[sy == k, 1], s=55, color=CLASS_COLOURS[k], edgecolors="black", linewidths=1.2)
         # an explicit title height and fixed ticks: matplotlib's automatic ones cost most of the drawing time
-        ax.set_title(f"{p.title}\naccuracy {100 * p.accuracy:.0f}% · adapt {p.adapt_ms:.2f} ms", fontsize=10, y=1.01)
-        ax.tick_params(labelsize=8)
+        ax.set_title(f"{p.title}\n{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms", fontsize=11, y=1.01)
+        ax.tick_params(labelsize=10)
     axes[0, 0].set_xlim(extent[0], extent[1])  # shared by every panel
     axes[0, 0].set_ylim(extent[2], extent[3])
     axes[0, 0].set_xticks(ticks_x)
@@ -196,8 +197,8 @@ def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: 
     handles = [Line2D([], [], ls="", marker="o", ms=ms, color=CLASS_COLOURS[k], mec="black" if big else "none", label=f"{kind}, class {k}")
                for kind, ms, big in (("support", 8, True), ("query", 4, False)) for k in (0, 1)]
     handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
-    fig.legend(handles=handles, loc="lower center", ncols=5, fontsize=9, frameon=False)
-    fig.colorbar(image, cax=fig.add_axes((0.94, 0.3, 0.012, 0.4)), label="P(red)", ticks=[0, 0.5, 1])
+    fig.legend(handles=handles, loc="lower center", ncols=3, fontsize=11, frameon=False)
+    fig.colorbar(image, cax=fig.add_axes((0.925, 0.3, 0.014, 0.4)), label="P(red)", ticks=[0, 0.5, 1])
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -69,16 +69,19 @@ def test_every_page_opens_in_a_real_browser_without_errors(studio_url, tmp_path)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 2000})
-        for name, (path, ready) in PAGES.items():
-            page.goto(studio_url + path)
-            page.wait_for_selector(ready, timeout=120_000)
-            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
-            time.sleep(1)
-            assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: an exception is shown"
-            assert page.locator('[data-testid="stAlertContentError"]').count() == 0, f"{name}: an error is shown"
-            page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-            assert (out / f"{name}.png").stat().st_size > 10_000
+        for width in (1400, 1024):  # a laptop, and a class projector
+            page = browser.new_page(viewport={"width": width, "height": 1600})
+            for name, (path, ready) in PAGES.items():
+                page.goto(studio_url + path)
+                page.wait_for_selector(ready, timeout=120_000)
+                page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
+                time.sleep(1)
+                assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: an exception is shown"
+                assert page.locator('[data-testid="stAlertContentError"]').count() == 0, f"{name}: an error is shown"
+                shot = out / f"{name}_{width}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                assert shot.stat().st_size > 10_000
+            page.close()
         browser.close()
 
 

@@ -167,13 +167,13 @@ def compute_panels(models_key: str, _models: dict, sx, sy, qx, qy, xlim, ylim):
     ep = hm.Episode(*(torch.from_numpy(a) for a in (sx, sy, qx, qy)))
     hyper_, maml_, proto_ = _models["hypermaml"], _models["maml"], _models["protonet"]
     hyper_task_, hyper_ms = adapt_timed(hyper_, ep)
-    out = [make_panel("HyperMAML: one update", hyper_, hyper_task_, ep, hyper_ms, xlim, ylim)]
+    out = [make_panel("HyperMAML: 1 update", hyper_, hyper_task_, ep, hyper_ms, xlim, ylim)]
     for k in MAML_STEPS:
         task, ms = adapt_timed(maml_, ep, steps=k)
-        title = "MAML: step 0 (its initialisation)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
+        title = "MAML: 0 steps (θ)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
         out.append(make_panel(title, maml_, task, ep, ms, xlim, ylim))
     proto_task, proto_ms = adapt_timed(proto_, ep)
-    out.append(make_panel("ProtoNet (class means)", proto_, proto_task, ep, proto_ms, xlim, ylim))
+    out.append(make_panel("ProtoNet: class means", proto_, proto_task, ep, proto_ms, xlim, ylim))
     return out, hyper_task_, panels_png(out, ep), alpha_references(hyper_, hyper_task_, xlim, ylim)
 
 
@@ -186,7 +186,7 @@ m2.metric("MAML, 1 step", f"{100 * panels[2].accuracy:.0f}%")
 m3.metric("MAML, 5 steps", f"{100 * panels[6].accuracy:.0f}%")
 m4.metric("ProtoNet", f"{100 * panels[7].accuracy:.0f}%")
 st.image(panels_figure, width="stretch", caption="Colour: the probability of red (class 1); black line: the decision boundary.")
-st.caption(f"Adaptation times: CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
+st.caption(f"Under each title: query accuracy and the adaptation time, the CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
            f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step).")
 
 
