@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None, help="MAML: inner steps at test time (default: its test_steps)")
+    parser.add_argument("--query-batch", type=int, default=None, metavar="N",
+                        help="queries the model sees at once: 1 = each query alone (what a person with one picture "
+                             "gets); default all of an episode's queries together (the paper's protocol)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="write the result here (default: beside the checkpoint)")
     args = parser.parse_args(argv)
@@ -47,11 +50,14 @@ def main(argv: list[str] | None = None) -> dict:
         if model.config.method != "maml":
             parser.error("--steps applies to MAML checkpoints only")
         adapt_kwargs["steps"] = args.steps
-    result = evaluate(model, sampler, args.episodes, seed=args.seed, device=args.device, progress=True, **adapt_kwargs)
+    if args.query_batch is not None and args.query_batch < 1:
+        parser.error(f"--query-batch must be at least 1, got {args.query_batch}")
+    result = evaluate(model, sampler, args.episodes, seed=args.seed, device=args.device, progress=True,
+                      query_batch=args.query_batch, **adapt_kwargs)
     steps = adapt_kwargs.get("steps", model.config.maml.test_steps) if model.config.method == "maml" else None
     out = {
         "checkpoint": str(args.checkpoint), "method": model.config.method, "dataset": name, "n_way": args.n_way,
-        "n_shot": n_shot, "n_query": args.n_query, "episodes": args.episodes, "seed": args.seed, "maml_steps": steps,
+        "n_shot": n_shot, "n_query": args.n_query, "query_batch": args.query_batch, "episodes": args.episodes, "seed": args.seed, "maml_steps": steps,
         "accuracy_pct": round(100 * result.mean, 2), "ci95_pct": round(100 * result.ci95, 2), **result.to_dict(),
     }
     label = f"{model.config.method}{f' ({steps} steps)' if steps is not None else ''}"

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 import hypermaml as hm
 from hypermaml.evaluate import main as evaluate_main
@@ -98,3 +99,17 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path)
     b = torch.load(run / "last.pt", weights_only=True)["model"]
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+def test_query_batch_one_evaluates_each_query_alone_from_the_command_line(tmp_path):
+    out = tmp_path / "p.pt"
+    torch.manual_seed(0)
+    cfg = hm.ModelConfig(method="protonet", n_way=3, backbone=hm.BackboneConfig(hidden=8, batch_norm="metabn"))
+    hm.save(hm.build_model(cfg), out)
+    args = ["--checkpoint", str(out), "--dataset", "digits", "--n-way", "3", "--episodes", "5"]
+    together = evaluate_main(args + ["--json", str(tmp_path / "a.json")])
+    alone = evaluate_main(args + ["--query-batch", "1", "--json", str(tmp_path / "b.json")])
+    assert alone["query_batch"] == 1 and together["query_batch"] is None
+    assert alone["accuracies"] == together["accuracies"]  # MetaBN: batch-independent
+    with pytest.raises(SystemExit):
+        evaluate_main(args + ["--query-batch", "0"])
