@@ -228,7 +228,8 @@ def readme_block() -> str:
            stored_table("omniglot_vinyals"), "",
            "\"fine-tuned for\" is the wall time of this stage's epochs (validation excluded), on which the "
            "transductive model's own training (`hypermaml/configs/transductive/`) comes first. \"across seeds\" "
-           "is the mean ± standard deviation of the test accuracy of three seeds of the chosen recipe.", "", END]
+           "is the mean ± standard deviation of the test accuracy of three seeds of the chosen recipe (seeds of the "
+           "fine-tuning stage, which all start from the same transductive model).", "", END]
     return "\n".join(out)
 
 
