@@ -10,4 +10,4 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec .venv/bin/python -m streamlit run app/studio.py \
   --server.port "${PORT:-8501}" --server.address "${HOST:-localhost}" \
-  --server.headless true --browser.gatherUsageStats false "$@"
+  --server.headless true --browser.gatherUsageStats false --server.maxUploadSize 64 "$@"
