@@ -23,6 +23,15 @@ def tiny_conv_config(method: str, n_way: int = 3, n_shot: int = 2, batch_norm: s
     return hm.ModelConfig(method=method, n_way=n_way, n_shot=n_shot, backbone=backbone, **kw)
 
 
+# Every method and adaptation mode whose inference must be pure and batch-independent, as tiny-config kwargs.
+METHOD_VARIANTS = {
+    "maml-all": dict(method="maml", maml=hm.MAMLConfig(adapt="all", inner_lr=0.3, test_steps=3)),
+    "maml-head": dict(method="maml", maml=hm.MAMLConfig(adapt="head", inner_lr=0.3, test_steps=3)),
+    "hypermaml": dict(method="hypermaml", hypermaml=hm.HyperMAMLConfig(hidden=16)),
+    "protonet": dict(method="protonet"),
+}
+
+
 def linear_config(method: str, n_way: int = 2, n_shot: int = 1, **kw) -> hm.ModelConfig:
     """A linear classifier on raw 2-D points (identity backbone, no standardisation)."""
     backbone = hm.BackboneConfig(kind="identity", in_channels=2, input_mean=(0.0, 0.0), input_std=(1.0, 1.0))

@@ -6,14 +6,9 @@ import torch
 
 import hypermaml as hm
 from hypermaml.backbones import BATCH_INDEPENDENT
-from tests.conftest import image_episode, tiny_conv_config
+from tests.conftest import METHOD_VARIANTS, image_episode, tiny_conv_config
 
-METHODS = {
-    "maml-all": dict(method="maml", maml=hm.MAMLConfig(adapt="all", inner_lr=0.3, test_steps=3)),
-    "maml-head": dict(method="maml", maml=hm.MAMLConfig(adapt="head", inner_lr=0.3, test_steps=3)),
-    "hypermaml": dict(method="hypermaml", hypermaml=hm.HyperMAMLConfig(hidden=16)),
-    "protonet": dict(method="protonet"),
-}
+METHODS = METHOD_VARIANTS
 CASES = [(m, bn) for m in METHODS for bn in BATCH_INDEPENDENT]
 
 

@@ -9,14 +9,9 @@ import torch
 
 import hypermaml as hm
 from hypermaml.config import BATCH_NORMS
-from tests.conftest import image_episode, linear_config, tiny_conv_config
+from tests.conftest import METHOD_VARIANTS, image_episode, linear_config, tiny_conv_config
 
-VARIANTS = {
-    "maml-all": dict(method="maml", maml=hm.MAMLConfig(adapt="all", inner_lr=0.3, test_steps=3)),
-    "maml-head": dict(method="maml", maml=hm.MAMLConfig(adapt="head", inner_lr=0.3, test_steps=3)),
-    "hypermaml": dict(method="hypermaml", hypermaml=hm.HyperMAMLConfig(hidden=16)),
-    "protonet": dict(method="protonet"),
-}
+VARIANTS = METHOD_VARIANTS
 CASES = [(v, bn) for v in VARIANTS for bn in BATCH_NORMS]
 
 
