@@ -152,48 +152,77 @@ def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: 
     """The panels side by side as one PNG: same axes and colour scale, support (large) and query (small) points.
 
     A picture rather than an interactive chart: the page redraws it on every change, and a browser shows a
-    PNG at once where it would lay out eight plotly subplots anew. Drawn with matplotlib's object API (no
-    pyplot state), so concurrent visitors' threads can draw at the same time.
+    PNG at once where it would lay out eight plotly subplots anew. Every panel is drawn into *one* matplotlib
+    axes, shifted to its place, because per-axes machinery (ticks, title layout) is what costs time when a
+    visitor asks for a new task. Drawn with matplotlib's object API (no pyplot state), so concurrent
+    visitors' threads can draw at the same time.
     """
     import io
 
+    from matplotlib.collections import LineCollection
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     cmap = LinearSegmentedColormap.from_list("p_red", [c for _, c in COLOURSCALE])
     rows = -(-len(panels) // columns)
-    # small inches, large type: the picture is shown 550-1100 px wide (a projector at 1024 px, a laptop)
-    height = 3.0 * rows + 0.7
-    fig = Figure(figsize=(2.6 * columns + 0.9, height), dpi=dpi)
-    # a fixed layout: constrained layout would cost more than the drawing itself
-    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False,
-                        gridspec_kw=dict(left=0.045, right=0.9, top=1 - 0.62 / height, bottom=0.85 / height, wspace=0.08, hspace=0.42))
+    g = panels[0].grid
+    x0, x1, y0, y1 = float(g.xs[0]), float(g.xs[-1]), float(g.ys[0]), float(g.ys[-1])
+    w, h = x1 - x0, y1 - y0
+    gap_x, gap_y = 0.1 * w, 0.36 * h  # room for the next panel's y labels, and for a title above each panel
+
+    def origin(i: int) -> tuple[float, float]:
+        r, c = divmod(i, columns)
+        return c * (w + gap_x), (rows - 1 - r) * (h + gap_y)
+
+    total_w, total_h = columns * w + (columns - 1) * gap_x, rows * h + (rows - 1) * gap_y
+    fig = Figure(figsize=(10.8, 10.8 * (total_h + 0.55 * h) / (total_w + 0.35 * w) + 0.5), dpi=dpi)
+    ax = fig.add_axes((0.03, 0.1, 0.86, 0.84))
+    ax.set_axis_off()
     sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
     qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
-    g = panels[0].grid
-    extent = (g.xs[0], g.xs[-1], g.ys[0], g.ys[-1])
-    step = 5 if g.xs[-1] - g.xs[0] <= 30 else 10
-    ticks_x = np.arange(np.ceil(g.xs[0] / step) * step, g.xs[-1] + 1e-9, step)
-    ticks_y = np.arange(np.ceil(g.ys[0] / step) * step, g.ys[-1] + 1e-9, step)
-    image = None
-    for ax, p in zip(axes.flat, panels):
-        image = ax.imshow(p.grid.probs[..., 1], origin="lower", extent=extent, cmap=cmap, vmin=0, vmax=1,
-                          interpolation="nearest", aspect="equal")
+    points = {key: [] for key in ("s0", "s1", "q0", "q1")}
+    frames, boundaries, image = [], [], None
+    step = 5 if w <= 30 else 10
+    ticks_x = np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step)
+    ticks_y = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
+    for i, p in enumerate(panels):
+        ox, oy = origin(i)
+        image = ax.imshow(p.grid.probs[..., 1], origin="lower", extent=(ox, ox + w, oy, oy + h), cmap=cmap, vmin=0,
+                          vmax=1, interpolation="nearest")
         bx, by = boundary(p.grid)
-        ax.plot(np.array(bx, dtype=float), np.array(by, dtype=float), color="black", lw=1.6)
+        line = np.array([[np.nan if a is None else a - x0 + ox, np.nan if b is None else b - y0 + oy] for a, b in zip(bx, by)])
+        if len(line):
+            for piece in np.split(line, np.where(np.isnan(line[:, 0]))[0]):
+                piece = piece[~np.isnan(piece[:, 0])]
+                if len(piece) > 1:
+                    boundaries.append(piece)
         for k in (0, 1):
-            ax.scatter(qx[qy == k, 0], qx[qy == k, 1], s=6, color=CLASS_COLOURS[k], alpha=0.55, lw=0)
-            ax.scatter(sx[sy == k, 0], sx[sy == k, 1], s=55, color=CLASS_COLOURS[k], edgecolors="black", linewidths=1.2)
-        # an explicit title height and fixed ticks: matplotlib's automatic ones cost most of the drawing time
-        ax.set_title(f"{p.title}\n{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms", fontsize=11, y=1.01)
-        ax.tick_params(labelsize=10)
-    axes[0, 0].set_xlim(extent[0], extent[1])  # shared by every panel
-    axes[0, 0].set_ylim(extent[2], extent[3])
-    axes[0, 0].set_xticks(ticks_x)
-    axes[0, 0].set_yticks(ticks_y)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
+            for key, xy in ((f"s{k}", sx[sy == k]), (f"q{k}", qx[qy == k])):
+                inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+                points[key].append(xy[inside] - (x0, y0) + (ox, oy))
+        frames.append([(ox, oy), (ox + w, oy), (ox + w, oy + h), (ox, oy + h), (ox, oy)])
+        ax.text(ox + w / 2, oy + h + 0.04 * h, f"{p.title}\n{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms",
+                ha="center", va="bottom", fontsize=11)
+        r, c = divmod(i, columns)
+        if r == rows - 1:  # x tick labels under the bottom row
+            for t in ticks_x:
+                ax.text(t - x0 + ox, oy - 0.03 * h, f"{t:g}", ha="center", va="top", fontsize=9, color="#444")
+        if c == 0:  # y tick labels left of the first column
+            for t in ticks_y:
+                ax.text(ox - 0.02 * w, t - y0 + oy, f"{t:g}", ha="right", va="center", fontsize=9, color="#444")
+    # One artist per kind of point for all panels (points outside the view were dropped above: the page's view
+    # is grown to hold every point, so that only happens to callers with a smaller window).
+    for key, size, edge in (("q0", 6, "none"), ("q1", 6, "none"), ("s0", 55, "black"), ("s1", 55, "black")):
+        xy = np.concatenate(points[key]) if points[key] else np.empty((0, 2))
+        k = int(key[1])
+        ax.scatter(xy[:, 0], xy[:, 1], s=size, color=CLASS_COLOURS[k], edgecolors=edge,
+                   linewidths=1.2 if edge != "none" else 0, alpha=0.55 if key[0] == "q" else 1.0, zorder=3)
+    ax.add_collection(LineCollection(boundaries, colors="black", linewidths=1.6, zorder=2))
+    ax.add_collection(LineCollection(frames, colors="#888", linewidths=0.8, zorder=4))
+    ax.set_xlim(-0.02 * w, total_w + 0.01 * w)
+    ax.set_ylim(-0.02 * h, total_h + 0.01 * h)
+    ax.set_aspect("equal")
     handles = [Line2D([], [], ls="", marker="o", ms=ms, color=CLASS_COLOURS[k], mec="black" if big else "none", label=f"{kind}, class {k}")
                for kind, ms, big in (("support", 8, True), ("query", 4, False)) for k in (0, 1)]
     handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
