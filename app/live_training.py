@@ -1,8 +1,8 @@
 """Live training of the three toy models for one visitor, in a child process.
 
 A child process, not a thread: training is mostly Python overhead on tiny tensors, and a thread would hold
-the interpreter lock that every other visitor's page needs. The child runs at a lower priority, with one
-torch thread, so the studio stays responsive; the visitor's page polls its progress, so touching a widget
+the interpreter lock that every other visitor's page needs. The child runs at a lower priority and inherits
+the server's torch thread count (``./run_app.sh``), so the studio stays responsive; the visitor's page polls its progress, so touching a widget
 (a rerun) neither stops nor loses the training. Nothing here imports Streamlit.
 """
 
@@ -34,7 +34,6 @@ def _child(scale: int, out: "mp.Queue") -> None:
         os.nice(10)  # visitors' page computations come first
     except OSError:
         pass
-    torch.set_num_threads(1)
     try:
         trained = {}
         for name, recipe in recipes(scale).items():

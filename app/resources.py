@@ -2,28 +2,18 @@
 
 Sharing is safe because inference never writes to a model (``hypermaml.backbones``: functional forwards with
 explicit parameters and support statistics); ``tests/test_concurrency.py`` hammers one model from threads.
-Process-wide settings are made here, once, when the studio starts, never per request.
+Process-wide settings are never made here or per request: ``./run_app.sh`` fixes torch's thread count for the
+whole server before it starts (``HYPERMAML_STUDIO_THREADS``, default 1, exported as ``OMP_NUM_THREADS``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
-import torch
-
 import hypermaml as hm
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
-
-# One torch thread per computation: the studio's work is many small tensors for many visitors at once, and
-# each visitor's script runs in its own thread, so the cores are shared out between visitors rather than
-# between the halves of one small convolution (which also makes a thread's CPU time an honest timer).
-# Set once at start-up; HYPERMAML_STUDIO_THREADS changes it.
-STUDIO_THREADS = int(os.environ.get("HYPERMAML_STUDIO_THREADS", "1"))
-if torch.get_num_threads() != STUDIO_THREADS:
-    torch.set_num_threads(STUDIO_THREADS)
 
 
 @st.cache_resource(show_spinner="Loading the toy models ...")

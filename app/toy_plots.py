@@ -55,8 +55,8 @@ def adapt_timed(model: hm.FewShotModel, episode: hm.Episode, **kwargs):
 
     Timed as the adapting thread's CPU time (``time.thread_time``), so a browser or another program busy on
     the same cores does not inflate it; the toy models' tensors are small enough that torch computes them
-    in this thread (the studio runs torch on one thread, set once at start-up in ``app.resources``; nothing
-    here changes process-wide state). The page caches the result per task, so it must not be a disturbed one.
+    in this thread (``./run_app.sh`` starts the studio with one torch thread; nothing here changes process-wide
+    state). The page caches the result per task, so it must not be a disturbed one.
     """
     with torch.no_grad():
         model.adapt(episode.support_x, episode.support_y, **kwargs)

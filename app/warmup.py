@@ -11,4 +11,3 @@ import plotly.graph_objects  # noqa: F401
 import plotly.subplots  # noqa: F401
 import pyarrow  # noqa: F401  - Streamlit's dataframe serialisation
 
-import app.resources  # noqa: F401  - torch threads, set once

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import time
 from urllib.parse import urlparse
 
@@ -25,7 +24,7 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from benchmarks.studio_speed import peak_rss_mb, start_server
+from benchmarks.studio_speed import studio
 
 
 class Session:
@@ -133,16 +132,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=3, help="seed changes per page per session")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md's studio-load block")
     args = parser.parse_args()
-    proc, url = (None, args.url) if args.url else start_server()
     report: dict = {}
-    try:
+    with studio(args.url, report) as url:
         report["load"] = [asyncio.run(load(url, k, args.changes, offset=100 * k)) for k in args.k]
-        if proc is not None:
-            report["server_peak_rss_mb"] = round(peak_rss_mb(proc.pid), 1)
-    finally:
-        if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
     print(markdown(report))
     if args.readme:
         from benchmarks.readme import replace_block

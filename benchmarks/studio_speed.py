@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -68,6 +69,22 @@ def start_server() -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.5)
     raise SystemExit("the studio did not answer within 300 s")
+
+
+@contextlib.contextmanager
+def studio(url: str | None, report: dict):
+    """Yield the URL of ``url`` or of a studio started here; for one started here, store the server's peak
+    memory in ``report`` and stop it afterwards (run_app.sh execs the server: its pid is the server's)."""
+    if url:
+        yield url
+        return
+    proc, started_url = start_server()
+    try:
+        yield started_url
+        report["server_peak_rss_mb"] = round(peak_rss_mb(proc.pid), 1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -236,9 +253,8 @@ async def load(browser, url: str, k: int, changes: int) -> dict:
 async def main_async(args) -> dict:
     from playwright.async_api import async_playwright
 
-    proc, url = (None, args.url) if args.url else start_server()
     report: dict = {"url_given": bool(args.url)}
-    try:
+    with studio(args.url, report) as url:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             if not args.skip_controls:
@@ -246,13 +262,6 @@ async def main_async(args) -> dict:
             if args.load:
                 report["load"] = [await load(browser, url, k, args.changes) for k in args.load]
             await browser.close()
-        if proc is not None:
-            # run_app.sh execs the server: its pid is the server's
-            report["server_peak_rss_mb"] = round(peak_rss_mb(proc.pid), 1)
-    finally:
-        if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
     return report
 
 

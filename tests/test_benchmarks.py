@@ -51,8 +51,18 @@ def test_the_shipped_models_are_batch_independent_and_the_old_ones_transductive(
         assert hm.load(path).config.backbone.batch_norm == "transductive", path
 
 
+@pytest.fixture
+def one_thread():
+    """The stored numbers were measured on one torch thread (benchmarks/omniglot_emnist.py): MAML's ten steps
+    sum in another order on two, which can flip a borderline query."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("path", COMMITTED, ids=ids(COMMITTED))
-def test_a_slice_of_the_stored_episodes_reproduces_exactly(path, test_splits):
+def test_a_slice_of_the_stored_episodes_reproduces_exactly(path, test_splits, one_thread):
     # The stored per-episode accuracies of the first SLICE episodes (same seed, same episodes), one query at a
     # time for the shipped models (the protocol users get) and queries together for the transductive ones.
     model = hm.load(path)
