@@ -1,15 +1,15 @@
-"""Plotly figures for the toy view, built from ``hm.decision_grid`` output (the core computes, we draw)."""
+"""Pictures for the toy view, drawn from ``hm.decision_grid`` output (the core computes, we draw)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import contourpy
 import numpy as np
-import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 
 import hypermaml as hm
 
@@ -25,29 +25,8 @@ class Panel:
     grid: hm.Grid
     accuracy: float
     adapt_ms: float
-
-
-def probability_image(grid: hm.Grid) -> np.ndarray:
-    """P(class 1) as 0..255 bytes: looks the same in a heatmap and sends a ninth of the float64 data."""
-    return np.round(grid.probs[..., 1] * 255).astype(np.uint8)
-
-
-COLORBAR = dict(title="P(red)", len=0.5, tickvals=[0, 127.5, 255], ticktext=["0", "0.5", "1"])
-
-
-def boundary(grid: hm.Grid, level: float = 0.5) -> tuple[list, list]:
-    """The decision boundary (P = level) as polyline coordinates, None between pieces, for a line trace.
-
-    Computed here with contourpy rather than by a plotly Contour trace, which the browser would have to
-    contour itself on every draw (the slowest part of the toy page's first paint).
-    """
-    lines = contourpy.contour_generator(grid.xs, grid.ys, grid.probs[..., 1], line_type="Separate").lines(level)
-    xs: list = []
-    ys: list = []
-    for line in lines:
-        xs += line[:, 0].tolist() + [None]
-        ys += line[:, 1].tolist() + [None]
-    return xs, ys
+    note: str = ""  # the line under the title (default: accuracy and adaptation time)
+    references: tuple = ()  # ((grid, colour), ...): more boundaries, drawn dashed under the panel's own
 
 
 def adapt_timed(model: hm.FewShotModel, episode: hm.Episode, **kwargs):
@@ -75,159 +54,210 @@ def make_panel(title: str, model: hm.FewShotModel, task, episode: hm.Episode, ad
     return Panel(title, hm.decision_grid(model, task, xlim, ylim, resolution), accuracy, adapt_ms)
 
 
-def small_multiples(panels: list[Panel], episode: hm.Episode, columns: int = 4) -> go.Figure:
-    """Panels side by side on the same axes and colour scale, support (large) and query (small) points."""
-    rows = -(-len(panels) // columns)
-    fig = make_subplots(
-        rows=rows, cols=columns, shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.02, vertical_spacing=0.14,
-        subplot_titles=[f"<b>{p.title}</b><br><sup>accuracy {100 * p.accuracy:.0f}% · adapt {p.adapt_ms:.2f} ms</sup>" for p in panels],
-    )
-    sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
-    qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
-    for i, p in enumerate(panels):
-        r, c = i // columns + 1, i % columns + 1
-        fig.add_trace(go.Heatmap(x=p.grid.xs, y=p.grid.ys, z=probability_image(p.grid), zmin=0, zmax=255, colorscale=COLOURSCALE,
-                                 showscale=i == 0, colorbar=COLORBAR, hoverinfo="skip"), row=r, col=c)
-        bx, by = boundary(p.grid)
-        fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", line=dict(color="black", width=2), showlegend=False,
-                                 hoverinfo="skip"), row=r, col=c)
-        for k in (0, 1):
-            fig.add_trace(go.Scatter(x=qx[qy == k, 0], y=qx[qy == k, 1], mode="markers", marker=dict(size=4, color=CLASS_COLOURS[k], opacity=0.55),
-                                     name=f"query, class {k}", showlegend=i == 0, legendgroup=f"q{k}"), row=r, col=c)
-            fig.add_trace(go.Scatter(x=sx[sy == k, 0], y=sx[sy == k, 1], mode="markers",
-                                     marker=dict(size=10, color=CLASS_COLOURS[k], line=dict(color="black", width=1.5)),
-                                     name=f"support, class {k}", showlegend=i == 0, legendgroup=f"s{k}"), row=r, col=c)
-    fig.update_xaxes(range=[panels[0].grid.xs[0], panels[0].grid.xs[-1]], showticklabels=True, constrain="domain")
-    fig.update_yaxes(range=[panels[0].grid.ys[0], panels[0].grid.ys[-1]], scaleanchor="x", scaleratio=1)
-    fig.update_layout(height=330 * rows + 60, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.04))
-    return fig
+def delta_table(task: hm.HyperTask) -> str:
+    """θ, Δθ and θ+Δθ per class, as a Markdown table (cheap to send on every rerun, unlike a dataframe)."""
+    w, b, dw, db = (t.detach() for t in (task.weight, task.bias, task.delta_weight, task.delta_bias))
+    lines = ["| class | part | θ (base) | Δθ (hypernetwork) | θ + Δθ |", "|---|---|---:|---:|---:|"]
+    for c in range(w.shape[0]):
+        parts = [(f"w[{j}]", w[c, j], dw[c, j]) for j in range(w.shape[1])] + [("bias", b[c], db[c])]
+        lines += [f"| {c} | {name} | {float(base):+.3f} | {float(delta):+.3f} | {float(base + delta):+.3f} |"
+                  for name, base, delta in parts]
+    return "\n".join(lines)
 
 
-def delta_table(task: hm.HyperTask) -> dict[str, list]:
-    """θ, Δθ and θ+Δθ per class, as columns for a table."""
-    rows: dict[str, list] = {"class": [], "part": [], "θ (base)": [], "Δθ (hypernetwork)": [], "θ + Δθ": []}
-    for c in range(task.weight.shape[0]):
-        w, b, dw, db = (t.detach() for t in (task.weight, task.bias, task.delta_weight, task.delta_bias))
-        parts = [(f"w[{j}]", w[c, j], dw[c, j]) for j in range(w.shape[1])]
-        parts.append(("bias", b[c], db[c]))
-        for name, base, delta in parts:
-            rows["class"].append(c)
-            rows["part"].append(name)
-            rows["θ (base)"].append(round(float(base), 3))
-            rows["Δθ (hypernetwork)"].append(round(float(delta), 3))
-            rows["θ + Δθ"].append(round(float(base + delta), 3))
-    return rows
+ALPHA_REFERENCES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def alpha_references(model: hm.HyperMAML, task: hm.HyperTask, xlim, ylim) -> list[tuple[list, list]]:
-    """The boundaries of θ + αΔθ at α = 0, ¼, ½, ¾, 1 (they do not move with the slider: compute once)."""
-    return [boundary(hm.decision_grid(model, task.with_alpha(float(a)), xlim, ylim, 60)) for a in np.linspace(0, 1, 5)]
+GREYS = ("#d9d9d9", "#bdbdbd", "#969696", "#737373", "#525252")
 
 
-def alpha_figure(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, alpha: float, xlim, ylim,
-                 references: list[tuple[list, list]] | None = None) -> go.Figure:
-    """The boundary of θ + αΔθ over the region, with faint boundaries at α = 0, 0.25, ..., 1 for reference.
+def alpha_png(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, alpha: float, xlim, ylim) -> bytes:
+    """The classifier θ + α·Δθ over the region as a PNG: its probabilities, boundary and query accuracy, the
+    points, and the boundaries at α = 0, ¼, ½, ¾, 1 for reference (dashed, light to dark)."""
+    blended = task.with_alpha(alpha)
+    with torch.no_grad():
+        accuracy = (model.logits(episode.query_x, blended).argmax(-1) == episode.query_y).float().mean().item()
+    references = tuple((hm.decision_grid(model, task.with_alpha(a), xlim, ylim, 60), grey)
+                       for a, grey in zip(ALPHA_REFERENCES, GREYS))
+    panel = Panel("θ + α·Δθ", hm.decision_grid(model, blended, xlim, ylim, 90), accuracy, 0.0,
+                  note=f"α = {alpha:.2f}: {100 * accuracy:.0f}% correct", references=references)
+    return panels_png([panel], episode, columns=1)
 
-    Built from plain dicts without plotly's per-property validation: this redraws on every slider move.
+
+class PanelCanvas:
+    """A figure for the toy's small multiples whose unchanging parts are drawn once.
+
+    Panels sit in *unit* coordinates (panel i covers one unit square at its slot), so the frame (static
+    titles, legend, colour bar) is the same for every task of a page and is drawn once, the first time, and
+    kept as a pixel background. A new task restores that background and draws only what changed: the
+    probability images (pasted as pixels), boundaries, frames and points (matplotlib's ``draw_artist``), and
+    the per-task text (accuracy, time, tick labels) with Pillow, in matplotlib's own DejaVu Sans. That is a
+    tenth of drawing the figure anew, and a new toy task is mostly this drawing.
+
+    A canvas is mutable: one thread at a time renders on it; :func:`panels_png` lends them from a pool.
     """
-    references = alpha_references(model, task, xlim, ylim) if references is None else references
-    current = hm.decision_grid(model, task.with_alpha(alpha), xlim, ylim, 90)
-    data = [dict(type="heatmap", x=current.xs, y=current.ys, z=probability_image(current), zmin=0, zmax=255,
-                 colorscale=COLOURSCALE, showscale=False, hoverinfo="skip")]
-    for bx, by in references:
-        data.append(dict(type="scatter", x=bx, y=by, mode="lines", line=dict(color="grey", width=1, dash="dot"),
-                         showlegend=False, hoverinfo="skip"))
-    bx, by = boundary(current)
-    data.append(dict(type="scatter", x=bx, y=by, mode="lines", line=dict(color="black", width=3), showlegend=False, hoverinfo="skip"))
-    sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
-    for k in (0, 1):
-        data.append(dict(type="scatter", x=sx[sy == k, 0], y=sx[sy == k, 1], mode="markers", showlegend=False,
-                         marker=dict(size=10, color=CLASS_COLOURS[k], line=dict(color="black", width=1.5))))
-    layout = dict(height=420, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=f"θ + {alpha:.2f}·Δθ (dotted: α = 0, ¼, ½, ¾, 1)"),
-                  xaxis=dict(range=list(xlim), constrain="domain"), yaxis=dict(range=list(ylim), scaleanchor="x", scaleratio=1))
-    return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+    def __init__(self, titles: tuple[str, ...], columns: int, references: bool = False, dpi: int = 100) -> None:
+        from matplotlib import colormaps  # noqa: F401  - registers the colormap machinery before use
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.collections import LineCollection
+        from matplotlib.colors import LinearSegmentedColormap
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        from PIL import ImageFont
+
+        self.columns, self.rows = columns, -(-len(titles) // columns)
+        self.gap_x, self.gap_y = 0.1, 0.36  # room for the next panel's y labels, and for a title above each panel
+        total_w = columns + (columns - 1) * self.gap_x
+        total_h = self.rows + (self.rows - 1) * self.gap_y
+        self.cmap = LinearSegmentedColormap.from_list("p_red", [c for _, c in COLOURSCALE])
+        size = (10.8, 10.8 * (total_h + 0.55) / (total_w + 0.35) + 0.5) if columns > 1 else (6.0, 6.2)  # inches
+        self.figure = Figure(figsize=size, dpi=dpi)
+        self.canvas = FigureCanvasAgg(self.figure)
+        wide = columns > 1
+        ax = self.ax = self.figure.add_axes((0.03, 0.1, 0.86, 0.84) if wide else (0.07, 0.17, 0.74, 0.76))
+        ax.set_axis_off()
+        ax.set_xlim(-0.02, total_w + 0.01)
+        ax.set_ylim(-0.02, total_h + 0.01)
+        ax.set_aspect("equal")
+        ax.apply_aspect()
+        line = 1.3 * 11 * dpi / 72 / float(ax.transData.transform((1, 0))[0] - ax.transData.transform((0, 0))[0])
+        for i, title in enumerate(titles):  # the title one text line above the per-task line drawn in render()
+            ox, oy = self.origin(i)
+            ax.text(ox + 0.5, oy + 1.04 + line, title, ha="center", va="bottom", fontsize=11)
+        handles = [Line2D([], [], ls="", marker="o", ms=ms, color=CLASS_COLOURS[k], mec="black" if big else "none",
+                          label=f"{kind}, class {k}") for kind, ms, big in (("support", 8, True), ("query", 4, False)) for k in (0, 1)]
+        handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
+        if references:
+            handles.append(Line2D([], [], color=GREYS[2], lw=1.4, ls=(0, (2, 2)), label="at α = 0, ¼, ½, ¾, 1 (light to dark)"))
+        self.figure.legend(handles=handles, loc="lower center", ncols=3 if columns > 1 else 2, fontsize=11 if columns > 1 else 9,
+                           frameon=False)
+        image = ax.imshow(np.zeros((2, 2)), cmap=self.cmap, vmin=0, vmax=1, visible=False)
+        self.figure.colorbar(image, cax=self.figure.add_axes((0.925, 0.3, 0.014, 0.4) if wide else (0.86, 0.4, 0.03, 0.3)),
+                             label="P(red)", ticks=[0, 0.5, 1])
+        # What changes with the task: drawn on demand only.
+        self.boundaries = ax.add_collection(LineCollection([], colors="black", linewidths=1.6, zorder=2, animated=True))
+        self.references = ax.add_collection(LineCollection([], linewidths=1.4, linestyles=(0, (2, 2)), zorder=2, animated=True))
+        self.frames = ax.add_collection(LineCollection([], colors="#888", linewidths=0.8, zorder=4, animated=True))
+        self.points = {key: ax.scatter([], [], s=size, color=CLASS_COLOURS[int(key[1])], edgecolors=edge,
+                                       linewidths=1.2 if edge != "none" else 0, alpha=0.55 if key[0] == "q" else 1.0,
+                                       zorder=3, animated=True)
+                       for key, size, edge in (("q0", 6, "none"), ("q1", 6, "none"), ("s0", 55, "black"), ("s1", 55, "black"))}
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+        self.height = int(self.canvas.get_width_height()[1])
+        font = Path(matplotlib_data()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        self.font = ImageFont.truetype(str(font), round(11 * dpi / 72))
+        self.small = ImageFont.truetype(str(font), round(9 * dpi / 72))
+
+    def origin(self, i: int) -> tuple[float, float]:
+        r, c = divmod(i, self.columns)
+        return c * (1 + self.gap_x), (self.rows - 1 - r) * (1 + self.gap_y)
+
+    def pixel(self, u: float, v: float) -> tuple[float, float]:
+        """Unit coordinates to image pixels (x right, y down)."""
+        x, y = self.ax.transData.transform((u, v))
+        return float(x), self.height - float(y)
+
+    def render(self, panels: list[Panel], episode: hm.Episode) -> bytes:
+        import io
+
+        from PIL import Image, ImageDraw
+
+        self.canvas.restore_region(self.background)
+        pixels = np.asarray(self.canvas.buffer_rgba())
+        g = panels[0].grid
+        x0, x1, y0, y1 = float(g.xs[0]), float(g.xs[-1]), float(g.ys[0]), float(g.ys[-1])
+        w, h = x1 - x0, y1 - y0
+        sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
+        qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
+        points: dict[str, list] = {key: [] for key in self.points}
+        frames, boundaries, references, colours = [], [], [], []
+        for i, p in enumerate(panels):
+            ox, oy = self.origin(i)
+            # The probability image, straight into the pixels (row 0 at the top, so flipped).
+            left, top = self.pixel(ox, oy + 1)
+            right, bottom = self.pixel(ox + 1, oy)
+            box = (round(left), round(top), round(right), round(bottom))
+            rgba = self.cmap(p.grid.probs[::-1, :, 1], bytes=True)
+            pixels[box[1]:box[3], box[0]:box[2]] = np.asarray(
+                Image.fromarray(rgba).resize((box[2] - box[0], box[3] - box[1]), Image.NEAREST))
+            for line in contour_lines(p.grid):
+                boundaries.append((line - (x0, y0)) / (w, h) + (ox, oy))
+            for grid, colour in p.references:
+                for line in contour_lines(grid):
+                    references.append((line - (x0, y0)) / (w, h) + (ox, oy))
+                    colours.append(colour)
+            for k in (0, 1):
+                for key, xy in ((f"s{k}", sx[sy == k]), (f"q{k}", qx[qy == k])):
+                    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+                    points[key].append((xy[inside] - (x0, y0)) / (w, h) + (ox, oy))
+            frames.append([(ox, oy), (ox + 1, oy), (ox + 1, oy + 1), (ox, oy + 1), (ox, oy)])
+        self.boundaries.set_segments(boundaries)
+        self.frames.set_segments(frames)
+        if references:
+            self.references.set_segments(references)
+            self.references.set_color(colours)
+            self.ax.draw_artist(self.references)
+        self.ax.draw_artist(self.boundaries)
+        for key, artist in self.points.items():
+            artist.set_offsets(np.concatenate(points[key]) if points[key] else np.empty((0, 2)))
+            self.ax.draw_artist(artist)
+        self.ax.draw_artist(self.frames)
+        image = Image.fromarray(pixels[..., :3])
+        draw = ImageDraw.Draw(image)
+        step = 5 if w <= 30 else 10
+        ticks_x = np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step)
+        ticks_y = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
+        for i, p in enumerate(panels):
+            ox, oy = self.origin(i)
+            draw.text(self.pixel(ox + 0.5, oy + 1.04), p.note or f"{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms",
+                      font=self.font, fill="black", anchor="mb")
+            r, c = divmod(i, self.columns)
+            if r == self.rows - 1:  # x tick labels under the bottom row
+                for t in ticks_x:
+                    draw.text(self.pixel((t - x0) / w + ox, oy - 0.03), f"{t:g}", font=self.small, fill="#444", anchor="mt")
+            if c == 0:  # y tick labels left of the first column
+                for t in ticks_y:
+                    draw.text(self.pixel(ox - 0.02, (t - y0) / h + oy), f"{t:g}", font=self.small, fill="#444", anchor="rm")
+        buffer = io.BytesIO()
+        image.save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
 
 
-def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, dpi: int = 100) -> bytes:
+def matplotlib_data() -> str:
+    import matplotlib
+
+    return matplotlib.get_data_path()
+
+
+def contour_lines(grid: hm.Grid, level: float = 0.5) -> list[np.ndarray]:
+    """The decision boundary's pieces as (n, 2) arrays of points."""
+    lines = contourpy.contour_generator(grid.xs, grid.ys, grid.probs[..., 1], line_type="Separate").lines(level)
+    return [line for line in lines if len(line) > 1]
+
+
+_CANVASES: dict[tuple, list[PanelCanvas]] = {}
+_CANVAS_LOCK = threading.Lock()
+
+
+def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4) -> bytes:
     """The panels side by side as one PNG: same axes and colour scale, support (large) and query (small) points.
 
     A picture rather than an interactive chart: the page redraws it on every change, and a browser shows a
-    PNG at once where it would lay out eight plotly subplots anew. Every panel is drawn into *one* matplotlib
-    axes, shifted to its place, because per-axes machinery (ticks, title layout) is what costs time when a
-    visitor asks for a new task. Drawn with matplotlib's object API (no pyplot state), so concurrent
-    visitors' threads can draw at the same time.
+    PNG at once where it would lay out eight plotly subplots anew. Drawn on a :class:`PanelCanvas` borrowed
+    from a pool (one per concurrent drawing, so visitors' threads never share one), with matplotlib's object
+    API only (no pyplot state). The view must be square, as the toy page's is.
     """
-    import io
-
-    from matplotlib.collections import LineCollection
-    from matplotlib.colors import LinearSegmentedColormap
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
-    cmap = LinearSegmentedColormap.from_list("p_red", [c for _, c in COLOURSCALE])
-    rows = -(-len(panels) // columns)
-    g = panels[0].grid
-    x0, x1, y0, y1 = float(g.xs[0]), float(g.xs[-1]), float(g.ys[0]), float(g.ys[-1])
-    w, h = x1 - x0, y1 - y0
-    gap_x, gap_y = 0.1 * w, 0.36 * h  # room for the next panel's y labels, and for a title above each panel
-
-    def origin(i: int) -> tuple[float, float]:
-        r, c = divmod(i, columns)
-        return c * (w + gap_x), (rows - 1 - r) * (h + gap_y)
-
-    total_w, total_h = columns * w + (columns - 1) * gap_x, rows * h + (rows - 1) * gap_y
-    fig = Figure(figsize=(10.8, 10.8 * (total_h + 0.55 * h) / (total_w + 0.35 * w) + 0.5), dpi=dpi)
-    ax = fig.add_axes((0.03, 0.1, 0.86, 0.84))
-    ax.set_axis_off()
-    sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
-    qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
-    points = {key: [] for key in ("s0", "s1", "q0", "q1")}
-    frames, boundaries, image = [], [], None
-    step = 5 if w <= 30 else 10
-    ticks_x = np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step)
-    ticks_y = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
-    for i, p in enumerate(panels):
-        ox, oy = origin(i)
-        image = ax.imshow(p.grid.probs[..., 1], origin="lower", extent=(ox, ox + w, oy, oy + h), cmap=cmap, vmin=0,
-                          vmax=1, interpolation="nearest")
-        bx, by = boundary(p.grid)
-        line = np.array([[np.nan if a is None else a - x0 + ox, np.nan if b is None else b - y0 + oy] for a, b in zip(bx, by)])
-        if len(line):
-            for piece in np.split(line, np.where(np.isnan(line[:, 0]))[0]):
-                piece = piece[~np.isnan(piece[:, 0])]
-                if len(piece) > 1:
-                    boundaries.append(piece)
-        for k in (0, 1):
-            for key, xy in ((f"s{k}", sx[sy == k]), (f"q{k}", qx[qy == k])):
-                inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-                points[key].append(xy[inside] - (x0, y0) + (ox, oy))
-        frames.append([(ox, oy), (ox + w, oy), (ox + w, oy + h), (ox, oy + h), (ox, oy)])
-        ax.text(ox + w / 2, oy + h + 0.04 * h, f"{p.title}\n{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms",
-                ha="center", va="bottom", fontsize=11)
-        r, c = divmod(i, columns)
-        if r == rows - 1:  # x tick labels under the bottom row
-            for t in ticks_x:
-                ax.text(t - x0 + ox, oy - 0.03 * h, f"{t:g}", ha="center", va="top", fontsize=9, color="#444")
-        if c == 0:  # y tick labels left of the first column
-            for t in ticks_y:
-                ax.text(ox - 0.02 * w, t - y0 + oy, f"{t:g}", ha="right", va="center", fontsize=9, color="#444")
-    # One artist per kind of point for all panels (points outside the view were dropped above: the page's view
-    # is grown to hold every point, so that only happens to callers with a smaller window).
-    for key, size, edge in (("q0", 6, "none"), ("q1", 6, "none"), ("s0", 55, "black"), ("s1", 55, "black")):
-        xy = np.concatenate(points[key]) if points[key] else np.empty((0, 2))
-        k = int(key[1])
-        ax.scatter(xy[:, 0], xy[:, 1], s=size, color=CLASS_COLOURS[k], edgecolors=edge,
-                   linewidths=1.2 if edge != "none" else 0, alpha=0.55 if key[0] == "q" else 1.0, zorder=3)
-    ax.add_collection(LineCollection(boundaries, colors="black", linewidths=1.6, zorder=2))
-    ax.add_collection(LineCollection(frames, colors="#888", linewidths=0.8, zorder=4))
-    ax.set_xlim(-0.02 * w, total_w + 0.01 * w)
-    ax.set_ylim(-0.02 * h, total_h + 0.01 * h)
-    ax.set_aspect("equal")
-    handles = [Line2D([], [], ls="", marker="o", ms=ms, color=CLASS_COLOURS[k], mec="black" if big else "none", label=f"{kind}, class {k}")
-               for kind, ms, big in (("support", 8, True), ("query", 4, False)) for k in (0, 1)]
-    handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
-    fig.legend(handles=handles, loc="lower center", ncols=3, fontsize=11, frameon=False)
-    fig.colorbar(image, cax=fig.add_axes((0.925, 0.3, 0.014, 0.4)), label="P(red)", ticks=[0, 0.5, 1])
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    key = (tuple(p.title for p in panels), columns, any(p.references for p in panels))
+    with _CANVAS_LOCK:
+        idle = _CANVASES.setdefault(key, [])
+        canvas = idle.pop() if idle else None
+    if canvas is None:
+        canvas = PanelCanvas(key[0], columns, references=key[2])
+    try:
+        return canvas.render(panels, episode)
+    finally:
+        with _CANVAS_LOCK:
+            if len(_CANVASES[key]) < 4:  # a few kept; more only exist while that many visitors draw at once
+                _CANVASES[key].append(canvas)

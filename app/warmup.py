@@ -6,8 +6,20 @@ importing pandas (which ``st.table`` loads on first use) at the same moment can 
 below while the others wait for it.
 """
 
+import gc
+
+import matplotlib.backends.backend_agg  # noqa: F401  - the toy panels
+import matplotlib.figure  # noqa: F401
 import pandas  # noqa: F401  - st.table / st.dataframe
 import plotly.graph_objects  # noqa: F401
 import plotly.subplots  # noqa: F401
 import pyarrow  # noqa: F401  - Streamlit's dataframe serialisation
 
+from app import compute
+
+compute.warm_up()  # the worker processes start now, in the background (none without HYPERMAML_STUDIO_WORKERS)
+
+
+# Everything imported so far lives as long as the server: keep it out of the garbage collector's full passes,
+# which otherwise walk these millions of objects while every visitor's thread waits for the interpreter lock.
+gc.freeze()

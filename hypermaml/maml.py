@@ -136,9 +136,14 @@ class MAML(FewShotModel):
                 return F.cross_entropy(F.linear(features, p["head.weight"], p["head.bias"]), support_y)
 
         else:
+            seen: list[SupportStats | None] = []  # the support moments each step's forward computed anyway
 
             def loss_fn(p: Params) -> torch.Tensor:
-                return F.cross_entropy(self(support_x, p), support_y)
+                features, stats_ = self.backbone.embed_support(support_x, _backbone_part(p))
+                if not differentiable and stats_ is not None:
+                    seen.append(stats_.detach())
+                logits = F.linear(features, p.get("head.weight", self.head.weight), p.get("head.bias", self.head.bias))
+                return F.cross_entropy(logits, support_y)
 
         trajectory = gradient_steps(
             loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order
@@ -147,9 +152,11 @@ class MAML(FewShotModel):
             stats = [shared_stats] * len(trajectory)
         elif differentiable:  # training: only the final state's moments are used (by the query loss)
             stats = [None] * (len(trajectory) - 1) + [self._support_stats(support_x, trajectory[-1])]
-        else:  # the support moments under each state's weights, for predicting with any state
+        else:  # the support moments under each state's weights, for predicting with any state: those of states
+            # 0..steps-1 came with their gradient step's forward; the last state needs one forward more
             with torch.no_grad():
-                stats = [self._support_stats(support_x, p) for p in trajectory]
+                stats = [*seen, self._support_stats(support_x, trajectory[-1])] if seen else \
+                    [self._support_stats(support_x, p) for p in trajectory]
         return [MAMLTask(params=p, steps=i, stats=st) for i, (p, st) in enumerate(zip(trajectory, stats))]
 
     def adapt(

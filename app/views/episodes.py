@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
-import hypermaml as hm
-from app.resources import PRETRAINED, available_datasets, benchmark_models, dataset
+from app import compute
+from app.resources import PRETRAINED, available_datasets, benchmark_models
 from hypermaml.data.reference import OMNIGLOT_EMNIST, PAPER_PROTOCOL
 
 LABELS = {"hypermaml": "HyperMAML", "maml": "MAML", "protonet": "ProtoNet"}
-N_WAY, N_QUERY, MAX_STEPS = 5, 3, 10
+N_WAY, MAX_STEPS = compute.N_WAY, compute.MAX_STEPS
+accuracy = compute.accuracy
 SEEN = {
     "emnist-test": "The models were meta-trained on Omniglot characters and never saw EMNIST's letters and digits.",
     "emnist-val": "The models never trained on EMNIST, but these classes (even indices) chose their epochs and "
@@ -25,55 +24,39 @@ SEEN = {
 }
 
 
-def picture(x: torch.Tensor) -> np.ndarray:
-    return (x[0].clamp(0, 1).numpy() * 255).astype(np.uint8)
-
-
-def accuracy(probs: torch.Tensor, y: torch.Tensor) -> float:
-    return (probs.argmax(-1) == y).float().mean().item()
-
-
-def sample_episode(name: str, n_shot: int, seed: int) -> tuple[hm.Episode, list[int]]:
-    data = dataset(name)
-    sampler = hm.EpisodeSampler(data.x, data.y, N_WAY, n_shot, N_QUERY, data.class_names)
-    return sampler.sample_with_classes(torch.Generator().manual_seed(seed))
-
-
 @st.cache_data(max_entries=256, show_spinner="Adapting the transductive models ...")
 def transductive_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict[str, tuple[float, float]]:
     """The transductive models' accuracy on one episode with its queries together and one at a time."""
-    episode, _ = sample_episode(name, n_shot, seed)
-    out = {}
-    for method, model in benchmark_models(n_shot, benchmark, transductive=True).items():
-        with torch.no_grad():
-            task = model.adapt(episode.support_x, episode.support_y)
-            together = model.logits(episode.query_x, task)
-            alone = torch.cat([model.logits(x[None], task) for x in episode.query_x])
-        out[method] = (accuracy(together, episode.query_y), accuracy(alone, episode.query_y))
-    return out
+    return compute.run(compute.transductive_results, name, n_shot, seed, benchmark)
 
 
 @st.cache_data(max_entries=256, show_spinner="Adapting every model to this episode ...")
 def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
-    """Everything the page shows for one episode, computed once and shared by every visitor: the images and
-    each method's probabilities (MAML's at every step 0..10 from one inner loop)."""
-    models = benchmark_models(n_shot, benchmark)
-    episode, class_ids = sample_episode(name, n_shot, seed)
-    out: dict = {
-        "names": [dataset(name).class_names[c] for c in class_ids],  # labels 0..4 are assigned to classes at random
-        "support": [picture(x) for x in episode.support_x], "support_y": episode.support_y.tolist(),
-        "query": [picture(x) for x in episode.query_x], "query_y": episode.query_y,
-        "probs": {}, "maml_steps": [],
-    }
-    for method, model in models.items():
-        if method == "maml":
-            trajectory = model.adapt_trajectory(episode.support_x, episode.support_y, steps=MAX_STEPS)
-            with torch.no_grad():
-                out["maml_steps"] = [model.predict_proba(episode.query_x, task) for task in trajectory]
-        else:
-            with torch.no_grad():
-                out["probs"][method] = model.predict_proba(episode.query_x, model.adapt(episode.support_x, episode.support_y))
-    return out
+    """Everything the page shows for one episode, computed once (in a worker process, ``app.compute``) and
+    shared by every visitor: the images and each method's probabilities (MAML's at every step 0..10 from one
+    inner loop)."""
+    return compute.run(compute.episode_results, name, n_shot, seed, benchmark)
+
+
+@st.cache_data(show_spinner=False)
+def benchmark_table() -> str:
+    """The stored benchmark numbers beside the paper's, as a Markdown table (read once, then cached)."""
+    lines = ["| method | shots | ours, one at a time (%) | paper (%) | transductive: together / alone (%) |",
+             "|---|---:|---:|---:|---:|"]
+    for (method, shot), paper in OMNIGLOT_EMNIST.items():
+        ours, old_row = "not trained yet", "–"
+        path = PRETRAINED / f"omniglot_emnist_{method}_{shot}shot.json"
+        if path.is_file():
+            m = json.loads(path.read_text())
+            if "test_accuracy_alone" in m:
+                ours = f"{100 * m['test_accuracy_alone']:.2f} ± {100 * m['test_ci95_alone']:.2f}"
+        old = PRETRAINED / "transductive" / path.name
+        if old.is_file():
+            m = json.loads(old.read_text())
+            if "test_accuracy_alone" in m:
+                old_row = f"{100 * m['test_accuracy']:.1f} / {100 * m['test_accuracy_alone']:.1f}"
+        lines.append(f"| {LABELS[method]} | {shot} | {ours} | {paper} | {old_row} |")
+    return "\n".join(lines)
 
 
 st.title("Real episodes")
@@ -112,7 +95,7 @@ cols = st.columns(N_WAY)
 for k, col in enumerate(cols):
     imgs = [img for img, label in zip(result["support"], result["support_y"]) if label == k]
     col.markdown(f"**{names[k]}**")
-    col.image(imgs, width=44 if len(imgs) > 1 else 56)
+    col.image(imgs, width=44 if len(imgs) > 1 else 56, output_format="PNG")
 
 metric_cols = st.columns(len(probs))
 for col, (method, p) in zip(metric_cols, probs.items()):
@@ -130,19 +113,22 @@ for i in range(len(query_y)):
         guess = int(p[i].argmax())
         mark = ":green[✓]" if guess == truth else ":red[✗]"
         lines.append(f"{mark} {LABELS[method]}: {names[guess]} ({100 * float(p[i, guess]):.0f}%)")
-    col.image(result["query"][i], width=56)
+    col.image(result["query"][i], width=56, output_format="PNG")
     col.caption("  \n".join(lines))
 
 if result["maml_steps"]:
     st.subheader("MAML: accuracy as the inner steps grow")
     accs = [100 * accuracy(p, query_y) for p in result["maml_steps"]]
-    fig = go.Figure(go.Scatter(x=list(range(len(accs))), y=accs, mode="lines+markers", name="MAML"))
-    fig.add_trace(go.Scatter(x=[steps], y=[accs[steps]], mode="markers", marker=dict(size=14, color="black", symbol="circle-open"),
-                             name="shown above"))
+    data = [dict(type="scatter", x=list(range(len(accs))), y=accs, mode="lines+markers", name="MAML"),
+            dict(type="scatter", x=[steps], y=[accs[steps]], mode="markers", name="shown above",
+                 marker=dict(size=14, color="black", symbol="circle-open"))]
+    layout = dict(xaxis=dict(title=dict(text="inner steps")), yaxis=dict(title=dict(text="query accuracy (%)"), range=[-5, 105]),
+                  height=320, margin=dict(t=20, b=10), legend=dict(orientation="h", y=1.12))
     if "hypermaml" in probs:
-        fig.add_hline(y=100 * accuracy(probs["hypermaml"], query_y), line_dash="dash", annotation_text="HyperMAML (one update)")
-    fig.update_layout(xaxis_title="inner steps", yaxis_title="query accuracy (%)", height=320, margin=dict(t=20, b=10),
-                      yaxis_range=[-5, 105], legend=dict(orientation="h", y=1.12))
+        hyper_acc = 100 * accuracy(probs["hypermaml"], query_y)
+        data.append(dict(type="scatter", x=[0, len(accs) - 1], y=[hyper_acc, hyper_acc], mode="lines",
+                         name="HyperMAML (one update)", line=dict(dash="dash", color="#2ca02c")))
+    fig = go.Figure(dict(data=data, layout=layout), _validate=False)  # plain dicts: no per-property validation
     st.plotly_chart(fig, width="stretch", key="maml_steps")
 
 if benchmark_models(n_shot, benchmark, transductive=True):
@@ -153,24 +139,10 @@ if benchmark_models(n_shot, benchmark, transductive=True):
             "for one picture. The shipped models take their statistics from the support set and the image "
             "itself (MetaBN / TaskNorm-I), so a picture gets the same answer alone or in a crowd.")
         if st.toggle("Run the transductive models on this episode", key="episodes_transductive"):
-            st.table([{"method": LABELS[m], "queries together": f"{100 * a:.0f}%", "one query at a time": f"{100 * b:.0f}%"}
-                      for m, (a, b) in transductive_results(name, n_shot, seed, benchmark).items()])
+            st.markdown("\n".join(["| method | queries together | one query at a time |", "|---|---:|---:|"] + [
+                f"| {LABELS[m]} | {100 * a:.0f}% | {100 * b:.0f}% |" for m, (a, b) in transductive_results(name, n_shot, seed, benchmark).items()]))
 
 st.subheader("Benchmark: Omniglot → EMNIST, 600 test episodes")
-rows = []
-for (method, shot), paper in OMNIGLOT_EMNIST.items():
-    row = {"method": LABELS[method], "shots": shot, "ours, one at a time (%)": "not trained yet", "paper (%)": paper}
-    path = PRETRAINED / f"omniglot_emnist_{method}_{shot}shot.json"
-    if path.is_file():
-        m = json.loads(path.read_text())
-        if "test_accuracy_alone" in m:
-            row["ours, one at a time (%)"] = f"{100 * m['test_accuracy_alone']:.2f} ± {100 * m['test_ci95_alone']:.2f}"
-    old = PRETRAINED / "transductive" / path.name
-    if old.is_file():
-        m = json.loads(old.read_text())
-        if "test_accuracy_alone" in m:
-            row["transductive: together / alone (%)"] = f"{100 * m['test_accuracy']:.1f} / {100 * m['test_accuracy_alone']:.1f}"
-    rows.append(row)
-st.table(rows)
+st.markdown(benchmark_table())
 st.caption(f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints (the README says how they were "
            f"trained). The paper's numbers are {PAPER_PROTOCOL}.")

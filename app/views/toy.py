@@ -9,10 +9,9 @@ import torch
 import hypermaml as hm
 from app.live_training import LIVE_SCALE, PROGRESS_EVERY, LiveTraining
 from app.resources import toy_models
-from app.toy_plots import adapt_timed, alpha_figure, alpha_references, delta_table, make_panel, panels_png
+from app import compute
 from toy.tasks import TASK_TYPES, sample_task, task_type_name
 
-MAML_STEPS = range(0, 6)
 RANDOM = "random task type"
 
 st.title("One hypernetwork update vs k gradient steps")
@@ -162,45 +161,50 @@ hyper, maml, proto = models["hypermaml"], models["maml"], models["protonet"]
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def compute_panels(models_key: str, _models: dict, sx, sy, qx, qy, xlim, ylim):
-    """Every panel for one task (adapt, time, score, grid), cached across reruns and sessions: moving α or
-    reopening the page redraws without adapting again. ``models_key`` names the models (bundled or live)."""
-    ep = hm.Episode(*(torch.from_numpy(a) for a in (sx, sy, qx, qy)))
-    hyper_, maml_, proto_ = _models["hypermaml"], _models["maml"], _models["protonet"]
-    hyper_task_, hyper_ms = adapt_timed(hyper_, ep)
-    out = [make_panel("HyperMAML: 1 update", hyper_, hyper_task_, ep, hyper_ms, xlim, ylim)]
-    for k in MAML_STEPS:
-        task, ms = adapt_timed(maml_, ep, steps=k)
-        title = "MAML: 0 steps (θ)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
-        out.append(make_panel(title, maml_, task, ep, ms, xlim, ylim))
-    proto_task, proto_ms = adapt_timed(proto_, ep)
-    out.append(make_panel("ProtoNet: class means", proto_, proto_task, ep, proto_ms, xlim, ylim))
-    return out, hyper_task_, panels_png(out, ep), alpha_references(hyper_, hyper_task_, xlim, ylim)
+    """Every panel for one task (adapt, time, score, grid, picture), cached across reruns and sessions: moving
+    α or reopening the page redraws without adapting again. ``models_key`` names the models (bundled or live);
+    the bundled ones adapt in a worker process (``app.compute``), a visitor's freshly trained ones here."""
+    if models_key == "bundled":
+        return compute.run(compute.bundled_toy_panels, sx, sy, qx, qy, xlim, ylim)
+    return compute.toy_panels(_models, sx, sy, qx, qy, xlim, ylim)
 
 
 models_key = state.get("toy_live_key", "live") if models is state.get("toy_live_models") else "bundled"
-panels, hyper_task, panels_figure, alpha_refs = compute_panels(models_key, models, *(t.numpy() for t in (episode.support_x, episode.support_y, episode.query_x, episode.query_y)), xlim, ylim)
+arrays = tuple(t.numpy() for t in (episode.support_x, episode.support_y, episode.query_x, episode.query_y))
+panels, update_table, panels_figure, alpha_one = compute_panels(models_key, models, *arrays, xlim, ylim)
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("HyperMAML, 1 update", f"{100 * panels[0].accuracy:.0f}%", help="query accuracy")
 m2.metric("MAML, 1 step", f"{100 * panels[2].accuracy:.0f}%")
 m3.metric("MAML, 5 steps", f"{100 * panels[6].accuracy:.0f}%")
 m4.metric("ProtoNet", f"{100 * panels[7].accuracy:.0f}%")
-st.image(panels_figure, width="stretch", caption="Colour: the probability of red (class 1); black line: the decision boundary.")
+st.image(panels_figure, width="stretch", output_format="PNG",
+         caption="Colour: the probability of red (class 1); black line: the decision boundary.")
 st.caption(f"Under each title: query accuracy and the adaptation time, the CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
            f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step).")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def alpha_picture(models_key: str, _model, sx, sy, qx, qy, xlim, ylim, alpha: float) -> bytes:
+    """θ + α·Δθ for one task and α, cached across reruns and visitors (α = 1 comes with the panels)."""
+    if models_key == "bundled":
+        return compute.run(compute.bundled_toy_alpha, sx, sy, qx, qy, xlim, ylim, alpha)
+    return compute.toy_alpha(_model, sx, sy, qx, qy, xlim, ylim, alpha)
 
 
 @st.fragment
 def hypernetwork_update() -> None:
     st.subheader("What the hypernetwork produced")
     left, right = st.columns([3, 2])
-    alpha = left.slider("α: draw θ + α·Δθ", 0.0, 1.5, 1.0, 0.05,
-                        help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates.")
-    left.plotly_chart(alpha_figure(hyper, hyper_task, episode, alpha, xlim, ylim, alpha_refs), width="stretch", key="toy_alpha")
+    alpha = left.slider("Blend α: draw θ + α·Δθ", 0.0, 1.5, 1.0, 0.05, key="toy_alpha",
+                        help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates. "
+                             "(Not MAML's inner learning rate, which \"How it works\" also calls α.)")
+    picture = alpha_one if alpha == 1.0 else alpha_picture(models_key, hyper, *arrays, xlim, ylim, alpha)
+    left.image(picture, width="stretch", output_format="PNG", caption=f"θ + {alpha:.2f}·Δθ")
     right.markdown("Per class, the hypernetwork reads the support points with the base classifier's "
                    "probabilities and the labels, and outputs that class's change of weight row and bias "
                    "(the weights act on the standardised coordinates the model sees inside):")
-    right.table(delta_table(hyper_task))
+    right.markdown(update_table)
 
 
 hypernetwork_update()
