@@ -172,7 +172,9 @@ class Conv4(nn.Module):
         h = self.standardize(x).contiguous(memory_format=self.memory_format)
         for i in range(self.n_blocks):
             conv, bn = f"features.{4 * i}", f"features.{4 * i + 1}"
-            h = F.conv2d(h, p[f"{conv}.weight"], p[f"{conv}.bias"], padding=1)
+            # A one-channel input is "contiguous" in both layouts, and the first convolution then answers in the
+            # standard one, where the pooling below runs ten times slower: say which layout is meant.
+            h = F.conv2d(h, p[f"{conv}.weight"], p[f"{conv}.bias"], padding=1).contiguous(memory_format=self.memory_format)
             weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
             if mode == "transductive" or (mode == "running" and self.training):
                 h = F.batch_norm(h, None, None, weight, bias, training=True, eps=self.eps)
