@@ -6,4 +6,7 @@ cd "$(dirname "$0")"
 if [ -z "${HYPERMAML_DATA:-}" ] && [ -d ../shared/data ]; then
   export HYPERMAML_DATA="$(cd ../shared/data && pwd)"
 fi
+# Lint and format first (ruff, configured in pyproject.toml): seconds, and a clear message before the suite.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest "$@"

@@ -19,10 +19,11 @@ import functools
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,13 +133,14 @@ def _warm() -> None:
 
 # ---- what a worker (or the server, without workers) keeps loaded -----------------------------------------
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def toy_models() -> dict[str, hm.FewShotModel]:
     """The committed toy checkpoints."""
     return {name: hm.load(PRETRAINED / f"toy_{name}.pt") for name in TOY_METHODS}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def benchmark_models(n_shot: int, benchmark: str = "omniglot_emnist", transductive: bool = False) -> dict[str, hm.FewShotModel]:
     """Committed checkpoints of ``benchmark`` for ``n_shot`` (whichever exist). The default ones are
     batch-independent; ``transductive=True`` gives the models they were fine-tuned from, for comparison."""
@@ -169,8 +171,16 @@ def dataset(name: str):
 
 # ---- the toy page --------------------------------------------------------------------------------------
 
-def toy_panels(models: dict[str, hm.FewShotModel], sx: np.ndarray, sy: np.ndarray, qx: np.ndarray, qy: np.ndarray,
-               xlim: tuple[float, float], ylim: tuple[float, float]) -> tuple:
+
+def toy_panels(
+    models: dict[str, hm.FewShotModel],
+    sx: np.ndarray,
+    sy: np.ndarray,
+    qx: np.ndarray,
+    qy: np.ndarray,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+) -> tuple:
     """Every panel of one toy task (adapt, time, score, grid), their picture, HyperMAML's update as a table,
     and the picture of θ + α·Δθ at α = 1 (what the page shows first). Plain values only: torch tensors would
     travel between processes as shared-memory handles, one socket round trip each."""
@@ -210,6 +220,7 @@ def bundled_toy_alpha(sx, sy, qx, qy, xlim, ylim, alpha: float) -> bytes:
 
 # ---- real episodes -------------------------------------------------------------------------------------
 
+
 def sample_episode(name: str, n_shot: int, seed: int) -> tuple[hm.Episode, list[int]]:
     data = dataset(name)
     sampler = hm.EpisodeSampler(data.x, data.y, N_WAY, n_shot, N_QUERY, data.class_names)
@@ -239,9 +250,12 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
     episode, class_ids = sample_episode(name, n_shot, seed)
     out: dict = {
         "names": [dataset(name).class_names[c] for c in class_ids],  # labels 0..4 are given to classes at random
-        "support": [_picture(x) for x in episode.support_x], "support_y": episode.support_y.tolist(),
-        "query": [_picture(x) for x in episode.query_x], "query_y": episode.query_y.numpy(),
-        "probs": {}, "maml_steps": [],
+        "support": [_picture(x) for x in episode.support_x],
+        "support_y": episode.support_y.tolist(),
+        "query": [_picture(x) for x in episode.query_x],
+        "query_y": episode.query_y.numpy(),
+        "probs": {},
+        "maml_steps": [],
     }
     for method, model in models.items():
         if method == "maml":
@@ -250,7 +264,9 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
                 out["maml_steps"] = [model.predict_proba(episode.query_x, task).numpy() for task in trajectory]
         else:
             with torch.no_grad():
-                out["probs"][method] = model.predict_proba(episode.query_x, model.adapt(episode.support_x, episode.support_y)).numpy()
+                out["probs"][method] = model.predict_proba(
+                    episode.query_x, model.adapt(episode.support_x, episode.support_y)
+                ).numpy()
     return out
 
 

@@ -25,7 +25,7 @@ LIVE_SCALE = 3  # a third of the documented recipe's episodes
 PROGRESS_EVERY = 25  # optimiser steps between progress messages
 
 
-def _child(scale: int, out: "mp.Queue") -> None:
+def _child(scale: int, out: mp.Queue) -> None:
     """Train every toy recipe; report ("progress", name, step, total, loss) and finally ("done", models)."""
     from toy.tasks import ToyTaskSampler
     from toy.train import N_SHOT, recipes

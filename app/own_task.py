@@ -116,12 +116,16 @@ def problems(classes: list[TaskClass]) -> list[str]:
         found.append(f"class names must differ; {', '.join(repr(d) for d in duplicates)} is used twice")
     empty = [c.name or f"class {i + 1}" for i, c in enumerate(classes) if not c.pictures]
     if empty:
-        found.append(f"{len(empty)} class(es) have no images yet: {', '.join(repr(e) for e in empty)} "
-                     f"(a 5-way task needs at least 1 image in each of the 5 classes)")
+        found.append(
+            f"{len(empty)} class(es) have no images yet: {', '.join(repr(e) for e in empty)} "
+            f"(a 5-way task needs at least 1 image in each of the 5 classes)"
+        )
     return found
 
 
-def support_set(classes: list[TaskClass], polarity: str, cache: DecodeCache | None = None) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
+def support_set(
+    classes: list[TaskClass], polarity: str, cache: DecodeCache | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
     """(support_x (5*K, 1, 28, 28), support_y, K, notes). Unreadable pictures are left out (the page names
     them under the thumbnails). K is the smallest number of readable pictures in a class; extra ones beyond
     K are left out too (HyperMAML needs the same count per class) and the notes say so. A class with no
@@ -143,7 +147,9 @@ def support_set(classes: list[TaskClass], polarity: str, cache: DecodeCache | No
         if len(decoded) < len(c.pictures):
             notes.append(f"{c.name!r}: {len(c.pictures) - len(decoded)} unreadable image(s) left out")
         if len(decoded) > shots:
-            notes.append(f"{c.name!r}: using its first {shots} of {len(decoded)} readable images (every class must give the same number)")
+            notes.append(
+                f"{c.name!r}: using its first {shots} of {len(decoded)} readable images (every class must give the same number)"
+            )
         xs += decoded[:shots]
         ys += [label] * shots
     return torch.stack(xs), torch.tensor(ys), shots, notes
@@ -155,7 +161,11 @@ def predict(models: dict[str, hm.FewShotModel], support_x, support_y, query_x, m
     with torch.no_grad():
         for method, model in models.items():
             kwargs = {"steps": maml_steps} if method == "maml" else {}
-            if method == "hypermaml" and model.config.hypermaml.aggregation == "concat" and len(support_y) != N_WAY * model.config.n_shot:
+            if (
+                method == "hypermaml"
+                and model.config.hypermaml.aggregation == "concat"
+                and len(support_y) != N_WAY * model.config.n_shot
+            ):
                 continue  # this HyperMAML only takes its trained shot count
             out[method] = model.predict_proba(query_x, model.adapt(support_x, support_y, **kwargs))
     return out

@@ -48,7 +48,9 @@ def adapt_timed(model: hm.FewShotModel, episode: hm.Episode, **kwargs):
     return task, 1000 * best
 
 
-def make_panel(title: str, model: hm.FewShotModel, task, episode: hm.Episode, adapt_ms: float, xlim, ylim, resolution: int = 90) -> Panel:
+def make_panel(
+    title: str, model: hm.FewShotModel, task, episode: hm.Episode, adapt_ms: float, xlim, ylim, resolution: int = 90
+) -> Panel:
     with torch.no_grad():
         accuracy = (model.logits(episode.query_x, task).argmax(-1) == episode.query_y).float().mean().item()
     return Panel(title, hm.decision_grid(model, task, xlim, ylim, resolution), accuracy, adapt_ms)
@@ -60,8 +62,10 @@ def delta_table(task: hm.HyperTask) -> str:
     lines = ["| class | part | θ (base) | Δθ (hypernetwork) | θ + Δθ |", "|---|---|---:|---:|---:|"]
     for c in range(w.shape[0]):
         parts = [(f"w[{j}]", w[c, j], dw[c, j]) for j in range(w.shape[1])] + [("bias", b[c], db[c])]
-        lines += [f"| {c} | {name} | {float(base):+.3f} | {float(delta):+.3f} | {float(base + delta):+.3f} |"
-                  for name, base, delta in parts]
+        lines += [
+            f"| {c} | {name} | {float(base):+.3f} | {float(delta):+.3f} | {float(base + delta):+.3f} |"
+            for name, base, delta in parts
+        ]
     return "\n".join(lines)
 
 
@@ -77,10 +81,17 @@ def alpha_png(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, alph
     blended = task.with_alpha(alpha)
     with torch.no_grad():
         accuracy = (model.logits(episode.query_x, blended).argmax(-1) == episode.query_y).float().mean().item()
-    references = tuple((hm.decision_grid(model, task.with_alpha(a), xlim, ylim, 60), grey)
-                       for a, grey in zip(ALPHA_REFERENCES, GREYS))
-    panel = Panel("θ + α·Δθ", hm.decision_grid(model, blended, xlim, ylim, 90), accuracy, 0.0,
-                  note=f"α = {alpha:.2f}: {100 * accuracy:.0f}% correct", references=references)
+    references = tuple(
+        (hm.decision_grid(model, task.with_alpha(a), xlim, ylim, 60), grey) for a, grey in zip(ALPHA_REFERENCES, GREYS)
+    )
+    panel = Panel(
+        "θ + α·Δθ",
+        hm.decision_grid(model, blended, xlim, ylim, 90),
+        accuracy,
+        0.0,
+        note=f"α = {alpha:.2f}: {100 * accuracy:.0f}% correct",
+        references=references,
+    )
     return panels_png([panel], episode, columns=1)
 
 
@@ -125,24 +136,51 @@ class PanelCanvas:
         for i, title in enumerate(titles):  # the title one text line above the per-task line drawn in render()
             ox, oy = self.origin(i)
             ax.text(ox + 0.5, oy + 1.04 + line, title, ha="center", va="bottom", fontsize=11)
-        handles = [Line2D([], [], ls="", marker="o", ms=ms, color=CLASS_COLOURS[k], mec="black" if big else "none",
-                          label=f"{kind}, class {k}") for kind, ms, big in (("support", 8, True), ("query", 4, False)) for k in (0, 1)]
+        handles = [
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="o",
+                ms=ms,
+                color=CLASS_COLOURS[k],
+                mec="black" if big else "none",
+                label=f"{kind}, class {k}",
+            )
+            for kind, ms, big in (("support", 8, True), ("query", 4, False))
+            for k in (0, 1)
+        ]
         handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
         if references:
             handles.append(Line2D([], [], color=GREYS[2], lw=1.4, ls=(0, (2, 2)), label="at α = 0, ¼, ½, ¾, 1 (light to dark)"))
-        self.figure.legend(handles=handles, loc="lower center", ncols=3 if columns > 1 else 2, fontsize=11 if columns > 1 else 9,
-                           frameon=False)
+        self.figure.legend(
+            handles=handles, loc="lower center", ncols=3 if columns > 1 else 2, fontsize=11 if columns > 1 else 9, frameon=False
+        )
         image = ax.imshow(np.zeros((2, 2)), cmap=self.cmap, vmin=0, vmax=1, visible=False)
-        self.figure.colorbar(image, cax=self.figure.add_axes((0.925, 0.3, 0.014, 0.4) if wide else (0.86, 0.4, 0.03, 0.3)),
-                             label="P(red)", ticks=[0, 0.5, 1])
+        self.figure.colorbar(
+            image,
+            cax=self.figure.add_axes((0.925, 0.3, 0.014, 0.4) if wide else (0.86, 0.4, 0.03, 0.3)),
+            label="P(red)",
+            ticks=[0, 0.5, 1],
+        )
         # What changes with the task: drawn on demand only.
         self.boundaries = ax.add_collection(LineCollection([], colors="black", linewidths=1.6, zorder=2, animated=True))
         self.references = ax.add_collection(LineCollection([], linewidths=1.4, linestyles=(0, (2, 2)), zorder=2, animated=True))
         self.frames = ax.add_collection(LineCollection([], colors="#888", linewidths=0.8, zorder=4, animated=True))
-        self.points = {key: ax.scatter([], [], s=size, color=CLASS_COLOURS[int(key[1])], edgecolors=edge,
-                                       linewidths=1.2 if edge != "none" else 0, alpha=0.55 if key[0] == "q" else 1.0,
-                                       zorder=3, animated=True)
-                       for key, size, edge in (("q0", 6, "none"), ("q1", 6, "none"), ("s0", 55, "black"), ("s1", 55, "black"))}
+        self.points = {
+            key: ax.scatter(
+                [],
+                [],
+                s=size,
+                color=CLASS_COLOURS[int(key[1])],
+                edgecolors=edge,
+                linewidths=1.2 if edge != "none" else 0,
+                alpha=0.55 if key[0] == "q" else 1.0,
+                zorder=3,
+                animated=True,
+            )
+            for key, size, edge in (("q0", 6, "none"), ("q1", 6, "none"), ("s0", 55, "black"), ("s1", 55, "black"))
+        }
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.figure.bbox)
         self.height = int(self.canvas.get_width_height()[1])
@@ -180,8 +218,9 @@ class PanelCanvas:
             right, bottom = self.pixel(ox + 1, oy)
             box = (round(left), round(top), round(right), round(bottom))
             rgba = self.cmap(p.grid.probs[::-1, :, 1], bytes=True)
-            pixels[box[1]:box[3], box[0]:box[2]] = np.asarray(
-                Image.fromarray(rgba).resize((box[2] - box[0], box[3] - box[1]), Image.NEAREST))
+            pixels[box[1] : box[3], box[0] : box[2]] = np.asarray(
+                Image.fromarray(rgba).resize((box[2] - box[0], box[3] - box[1]), Image.NEAREST)
+            )
             for line in contour_lines(p.grid):
                 boundaries.append((line - (x0, y0)) / (w, h) + (ox, oy))
             for grid, colour in p.references:
@@ -211,8 +250,13 @@ class PanelCanvas:
         ticks_y = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
         for i, p in enumerate(panels):
             ox, oy = self.origin(i)
-            draw.text(self.pixel(ox + 0.5, oy + 1.04), p.note or f"{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms",
-                      font=self.font, fill="black", anchor="mb")
+            draw.text(
+                self.pixel(ox + 0.5, oy + 1.04),
+                p.note or f"{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms",
+                font=self.font,
+                fill="black",
+                anchor="mb",
+            )
             r, c = divmod(i, self.columns)
             if r == self.rows - 1:  # x tick labels under the bottom row
                 for t in ticks_x:

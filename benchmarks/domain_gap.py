@@ -15,9 +15,8 @@ from pathlib import Path
 import torch
 
 from hypermaml.augment import augment_images
-from hypermaml.config import TrainConfig, from_dict
+from hypermaml.config import load_run_config
 from hypermaml.data import load_split
-from hypermaml.train import load_run_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hypermaml" / "configs"
 
@@ -30,10 +29,10 @@ def main() -> None:
     omniglot = load_split("omniglot-nolatin").x
     report = {"omniglot-nolatin": stats(omniglot)}
     for shot in (1, 5):
-        raw = load_run_config(CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json")["train"]
-        cfg = from_dict(TrainConfig, raw).augment
+        cfg = load_run_config(CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json").train.augment
         report[f"omniglot-nolatin, augmented as hypermaml_{shot}shot"] = stats(
-            augment_images(omniglot, cfg, torch.Generator().manual_seed(0)))
+            augment_images(omniglot, cfg, torch.Generator().manual_seed(0))
+        )
     report["emnist-val"] = stats(load_split("emnist-val").x)
     for name, s in report.items():
         print(f"{name}: {100 * s['ink_fraction']:.1f}% ink, mean {s['mean']:.3f}")

@@ -64,8 +64,7 @@ def measure(model: hm.FewShotModel, data, shot: int, episodes: int = EPISODES, q
 
 def candidate_runs(runs: Path, name: str) -> list[Path]:
     """Run folders for one row: ``name`` itself or ``name_<variant>``, each with a best.pt."""
-    return sorted(d for d in runs.iterdir()
-                  if (d.name == name or d.name.startswith(name + "_")) and (d / "best.pt").is_file())
+    return sorted(d for d in runs.iterdir() if (d.name == name or d.name.startswith(name + "_")) and (d / "best.pt").is_file())
 
 
 def _run_record(run: Path) -> dict:
@@ -77,7 +76,7 @@ def _run_record(run: Path) -> dict:
         "episodes_seen": len(history) * config["train"]["episodes_per_epoch"],
         "train_seconds": round(sum(h["seconds"] for h in history)),
         "run_config": config,
-        "history": history,
+        "train_history": history,  # every epoch that ran (best.pt's record stops at the chosen one)
     }
 
 
@@ -103,30 +102,44 @@ def import_runs(runs: Path, only: list[str] | None = None, hardware: str | None 
                     **_run_record(run),
                     "chosen_by_validation_from": scores,
                     **({"seed_runs": {name: {"val_mean": scores[name]} for name in seeds}} if len(seeds) > 1 else {}),
-                    **({"hardware": (run / "hardware.txt").read_text().strip()} if (run / "hardware.txt").is_file()
-                       else {"hardware": hardware} if hardware else {}),
+                    **(
+                        {"hardware": (run / "hardware.txt").read_text().strip()}
+                        if (run / "hardware.txt").is_file()
+                        else {"hardware": hardware}
+                        if hardware
+                        else {}
+                    ),
                 }
                 target = checkpoint_path(method, shot, benchmark)
                 for name in seeds:  # kept beside the runs for the seed evaluation (not committed)
                     if name != run.name:
                         model.metrics["seed_runs"][name]["path"] = str((runs / name / "best.pt").resolve())
                 hm.save(model, target)
-                print(f"imported {run}/best.pt (val {100 * scores[run.name]:.2f}, epoch {model.metrics.get('epoch')} "
-                      f"of {model.metrics['epochs_run']}) -> {target.name}")
+                print(
+                    f"imported {run}/best.pt (val {100 * scores[run.name]:.2f}, epoch {model.metrics.get('best_epoch')} "
+                    f"of {model.metrics['epochs_run']}) -> {target.name}"
+                )
 
 
 def evaluate_checkpoint(path: Path, test, shot: int, episodes: int = EPISODES) -> dict:
     """Both protocols (and, for seed rows, every seed's test accuracy) as a metrics update."""
     model = hm.load(path)
-    out: dict = {"test_protocol": f"{test_name(path)}, 5-way {shot}-shot, {N_QUERY} queries/class, {episodes} episodes, seed {SEED}",
-                 "batch_norm": model.config.backbone.batch_norm}
+    out: dict = {
+        "test_protocol": f"{test_name(path)}, 5-way {shot}-shot, {N_QUERY} queries/class, {episodes} episodes, seed {SEED}",
+        "batch_norm": model.config.backbone.batch_norm,
+    }
     for name, query_batch in PROTOCOLS.items():
         started = time.perf_counter()
         result = measure(model, test, shot, episodes, query_batch)
         suffix = "" if name == "together" else "_alone"
-        out.update({f"test_accuracy{suffix}": result.mean, f"test_ci95{suffix}": result.ci95,
-                    f"test_accuracies{suffix}": [round(float(a), 6) for a in result.accuracies],
-                    f"eval_seconds{suffix}": round(time.perf_counter() - started, 1)})
+        out.update(
+            {
+                f"test_accuracy{suffix}": result.mean,
+                f"test_ci95{suffix}": result.ci95,
+                f"test_accuracies{suffix}": [round(float(a), 6) for a in result.accuracies],
+                f"eval_seconds{suffix}": round(time.perf_counter() - started, 1),
+            }
+        )
     seed_runs = model.metrics.get("seed_runs")
     if seed_runs:
         for name, record in seed_runs.items():
@@ -164,9 +177,11 @@ def stored_table(benchmark: str = "omniglot_emnist") -> str:
     """A README table from the metrics JSON beside each checkpoint (no evaluation)."""
     spec = BENCHMARKS[benchmark]
     ref = "paper (%)" if benchmark == "omniglot_emnist" else "published (%)"
-    rows = [f"| method | shots | normalisation | one at a time (%) | queries together (%) | across seeds (%) | {ref} | "
-            "transductive model: together / one at a time (%) | validation (%) | fine-tuned for | epoch kept |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        f"| method | shots | normalisation | one at a time (%) | queries together (%) | across seeds (%) | {ref} | "
+        "transductive model: together / one at a time (%) | validation (%) | fine-tuned for | epoch kept |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for method in METHODS:
         for shot in spec["shots"]:
             m = _stored(method, shot, benchmark)
@@ -176,9 +191,11 @@ def stored_table(benchmark: str = "omniglot_emnist") -> str:
                 rows.append(f"| {method} | {shot} | not trained yet | | | | {spec['paper'][(method, shot)]} | {old} | | | |")
                 continue
             trained = f"{m['episodes_seen']:,} episodes, {m['train_seconds'] / 60:.0f} min"
-            rows.append(f"| {method} | {shot} | {m['batch_norm']} | **{_pct(m, '_alone')}** | {_pct(m)} | {seed_summary(m)} | "
-                        f"{spec['paper'][(method, shot)]} | {old} | {100 * m['val_mean']:.2f} | {trained} | "
-                        f"{m.get('epoch')} of {m['epochs_run']} |")
+            rows.append(
+                f"| {method} | {shot} | {m['batch_norm']} | **{_pct(m, '_alone')}** | {_pct(m)} | {seed_summary(m)} | "
+                f"{spec['paper'][(method, shot)]} | {old} | {100 * m['val_mean']:.2f} | {trained} | "
+                f"{m.get('epoch')} of {m['epochs_run']} |"
+            )
     return "\n".join(rows)
 
 
@@ -194,42 +211,58 @@ def comparisons() -> list[str]:
             continue
         paper = float(PAPER[("hypermaml", shot)].split()[0])
         ours = 100 * hyper["test_accuracy_alone"]
-        lines.append(f"- {shot}-shot, one query at a time: HyperMAML {_pct(hyper, '_alone')} is "
-                     f"{'at or above' if ours >= paper else '**below**'} the paper's {paper:.2f} (which the paper "
-                     "measured with queries together)")
+        lines.append(
+            f"- {shot}-shot, one query at a time: HyperMAML {_pct(hyper, '_alone')} is "
+            f"{'at or above' if ours >= paper else '**below**'} the paper's {paper:.2f} (which the paper "
+            "measured with queries together)"
+        )
         for name, other in (("our MAML", maml), ("our ProtoNet", proto)):
             if other is not None and "test_accuracy_alone" in other:
                 a, b = hyper["test_accuracy_alone"], other["test_accuracy_alone"]
                 overlap = abs(a - b) < hyper["test_ci95_alone"] + other["test_ci95_alone"]
-                lines[-1] += (f"; {'above' if a > b else '**below**'} {name} ({_pct(other, '_alone')}"
-                              f"{', the intervals overlap' if overlap else ''})")
+                lines[-1] += (
+                    f"; {'above' if a > b else '**below**'} {name} ({_pct(other, '_alone')}"
+                    f"{', the intervals overlap' if overlap else ''})"
+                )
         lines[-1] += "."
     return lines
 
 
 def readme_block() -> str:
     """The README's results block, generated from the stored metrics (``--readme`` writes it)."""
-    out = [START, "### Results", "",
-           "Test: 5-way, 15 queries per class, 600 episodes, seed 0, mean ± 95% CI (1.96·σ/√600). "
-           "Generated by `.venv/bin/python -m benchmarks.omniglot_emnist --readme` from the metrics stored "
-           "beside each checkpoint; the tests re-evaluate a slice of every committed checkpoint's episodes and "
-           "check it gives the stored per-episode accuracies. **One at a time** classifies each query alone "
-           "(what a person with one picture gets); **queries together** feeds all 75 queries of an episode in "
-           f"one batch. The paper's numbers are {PAPER_PROTOCOL}. The shipped models are batch-independent "
-           "(their normalisation takes statistics from the support set and the image itself), so their two "
-           "columns agree; the transductive models they were fine-tuned from lose 20-35 points one at a time. "
-           "*Validation* is the best EMNIST-validation (or Omniglot-validation) accuracy, the only number used "
-           "to choose normalisations, epochs and runs; the test classes were never used to choose.", "",
-           "**Omniglot → EMNIST** (test: the 31 EMNIST classes with an odd index)", "",
-           stored_table("omniglot_emnist"), "",
-           *comparisons(), "",
-           "**Within Omniglot, Vinyals split, 5-way 1-shot** (the sanity row; test: the 1,692 Vinyals test "
-           "classes, rotations included; published numbers from the MAML and ProtoNet papers)", "",
-           stored_table("omniglot_vinyals"), "",
-           "\"fine-tuned for\" is the wall time of this stage's epochs (validation excluded), on which the "
-           "transductive model's own training (`hypermaml/configs/transductive/`) comes first. \"across seeds\" "
-           "is the mean ± standard deviation of the test accuracy of three seeds of the chosen recipe (seeds of the "
-           "fine-tuning stage, which all start from the same transductive model).", "", END]
+    out = [
+        START,
+        "### Results",
+        "",
+        "Test: 5-way, 15 queries per class, 600 episodes, seed 0, mean ± 95% CI (1.96·σ/√600). "
+        "Generated by `.venv/bin/python -m benchmarks.omniglot_emnist --readme` from the metrics stored "
+        "beside each checkpoint; the tests re-evaluate a slice of every committed checkpoint's episodes and "
+        "check it gives the stored per-episode accuracies. **One at a time** classifies each query alone "
+        "(what a person with one picture gets); **queries together** feeds all 75 queries of an episode in "
+        f"one batch. The paper's numbers are {PAPER_PROTOCOL}. The shipped models are batch-independent "
+        "(their normalisation takes statistics from the support set and the image itself), so their two "
+        "columns agree; the transductive models they were fine-tuned from lose 20-35 points one at a time. "
+        "*Validation* is the best EMNIST-validation (or Omniglot-validation) accuracy, the only number used "
+        "to choose normalisations, epochs and runs; the test classes were never used to choose.",
+        "",
+        "**Omniglot → EMNIST** (test: the 31 EMNIST classes with an odd index)",
+        "",
+        stored_table("omniglot_emnist"),
+        "",
+        *comparisons(),
+        "",
+        "**Within Omniglot, Vinyals split, 5-way 1-shot** (the sanity row; test: the 1,692 Vinyals test "
+        "classes, rotations included; published numbers from the MAML and ProtoNet papers)",
+        "",
+        stored_table("omniglot_vinyals"),
+        "",
+        '"fine-tuned for" is the wall time of this stage\'s epochs (validation excluded), on which the '
+        'transductive model\'s own training (`hypermaml/configs/transductive/`) comes first. "across seeds" '
+        "is the mean ± standard deviation of the test accuracy of three seeds of the chosen recipe (seeds of the "
+        "fine-tuning stage, which all start from the same transductive model).",
+        "",
+        END,
+    ]
     return "\n".join(out)
 
 
@@ -240,16 +273,27 @@ def write_readme() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="write the metrics JSON beside each checkpoint")
-    parser.add_argument("--only", nargs="+", default=None, metavar="ROW",
-                        help="import/evaluate only these rows, e.g. maml_5shot or vinyals_maml_1shot")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="ROW",
+        help="import/evaluate only these rows, e.g. maml_5shot or vinyals_maml_1shot",
+    )
     parser.add_argument("--transductive", action="store_true", help="evaluate pretrained/transductive/ instead")
-    parser.add_argument("--from-runs", type=Path, default=None,
-                        help="first import, for each row, the best-validation run under RUNS (see above)")
-    parser.add_argument("--readme", action="store_true", help="rewrite README.md's results block from the stored metrics and stop")
+    parser.add_argument(
+        "--from-runs", type=Path, default=None, help="first import, for each row, the best-validation run under RUNS (see above)"
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="rewrite README.md's results block from the stored metrics and stop"
+    )
     parser.add_argument("--episodes", type=int, default=EPISODES, help="test episodes (600 for the README)")
-    parser.add_argument("--hardware", default=None,
-                        help="with --from-runs: what the runs were trained on, stored in the metrics (a run folder's "
-                             "hardware.txt, if any, says it for that run)")
+    parser.add_argument(
+        "--hardware",
+        default=None,
+        help="with --from-runs: what the runs were trained on, stored in the metrics (a run folder's "
+        "hardware.txt, if any, says it for that run)",
+    )
     args = parser.parse_args()
     if args.readme:
         write_readme()

@@ -26,6 +26,7 @@ The last line of output is one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing as mp
 import platform
@@ -34,12 +35,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import hypermaml as hm
-from benchmarks.readme import README, replace_block
-from hypermaml.config import ModelConfig, TrainConfig, from_dict
-from hypermaml.train import load_run_config
+from benchmarks.readme import replace_block
+from hypermaml.config import ModelConfig, TrainConfig, load_run_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "hypermaml" / "configs"
 N_WAY, N_QUERY = 5, 15
@@ -55,10 +54,8 @@ def build_model(cfg: ModelConfig) -> hm.FewShotModel:
 
 
 def model_config(method: str, shot: int, **maml) -> ModelConfig:
-    raw = load_run_config(CONFIGS / f"omniglot_emnist_{method}_{shot}shot.json")["model"]
-    if maml:
-        raw = {**raw, "maml": {**raw.get("maml", {}), **maml}}
-    return from_dict(ModelConfig, raw)
+    cfg = load_run_config(CONFIGS / f"omniglot_emnist_{method}_{shot}shot.json").model
+    return dataclasses.replace(cfg, maml=dataclasses.replace(cfg.maml, **maml)) if maml else cfg
 
 
 def fake_sampler(shot: int, seed: int = 0) -> hm.EpisodeSampler:
@@ -88,8 +85,13 @@ def sync(device: torch.device) -> None:
 def adapt_ms(shot: int, device: torch.device, repeats: int) -> dict[str, float]:
     episode = fake_sampler(shot).sample(torch.Generator().manual_seed(1)).to(device)
     out = {}
-    for key, method, steps in [("hypermaml", "hypermaml", None), ("protonet", "protonet", None),
-                               ("maml_1", "maml", 1), ("maml_5", "maml", 5), ("maml_10", "maml", 10)]:
+    for key, method, steps in [
+        ("hypermaml", "hypermaml", None),
+        ("protonet", "protonet", None),
+        ("maml_1", "maml", 1),
+        ("maml_5", "maml", 5),
+        ("maml_10", "maml", 10),
+    ]:
         model = build_model(model_config(method, shot)).to(device).eval()
         kwargs = {} if steps is None else {"steps": steps}
 
@@ -111,10 +113,15 @@ TRAIN_METHODS = {  # key -> (method, MAML overrides)
 
 
 def train_cfg(shot: int, episodes: int, device: torch.device) -> TrainConfig:
-    raw = load_run_config(CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json")["train"]
-    meta_batch = raw.get("meta_batch", 4)
-    return TrainConfig(epochs=1, episodes_per_epoch=max(meta_batch, episodes), meta_batch=meta_batch,
-                       n_query=N_QUERY, val_episodes=0, device=str(device))
+    meta_batch = load_run_config(CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json").train.meta_batch
+    return TrainConfig(
+        epochs=1,
+        episodes_per_epoch=max(meta_batch, episodes),
+        meta_batch=meta_batch,
+        n_query=N_QUERY,
+        val_episodes=0,
+        device=str(device),
+    )
 
 
 def train_episodes_per_s(key: str, shot: int, device: torch.device, episodes: int) -> float:
@@ -197,7 +204,9 @@ def peak_mem_mb(shot: int, device: torch.device, episodes: int) -> dict[str, flo
     out = {}
     for key in TRAIN_METHODS:
         queue = ctx.Queue()
-        proc = ctx.Process(target=_peak_child, args=(key, shot, str(device), episodes, MEMORY_FORMAT == torch.channels_last, queue))
+        proc = ctx.Process(
+            target=_peak_child, args=(key, shot, str(device), episodes, MEMORY_FORMAT == torch.channels_last, queue)
+        )
         proc.start()
         out[key] = round(queue.get(timeout=600), 1)
         proc.join()
@@ -207,8 +216,13 @@ def peak_mem_mb(shot: int, device: torch.device, episodes: int) -> dict[str, flo
 def eval_600_s(shot: int, device: torch.device, episodes: int) -> dict[str, float]:
     sampler = fake_sampler(shot)
     out = {}
-    for key, method, steps in [("hypermaml", "hypermaml", None), ("protonet", "protonet", None),
-                               ("maml_1", "maml", 1), ("maml_5", "maml", 5), ("maml_10", "maml", 10)]:
+    for key, method, steps in [
+        ("hypermaml", "hypermaml", None),
+        ("protonet", "protonet", None),
+        ("maml_1", "maml", 1),
+        ("maml_5", "maml", 5),
+        ("maml_10", "maml", 10),
+    ]:
         model = build_model(model_config(method, shot)).to(device)
         kwargs = {} if steps is None else {"steps": steps}
         hm.evaluate(model, sampler, 3, seed=1, **kwargs)  # warm-up
@@ -226,8 +240,10 @@ def measure(shot: int, device: torch.device, quick: bool) -> dict:
     result = {
         "sample_ms": round(median_ms(lambda: sampler.sample(g), 50 if quick else 500), 3),
         "adapt_ms": adapt_ms(shot, device, repeats=10 if quick else 50),
-        "train_episodes_per_s": {k: round(train_episodes_per_s(k, shot, device, train_n // (2 if k.startswith("maml") else 1)), 1)
-                                 for k in TRAIN_METHODS},
+        "train_episodes_per_s": {
+            k: round(train_episodes_per_s(k, shot, device, train_n // (2 if k.startswith("maml") else 1)), 1)
+            for k in TRAIN_METHODS
+        },
         "conv4_fwd_bwd_episodes_per_s": round(conv4_fwd_bwd_episodes_per_s(shot, device, train_n), 1),
         "peak_mem_mb": peak_mem_mb(shot, device, 8),
         "eval_600_s": eval_600_s(shot, device, eval_n),
@@ -235,7 +251,8 @@ def measure(shot: int, device: torch.device, quick: bool) -> dict:
     if quick:
         result["eval_600_s_scaled_from_episodes"] = eval_n
     result["hypermaml_train_over_conv4_limit"] = round(
-        result["train_episodes_per_s"]["hypermaml"] / result["conv4_fwd_bwd_episodes_per_s"], 3)
+        result["train_episodes_per_s"]["hypermaml"] / result["conv4_fwd_bwd_episodes_per_s"], 3
+    )
     result["maml_5_adapt_over_hypermaml"] = round(result["adapt_ms"]["maml_5"] / result["adapt_ms"]["hypermaml"], 1)
     return result
 
@@ -248,21 +265,39 @@ def markdown(report: dict) -> str:
     def row(label: str, get) -> None:
         lines.append(f"| {label} | " + " | ".join(get(r) for _, r in shots) + " |")
 
-    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_1", "MAML, 1 step"),
-                       ("maml_5", "MAML, 5 steps"), ("maml_10", "MAML, 10 steps")]:
+    for key, label in [
+        ("hypermaml", "HyperMAML"),
+        ("protonet", "ProtoNet"),
+        ("maml_1", "MAML, 1 step"),
+        ("maml_5", "MAML, 5 steps"),
+        ("maml_10", "MAML, 10 steps"),
+    ]:
         row(f"adapt one task, {label} (ms)", lambda r, k=key: f"{r['adapt_ms'][k]:.1f}")
     row("draw one episode (ms)", lambda r: f"{r['sample_ms']:.2f}")
     row("MAML-5 adapt / HyperMAML adapt", lambda r: f"{r['maml_5_adapt_over_hypermaml']:.1f}×")
-    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_so", "MAML, second order"),
-                       ("maml_fo", "MAML, first order")]:
+    for key, label in [
+        ("hypermaml", "HyperMAML"),
+        ("protonet", "ProtoNet"),
+        ("maml_so", "MAML, second order"),
+        ("maml_fo", "MAML, first order"),
+    ]:
         row(f"meta-training, {label} (episodes/s)", lambda r, k=key: f"{r['train_episodes_per_s'][k]:.1f}")
     row("bare Conv4 forward + backward (episodes/s)", lambda r: f"{r['conv4_fwd_bwd_episodes_per_s']:.1f}")
     row("HyperMAML training / bare Conv4", lambda r: f"{r['hypermaml_train_over_conv4_limit']:.2f}×")
-    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_1", "MAML, 1 step"),
-                       ("maml_5", "MAML, 5 steps"), ("maml_10", "MAML, 10 steps")]:
+    for key, label in [
+        ("hypermaml", "HyperMAML"),
+        ("protonet", "ProtoNet"),
+        ("maml_1", "MAML, 1 step"),
+        ("maml_5", "MAML, 5 steps"),
+        ("maml_10", "MAML, 10 steps"),
+    ]:
         row(f"evaluate 600 episodes, {label} (s)", lambda r, k=key: f"{r['eval_600_s'][k]:.1f}")
-    for key, label in [("hypermaml", "HyperMAML"), ("protonet", "ProtoNet"), ("maml_so", "MAML, second order"),
-                       ("maml_fo", "MAML, first order")]:
+    for key, label in [
+        ("hypermaml", "HyperMAML"),
+        ("protonet", "ProtoNet"),
+        ("maml_so", "MAML, second order"),
+        ("maml_fo", "MAML, first order"),
+    ]:
         row(f"peak memory of training, {label} (MB)", lambda r, k=key: f"{r['peak_mem_mb'][k]:.0f}")
     return "\n".join(lines)
 
@@ -272,10 +307,12 @@ START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 
 
 def readme_block(report: dict) -> str:
-    return (f"{START}\n{markdown(report)}\n\n*{report['device']}, {report['cpu_count']} cores, torch "
-            f"{report['torch']}, {report['threads']} thread(s), {report['memory_format']}; measured in "
-            f"{report['seconds']:.0f} s by `.venv/bin/python -m benchmarks.speed --save`, which stored "
-            f"`docs/speed.json` and wrote this table.*\n{END}")
+    return (
+        f"{START}\n{markdown(report)}\n\n*{report['device']}, {report['cpu_count']} cores, torch "
+        f"{report['torch']}, {report['threads']} thread(s), {report['memory_format']}; measured in "
+        f"{report['seconds']:.0f} s by `.venv/bin/python -m benchmarks.speed --save`, which stored "
+        f"`docs/speed.json` and wrote this table.*\n{END}"
+    )
 
 
 def write_readme(report: dict) -> None:
@@ -286,13 +323,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1-shot only, fewer repeats (under a minute)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
-                        help="Conv4's memory format (the default is what the library uses; 'contiguous' is the NCHW "
-                             "layout it used before, to measure the difference)")
-    parser.add_argument("--save", action="store_true",
-                        help="also store the report in docs/speed.json and write README.md's Speed table from it")
-    parser.add_argument("--table", metavar="JSON", default=None,
-                        help="print the README tables for a saved report (docs/speed.json, or a run's output), and stop")
+    parser.add_argument(
+        "--memory-format",
+        choices=["channels_last", "contiguous"],
+        default="channels_last",
+        help="Conv4's memory format (the default is what the library uses; 'contiguous' is the NCHW "
+        "layout it used before, to measure the difference)",
+    )
+    parser.add_argument(
+        "--save", action="store_true", help="also store the report in docs/speed.json and write README.md's Speed table from it"
+    )
+    parser.add_argument(
+        "--table",
+        metavar="JSON",
+        default=None,
+        help="print the README tables for a saved report (docs/speed.json, or a run's output), and stop",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     if args.table:

@@ -87,8 +87,9 @@ async def visitor(url: str, k: int, changes: int, times: list, errors: list, thi
     parsed = urlparse(url)
     ws_url = f"ws://{parsed.netloc}{parsed.path.rstrip('/')}/_stcore/stream"
     try:
-        async with websockets.connect(ws_url, subprotocols=["streamlit"], origin=f"http://{parsed.netloc}",
-                                      max_size=None, open_timeout=300) as ws:
+        async with websockets.connect(
+            ws_url, subprotocols=["streamlit"], origin=f"http://{parsed.netloc}", max_size=None, open_timeout=300
+        ) as ws:
             session = Session(ws)
             for page, label in (("", "Task seed"), ("episodes", "Episode seed")):
                 _, error = await session.open(page)
@@ -120,20 +121,34 @@ async def load(url: str, k: int, changes: int, offset: int, think: tuple[float, 
     started = time.perf_counter()
     await asyncio.gather(*(visitor(url, offset + j, changes, times, errors, think) for j in range(k)))
     pages = {page: quantiles([t for p, t in times if p == page]) for page in ("toy", "episodes")}
-    return {"visitors": k, "think_s": list(think), "changes": len(times), **quantiles([t for _, t in times]),
-            "pages": pages, "errors": len(errors), "error_messages": errors[:5],
-            "wall_s": round(time.perf_counter() - started, 1)}
+    return {
+        "visitors": k,
+        "think_s": list(think),
+        "changes": len(times),
+        **quantiles([t for _, t in times]),
+        "pages": pages,
+        "errors": len(errors),
+        "error_messages": errors[:5],
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
 
 
 def markdown(report: dict) -> str:
-    lines = ["| sessions at once | pause between changes (s) | changes timed | p50 (s) | p95 (s) | max (s) | p95 toy / episodes (s) | errors |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| sessions at once | pause between changes (s) | changes timed | p50 (s) | p95 (s) | max (s) | p95 toy / episodes (s) | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["load"]:
         pause = "none" if not r["think_s"][1] else f"{r['think_s'][0]:g}–{r['think_s'][1]:g}"
-        lines.append(f"| {r['visitors']} | {pause} | {r['changes']} | {r['p50_s']} | {r['p95_s']} | {r['max_s']} | "
-                     f"{r['pages']['toy']['p95_s']} / {r['pages']['episodes']['p95_s']} | {r['errors']} |")
+        lines.append(
+            f"| {r['visitors']} | {pause} | {r['changes']} | {r['p50_s']} | {r['p95_s']} | {r['max_s']} | "
+            f"{r['pages']['toy']['p95_s']} / {r['pages']['episodes']['p95_s']} | {r['errors']} |"
+        )
     if "server_peak_rss_mb" in report:
-        lines += ["", f"Server peak memory over the whole run, its worker processes included: {report['server_peak_rss_mb']:.0f} MB."]
+        lines += [
+            "",
+            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_rss_mb']:.0f} MB.",
+        ]
     return "\n".join(lines)
 
 
@@ -145,27 +160,49 @@ def main() -> None:
     parser.add_argument("--url", default=None, help="an already running studio (default: start ./run_app.sh here)")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 5, 20], help="sessions at once")
     parser.add_argument("--changes", type=int, default=3, help="seed changes per page per session")
-    parser.add_argument("--think", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
-                        help="also run every K with a pause drawn uniformly from MIN..MAX seconds before each change "
-                             "(a person looking at the answer); the runs without a pause are always made")
+    parser.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("MIN", "MAX"),
+        help="also run every K with a pause drawn uniformly from MIN..MAX seconds before each change "
+        "(a person looking at the answer); the runs without a pause are always made",
+    )
     parser.add_argument("--readme", action="store_true", help="write the table into README.md's studio-load block")
     args = parser.parse_args()
     report: dict = {}
     paces = [(0.0, 0.0)] + ([tuple(args.think)] if args.think else [])
     with studio(args.url, report) as url:
         # every run asks for seeds no run before it asked for (offsets differ), so nothing is cached
-        report["load"] = [asyncio.run(load(url, k, args.changes, offset=10_000 * p + 100 * k, think=pace))
-                          for p, pace in enumerate(paces) for k in args.k]
+        report["load"] = [
+            asyncio.run(load(url, k, args.changes, offset=10_000 * p + 100 * k, think=pace))
+            for p, pace in enumerate(paces)
+            for k in args.k
+        ]
     print(markdown(report))
     if args.readme:
         from benchmarks.readme import replace_block
 
-        replace_block("\n".join([START, "", f"**The server under load** (`.venv/bin/python -m benchmarks.studio_load --readme "
-                                 f"--k {' '.join(map(str, args.k))} --changes {args.changes}"
-                                 + (f" --think {args.think[0]:g} {args.think[1]:g}" if args.think else "") +
-                                 f"`: Streamlit sessions over its websocket, {os.cpu_count()} cores, every change a task "
-                                 "or episode nobody asked for before):",
-                                 "", markdown(report), "", END]), START, END)
+        replace_block(
+            "\n".join(
+                [
+                    START,
+                    "",
+                    f"**The server under load** (`.venv/bin/python -m benchmarks.studio_load --readme "
+                    f"--k {' '.join(map(str, args.k))} --changes {args.changes}"
+                    + (f" --think {args.think[0]:g} {args.think[1]:g}" if args.think else "")
+                    + f"`: Streamlit sessions over its websocket, {os.cpu_count()} cores, every change a task "
+                    "or episode nobody asked for before):",
+                    "",
+                    markdown(report),
+                    "",
+                    END,
+                ]
+            ),
+            START,
+            END,
+        )
     print(json.dumps(report))
 
 

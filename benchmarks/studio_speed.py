@@ -32,8 +32,15 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1400, "height": 1400}
 
@@ -57,8 +64,14 @@ def start_server() -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
-    proc = subprocess.Popen([str(ROOT / "run_app.sh")], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(ROOT / "run_app.sh")],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -171,11 +184,13 @@ def zip_task() -> bytes:
                 img = Image.new("L", (64, 64), 255)
                 d = ImageDraw.Draw(img)
                 o = 6 + 3 * k
-                [lambda: d.ellipse([o, o, 60 - o, 60 - o], outline=0, width=5),
-                 lambda: (d.line([o, o, 60 - o, 60 - o], fill=0, width=5), d.line([o, 60 - o, 60 - o, o], fill=0, width=5)),
-                 lambda: d.line([32, o, 32, 60 - o], fill=0, width=6),
-                 lambda: d.line([o, o, o, 60 - o, 60 - o, 60 - o], fill=0, width=6, joint="curve"),
-                 lambda: d.ellipse([26 - k, 26 - k, 38 + k, 38 + k], fill=0)][c]()
+                [
+                    lambda: d.ellipse([o, o, 60 - o, 60 - o], outline=0, width=5),
+                    lambda: (d.line([o, o, 60 - o, 60 - o], fill=0, width=5), d.line([o, 60 - o, 60 - o, o], fill=0, width=5)),
+                    lambda: d.line([32, o, 32, 60 - o], fill=0, width=6),
+                    lambda: d.line([o, o, o, 60 - o, 60 - o, 60 - o], fill=0, width=6, joint="curve"),
+                    lambda: d.ellipse([26 - k, 26 - k, 38 + k, 38 + k], fill=0),
+                ][c]()
                 out = io.BytesIO()
                 img.save(out, format="PNG")
                 z.writestr(f"{name}/{k}.png", out.getvalue())
@@ -213,27 +228,52 @@ async def every_control(browser, url: str, repeats: int) -> dict:
     await measure("episodes: episode seed (new episode)", lambda i: lambda: set_number(page, "Episode seed", 100 + i))
     await measure("episodes: MAML steps slider", lambda i: lambda: press(page, slider(page, "MAML inner steps"), "ArrowLeft"))
     shots = ["5", "1", "5"]
-    await measure("episodes: shots", lambda i: lambda: page.locator('[data-testid="stRadio"]').filter(has_text="Shots")
-                  .get_by_text(shots[i], exact=True).click())
+    await measure(
+        "episodes: shots",
+        lambda i: (
+            lambda: page.locator('[data-testid="stRadio"]').filter(has_text="Shots").get_by_text(shots[i], exact=True).click()
+        ),
+    )
     # Your own task: a zip upload, then the settings that recompute predictions
     await open_page(page, url + "own_task", '[data-testid="stFileUploader"]')
     report["own task: first paint"] = round(await open_page(page, url + "own_task", '[data-testid="stFileUploader"]'), 3)
     await page.get_by_role("tab", name="One zip").click()
     data = zip_task()
-    report["own task: zip upload (15 images)"] = round(await timed_change(page, lambda: page.locator(
-        '[data-testid="stFileUploader"]').filter(has_text="zip").locator('input[type="file"]').set_input_files(
-        files=[{"name": "task.zip", "mimeType": "application/zip", "buffer": data}])), 3)
+    report["own task: zip upload (15 images)"] = round(
+        await timed_change(
+            page,
+            lambda: (
+                page.locator('[data-testid="stFileUploader"]')
+                .filter(has_text="zip")
+                .locator('input[type="file"]')
+                .set_input_files(files=[{"name": "task.zip", "mimeType": "application/zip", "buffer": data}])
+            ),
+        ),
+        3,
+    )
     await page.wait_for_selector('[data-test-script-state="notRunning"]')
     query = page.locator('[data-testid="stFileUploader"]').filter(has_text="Query images").locator('input[type="file"]')
     import io
+
     from PIL import Image
+
     png = io.BytesIO()
     Image.new("L", (64, 64), 255).save(png, format="PNG")
-    report["own task: query upload (first predictions)"] = round(await timed_change(page, lambda: query.set_input_files(
-        files=[{"name": "q.png", "mimeType": "image/png", "buffer": png.getvalue()}])), 3)
+    report["own task: query upload (first predictions)"] = round(
+        await timed_change(
+            page, lambda: query.set_input_files(files=[{"name": "q.png", "mimeType": "image/png", "buffer": png.getvalue()}])
+        ),
+        3,
+    )
     polarities = ["keep", "invert", "auto"]
-    await measure("own task: polarity", lambda i: lambda: page.locator('[data-testid="stRadio"]').filter(has_text="Polarity")
-                  .get_by_text(polarities[i], exact=True).click())
+    await measure(
+        "own task: polarity",
+        lambda i: (
+            lambda: (
+                page.locator('[data-testid="stRadio"]').filter(has_text="Polarity").get_by_text(polarities[i], exact=True).click()
+            )
+        ),
+    )
     await measure("own task: MAML steps slider", lambda i: lambda: press(page, slider(page, "MAML inner steps"), "ArrowLeft"))
     # How it works
     await open_page(page, url + "how", '[data-testid="stGraphVizChart"]')
@@ -265,8 +305,15 @@ async def load(browser, url: str, k: int, changes: int) -> dict:
     await asyncio.gather(*(visitor(browser, url, 100 + j + 10 * k, changes, times, errors) for j in range(k)))
     ordered = sorted(times)
     pick = (lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)) if ordered else (lambda q: None)
-    return {"visitors": k, "changes": len(times), "p50_s": pick(0.5), "p95_s": pick(0.95), "errors": len(errors),
-            "error_messages": errors[:5], "wall_s": round(time.perf_counter() - started, 1)}
+    return {
+        "visitors": k,
+        "changes": len(times),
+        "p50_s": pick(0.5),
+        "p95_s": pick(0.95),
+        "errors": len(errors),
+        "error_messages": errors[:5],
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
 
 
 async def main_async(args) -> dict:
@@ -296,7 +343,10 @@ def markdown(report: dict) -> str:
         lines += ["", "| visitors at once | changes timed | p50 (s) | p95 (s) | errors |", "|---|---|---|---|---|"]
         lines += [f"| {r['visitors']} | {r['changes']} | {r['p50_s']} | {r['p95_s']} | {r['errors']} |" for r in report["load"]]
     if "server_peak_rss_mb" in report:
-        lines += ["", f"Server peak memory over the whole run, its worker processes included: {report['server_peak_rss_mb']:.0f} MB."]
+        lines += [
+            "",
+            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_rss_mb']:.0f} MB.",
+        ]
     return "\n".join(lines)
 
 
@@ -314,14 +364,24 @@ def main() -> None:
     if args.markdown:
         print(markdown(report))
     if args.readme:
-        from benchmarks.readme import replace_block
-
         import platform
 
+        from benchmarks.readme import replace_block
+
         command = "python -m benchmarks.studio_speed --readme" + (f" --load {' '.join(map(str, args.load))}" if args.load else "")
-        block = "\n".join([START, "", "**How quickly the studio answers** (a real browser, Debian's chromium through Playwright, on "
-                           f"the same {os.cpu_count()}-core {platform.machine()} machine as the server; `.venv/bin/{command}` "
-                           "measured and wrote this):", "", markdown(report), "", END])
+        block = "\n".join(
+            [
+                START,
+                "",
+                "**How quickly the studio answers** (a real browser, Debian's chromium through Playwright, on "
+                f"the same {os.cpu_count()}-core {platform.machine()} machine as the server; `.venv/bin/{command}` "
+                "measured and wrote this):",
+                "",
+                markdown(report),
+                "",
+                END,
+            ]
+        )
         replace_block(block, START, END)
     print(json.dumps(report))
 

@@ -34,8 +34,13 @@ def main() -> None:
             train_cfg = dataclasses.replace(base.train, lr=outer_lr)
             torch.manual_seed(train_cfg.seed)
             model = hm.build_model(model_cfg)
-            hm.meta_train(model, ToyTaskSampler(N_SHOT, N_QUERY), train_cfg, val_sampler=ToyTaskSampler(N_SHOT, N_QUERY), progress=False)
-            acc = {k: hm.evaluate(model, ToyTaskSampler(N_SHOT, N_QUERY), args.tasks, seed=EVAL_SEED, steps=k).mean for k in (0, 1, 5, 10)}
+            hm.meta_train(
+                model, ToyTaskSampler(N_SHOT, N_QUERY), train_cfg, val_sampler=ToyTaskSampler(N_SHOT, N_QUERY), progress=False
+            )
+            acc = {
+                k: hm.evaluate(model, ToyTaskSampler(N_SHOT, N_QUERY), args.tasks, seed=EVAL_SEED, steps=k).mean
+                for k in (0, 1, 5, 10)
+            }
             row = {"inner_lr": inner_lr, "outer_lr": outer_lr, **{f"acc_{k}_steps": round(v, 4) for k, v in acc.items()}}
             print(row, flush=True)
             rows.append(row)

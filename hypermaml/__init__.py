@@ -1,15 +1,16 @@
 """HyperMAML Studio's core library: HyperMAML, MAML and ProtoNet for few-shot classification.
 
-    import hypermaml as hm
-    model = hm.load("pretrained/toy_hypermaml.pt")
-    task = model.adapt(support_x, support_y)
-    logits = model.logits(query_x, task)
+import hypermaml as hm
+model = hm.load("pretrained/toy_hypermaml.pt")
+task = model.adapt(support_x, support_y)
+logits = model.logits(query_x, task)
 """
 
 from .base import FewShotModel
 from .checkpoint import CheckpointError, build_model, load, save
 from .config import (
     BackboneConfig,
+    ConfigError,
     HyperMAMLConfig,
     MAMLConfig,
     ModelConfig,
@@ -25,8 +26,30 @@ from .protonet import ProtoNet, ProtoTask
 from .training import TrainResult, meta_train
 
 __all__ = [
-    "BackboneConfig", "CheckpointError", "Episode", "EpisodeSampler", "EvalResult", "FewShotModel", "Grid", "HyperMAML",
-    "HyperMAMLConfig", "HyperTask", "MAML", "MAMLConfig", "MAMLTask", "ModelConfig", "ProtoNet",
-    "ProtoNetConfig", "ProtoTask", "TrainConfig", "TrainResult", "build_model", "decision_grid", "evaluate",
-    "load", "meta_train", "save",
+    "BackboneConfig",
+    "CheckpointError",
+    "ConfigError",
+    "Episode",
+    "EpisodeSampler",
+    "EvalResult",
+    "FewShotModel",
+    "Grid",
+    "HyperMAML",
+    "HyperMAMLConfig",
+    "HyperTask",
+    "MAML",
+    "MAMLConfig",
+    "MAMLTask",
+    "ModelConfig",
+    "ProtoNet",
+    "ProtoNetConfig",
+    "ProtoTask",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "decision_grid",
+    "evaluate",
+    "load",
+    "meta_train",
+    "save",
 ]

@@ -23,7 +23,9 @@ def _uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> torch.
 def _dilate(ink: torch.Tensor) -> torch.Tensor:
     """One-pixel dilation with a plus-shaped element (rounder strokes than a 3x3 square)."""
     p = F.pad(ink, (1, 1, 1, 1))
-    neighbours = torch.maximum(torch.maximum(p[..., 1:-1, :-2], p[..., 1:-1, 2:]), torch.maximum(p[..., :-2, 1:-1], p[..., 2:, 1:-1]))
+    neighbours = torch.maximum(
+        torch.maximum(p[..., 1:-1, :-2], p[..., 1:-1, 2:]), torch.maximum(p[..., :-2, 1:-1], p[..., 2:, 1:-1])
+    )
     return torch.maximum(ink, neighbours)
 
 

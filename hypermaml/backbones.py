@@ -56,7 +56,7 @@ class SupportStats:
     moments: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     n_support: int
 
-    def detach(self) -> "SupportStats":
+    def detach(self) -> SupportStats:
         return SupportStats(tuple((m.detach(), v.detach()) for m, v in self.moments), self.n_support)
 
 
@@ -140,7 +140,11 @@ class Conv4(nn.Module):
     @property
     def memory_format(self) -> torch.memory_format:
         w = self.features[4 * (self.n_blocks - 1)].weight  # hidden -> hidden: never ambiguous like 1 channel
-        return torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() else torch.contiguous_format
+        return (
+            torch.channels_last
+            if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+            else torch.contiguous_format
+        )
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -3,16 +3,67 @@
 Frozen dataclasses, nested; ``to_dict``/``from_dict`` turn them into plain data so a checkpoint can store
 its own config (and ``hm.load`` can rebuild the model from it). Nothing in the core reads argparse: the
 CLIs build these objects and pass them in.
+
+``from_dict`` is the edge where user data (a JSON or TOML run config, ``--set`` overrides, a checkpoint's
+stored config) becomes a config, so it checks every field's type (from the type hints) and range (from the
+``metadata`` beside the field) and raises ``ConfigError`` naming the field's dotted path, the value given and
+what is allowed. ``load_run_config`` reads a whole run config file into a ``RunConfig``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
+import math
+import os
+import re
+import types
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 METHODS = ("maml", "hypermaml", "protonet")
 BATCH_NORMS = ("transductive", "running", "metabn", "tasknorm-i")
+
+
+class ConfigError(ValueError):
+    """A config value, key or file a user has to fix; the one-line message names the field (dotted path),
+    the value given and what is allowed. ``path`` is that dotted path (None when no single field is to blame).
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _f(default: Any = dataclasses.MISSING, **rules: Any) -> Any:
+    """A dataclass field with its validation rules beside it, read by ``from_dict``.
+
+    Rules: ``min`` (value >= min), ``gt`` (value > gt), ``max`` (value <= max), ``min_items`` (tuple
+    length), ``check`` (a function value -> None or the reason it is refused) with ``need`` (what is
+    allowed, a string or a function returning one). For tuples the number rules apply to every item.
+    """
+    return field(default=default, metadata=rules)
+
+
+def _device_problem(value: str) -> str | None:
+    if value in ("cpu", "cuda") or re.fullmatch(r"cuda:\d+", value):
+        return None
+    return "is not a device this library runs on"
+
+
+def _dataset_names() -> str:
+    from .data import DATASETS  # lazy: the data package imports torch and would make a cycle at import
+
+    return "one of " + ", ".join(repr(name) for name in DATASETS)
+
+
+def _dataset_problem(value: str) -> str | None:
+    from .data import DATASETS
+
+    return None if value in DATASETS else "is not a known dataset"
 
 
 @dataclass(frozen=True)
@@ -24,13 +75,13 @@ class BackboneConfig:
     """
 
     kind: Literal["identity", "conv4"] = "conv4"
-    in_channels: int = 1
+    in_channels: int = _f(1, min=1)
     # Per-channel (identity: per-coordinate) standardisation applied inside the model, so that users
     # pass raw inputs and the checkpoint carries its own preprocessing.
-    input_mean: tuple[float, ...] = (0.0,)
-    input_std: tuple[float, ...] = (1.0,)
-    hidden: int = 64
-    n_blocks: int = 4
+    input_mean: tuple[float, ...] = _f((0.0,), min_items=1)
+    input_std: tuple[float, ...] = _f((1.0,), gt=0, min_items=1)
+    hidden: int = _f(64, min=1)
+    n_blocks: int = _f(4, min=1)
     # "transductive": BatchNorm always normalises with the statistics of the batch it is given (support
     # batch while adapting, query batch while predicting), as in MAML and the HyperMAML paper's code;
     # no running statistics exist, so a model never changes when it is used.
@@ -43,9 +94,7 @@ class BackboneConfig:
 
     def __post_init__(self) -> None:
         if len(self.input_mean) != len(self.input_std):
-            raise ValueError(
-                f"input_mean has {len(self.input_mean)} entries but input_std has {len(self.input_std)}"
-            )
+            raise ValueError(f"input_mean has {len(self.input_mean)} entries but input_std has {len(self.input_std)}")
         if any(s <= 0 for s in self.input_std):
             raise ValueError(f"input_std must be positive, got {self.input_std}")
         if self.batch_norm not in BATCH_NORMS:
@@ -56,10 +105,10 @@ class BackboneConfig:
 class MAMLConfig:
     """Model-agnostic meta-learning (Finn et al., 2017)."""
 
-    inner_lr: float = 0.01  # inner step size during meta-training
-    test_inner_lr: float | None = None  # inner step size at test time; None = the same as inner_lr
-    train_steps: int = 5  # inner steps during meta-training
-    test_steps: int = 10  # default inner steps in adapt() at test time; any k >= 0 may be passed
+    inner_lr: float = _f(0.01, gt=0)  # inner step size during meta-training
+    test_inner_lr: float | None = _f(None, gt=0)  # inner step size at test time; None = the same as inner_lr
+    train_steps: int = _f(5, min=0)  # inner steps during meta-training
+    test_steps: int = _f(10, min=0)  # default inner steps in adapt() at test time; any k >= 0 may be passed
     # False: differentiate through the inner loop (second order, the default for training).
     # True: treat inner gradients as constants (FOMAML), cheaper and often nearly as good.
     first_order: bool = False
@@ -71,20 +120,20 @@ class MAMLConfig:
 class HyperMAMLConfig:
     """The hypernetwork that replaces MAML's inner loop (Przewiezlikowski et al., 2022)."""
 
-    hidden: int = 256
-    n_hidden_layers: int = 2
+    hidden: int = _f(256, min=1)
+    n_hidden_layers: int = _f(2, min=0)
     # How one class's enhanced support embeddings become one hypernetwork input: "concat" keeps every
     # shot (input size n_shot * d, order matters); "mean" averages them (size d, any n_shot at test).
     aggregation: Literal["concat", "mean"] = "concat"
     # The paper's MAML warm-up: for ``warmup_epochs`` the classifier is adapted by pure MAML steps, then
     # over ``blend_epochs`` the update is a linear blend p*MAML + (1-p)*hypernetwork with p going 1 -> 0,
     # then the hypernetwork alone. 0/0 switches the warm-up off.
-    warmup_epochs: int = 0
-    blend_epochs: int = 0
-    warmup_inner_lr: float = 0.01
-    warmup_steps: int = 5
+    warmup_epochs: int = _f(0, min=0)
+    blend_epochs: int = _f(0, min=0)
+    warmup_inner_lr: float = _f(0.01, min=0)
+    warmup_steps: int = _f(5, min=0)
     # Optional penalty lambda * ||delta||^2 on the hypernetwork's output, added to the meta-loss.
-    delta_penalty: float = 0.0
+    delta_penalty: float = _f(0.0, min=0)
     # Not in the paper: a zero-initialised linear path from the class input straight to the output, beside
     # the MLP. The update that turns a linear head into a nearest-prototype classifier (w_c = 2 e_c,
     # b_c = -||e_c||^2) is mostly linear in the embedding, and a linear map extrapolates to another
@@ -98,7 +147,7 @@ class ProtoNetConfig:
 
     # A learnable logit scale (initialised to ``init_scale``) only calibrates probabilities; the argmax
     # is the nearest prototype whatever its value.
-    init_scale: float = 1.0
+    init_scale: float = _f(1.0, gt=0)
 
 
 @dataclass(frozen=True)
@@ -106,8 +155,8 @@ class ModelConfig:
     """Everything ``hm.load`` needs to rebuild a model."""
 
     method: Literal["maml", "hypermaml", "protonet"] = "hypermaml"
-    n_way: int = 5
-    n_shot: int = 1  # the hypernetwork's "concat" input size depends on it
+    n_way: int = _f(5, min=2)
+    n_shot: int = _f(1, min=1)  # the hypernetwork's "concat" input size depends on it
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     maml: MAMLConfig = field(default_factory=MAMLConfig)
     hypermaml: HyperMAMLConfig = field(default_factory=HyperMAMLConfig)
@@ -130,10 +179,10 @@ class AugmentConfig:
     fill it; these let meta-training see that variety (``hypermaml.augment``).
     """
 
-    scale: tuple[float, float] = (1.0, 1.0)  # zoom factor range (>1 enlarges the character)
-    rotate: float = 0.0  # degrees, uniform in [-rotate, rotate]
-    translate: float = 0.0  # shift, as a fraction of the image side, uniform in [-translate, translate]
-    thicken: tuple[int, int] = (0, 0)  # number of one-pixel plus-shaped ink dilations, uniform in this range
+    scale: tuple[float, float] = _f((1.0, 1.0), gt=0)  # zoom factor range (>1 enlarges the character)
+    rotate: float = _f(0.0, min=0)  # degrees, uniform in [-rotate, rotate]
+    translate: float = _f(0.0, min=0)  # shift, as a fraction of the image side, uniform in [-translate, translate]
+    thicken: tuple[int, int] = _f((0, 0), min=0)  # number of one-pixel plus-shaped ink dilations, uniform in this range
 
     def __post_init__(self) -> None:
         lo, hi = self.scale
@@ -154,18 +203,40 @@ class AugmentConfig:
 class TrainConfig:
     """Meta-training schedule (episodic)."""
 
-    epochs: int = 10
-    episodes_per_epoch: int = 500  # counted in episodes, not optimiser steps
-    meta_batch: int = 4  # episodes averaged into one optimiser step
-    lr: float = 1e-3  # Adam, outer loop
-    n_query: int = 15  # query examples per class in training episodes
-    val_episodes: int = 100  # 0 disables validation
-    seed: int = 0
-    device: str = "cpu"
+    epochs: int = _f(10, min=1)
+    episodes_per_epoch: int = _f(500, min=1)  # counted in episodes, not optimiser steps
+    meta_batch: int = _f(4, min=1)  # episodes averaged into one optimiser step
+    lr: float = _f(1e-3, gt=0)  # Adam, outer loop
+    n_query: int = _f(15, min=1)  # query examples per class in training episodes
+    val_episodes: int = _f(100, min=0)  # 0 disables validation
+    seed: int = _f(0, min=0)
+    device: str = _f("cpu", check=_device_problem, need="'cpu', 'cuda' or 'cuda:<index>'")
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # training episodes only
     # A checkpoint whose weights start this run (fine-tuning, e.g. a transductive model moved to MetaBN);
     # weights the new model has and the file lacks (TaskNorm-I's blend) keep their initial values.
     init_from: str | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The named datasets (``hypermaml.data.DATASETS``) a run meta-trains, validates and tests on."""
+
+    train: str = _f(check=_dataset_problem, need=_dataset_names)
+    val: str | None = _f(None, check=_dataset_problem, need=_dataset_names)  # None: no validation
+    test: str | None = _f(None, check=_dataset_problem, need=_dataset_names)  # None: no test split named
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One meta-training run: what to build, how to train it, on which data (a run config file)."""
+
+    model: ModelConfig
+    train: TrainConfig
+    data: DataConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """As nested plain data, ready for JSON (the inverse of ``from_dict(RunConfig, ...)``)."""
+        return to_dict(self)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -181,30 +252,266 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return plain(cfg)
 
 
-def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild config ``cls`` from ``to_dict`` output; unknown keys are an error, missing keys default."""
+def from_dict(cls: type, data: dict[str, Any], prefix: str | None = None) -> Any:
+    """Rebuild config ``cls`` from plain data (``to_dict`` output, JSON, TOML), checking every value.
+
+    Unknown keys are an error, missing keys take their defaults (a missing section is built from ``{}``),
+    JSON lists become tuples and integers given for float fields become floats.
+
+    Args:
+        cls: a config dataclass (``ModelConfig``, ``TrainConfig``, ``RunConfig``, ...).
+        data: its fields as a dict.
+        prefix: the dotted path of ``data`` in a run config, for messages; by default the place ``cls``
+            has in ``RunConfig`` (``"model"`` for ModelConfig, ``"model.backbone"`` for BackboneConfig).
+
+    Raises:
+        ConfigError: naming the field, the value given and what is allowed, e.g.
+            ``model.n_way: 5.5 is not an integer (need an integer >= 2)``.
+    """
+    if prefix is None:
+        prefix = _section_paths().get(cls, "")
     if not isinstance(data, dict):
-        raise TypeError(f"{cls.__name__} needs a dict, got {type(data).__name__}")
+        raise ConfigError(
+            f"{prefix or cls.__name__}: {_show(data)} is not a section (need an object with {cls.__name__} fields)",
+            prefix or None,
+        )
+    return _build(cls, data, prefix)
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    for key in data:
+        if key not in fields:
+            raise _unknown_key(cls, _join(prefix, str(key)))
     kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        sub = _NESTED.get((cls.__name__, name))
-        if sub is not None:
-            kwargs[name] = from_dict(sub, value)
-        elif isinstance(value, list):  # JSON has no tuples; every sequence field here is a tuple
-            kwargs[name] = tuple(value)
+    for name, f in fields.items():
+        path = _join(prefix, name)
+        tp = hints[name]
+        if name in data:
+            kwargs[name] = _convert(data[name], tp, f.metadata, path)
+        elif dataclasses.is_dataclass(tp) and f.default is dataclasses.MISSING:
+            kwargs[name] = _convert({}, tp, f.metadata, path)  # a missing section: all its defaults
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{path}: missing (need {_describe(tp, f.metadata)})", path)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # a __post_init__ check across fields
+        raise ConfigError(f"{prefix or cls.__name__}: {exc}", prefix or None) from exc
+
+
+def _convert(value: Any, tp: Any, meta: Any, path: str, need: str | None = None) -> Any:
+    """``value`` checked against type hint ``tp`` and the field's rules; returns it normalised."""
+    need = need or _describe(tp, meta)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner, meta, path, need)
+    if origin is Literal:
+        if any(type(value) is type(a) and value == a for a in args):
+            return value
+        allowed = ", ".join(repr(a) for a in args)
+        raise ConfigError(f"{path}: {_show(value)} is not one of {allowed}", path)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {_show(value)} is not a section (need {need})", path)
+        return _build(tp, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: {_show(value)} is not a list (need {need})", path)
+        if len(args) == 2 and args[1] is Ellipsis:
+            item_types = [args[0]] * len(value)
+            if len(value) < meta.get("min_items", 0):
+                raise ConfigError(f"{path}: {_show(value)} has too few items (need {need})", path)
         else:
-            kwargs[name] = value
-    return cls(**kwargs)
+            item_types = list(args)
+            if len(value) != len(args):
+                raise ConfigError(f"{path}: {_show(value)} has {len(value)} items (need {need})", path)
+        item_meta = {k: v for k, v in meta.items() if k in ("min", "gt", "max")}
+        return tuple(_convert(v, t, item_meta, f"{path}[{i}]") for i, (v, t) in enumerate(zip(value, item_types)))
+    given = value  # messages show what the user wrote (1, not 1.0)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {_show(value)} is not true or false", path)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: {_show(value)} is not an integer (need {need})", path)
+        value = int(value)
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: {_show(value)} is not a number (need {need})", path)
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: {_show(value)} is not a finite number (need {need})", path)
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {_show(value)} is not a string (need {need})", path)
+    else:  # pragma: no cover - a field type this checker was not taught
+        raise TypeError(f"{path}: config fields of type {tp!r} are not supported by from_dict")
+    if "min" in meta and value < meta["min"] or "gt" in meta and value <= meta["gt"]:
+        raise ConfigError(f"{path}: {_show(given)} is too small (need {need})", path)
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"{path}: {_show(given)} is too large (need {need})", path)
+    if "check" in meta:
+        problem = meta["check"](value)
+        if problem:
+            raise ConfigError(f"{path}: {_show(given)} {problem} (need {need})", path)
+    return value
 
 
-_NESTED = {
-    ("ModelConfig", "backbone"): BackboneConfig,
-    ("ModelConfig", "maml"): MAMLConfig,
-    ("ModelConfig", "hypermaml"): HyperMAMLConfig,
-    ("ModelConfig", "protonet"): ProtoNetConfig,
-    ("TrainConfig", "augment"): AugmentConfig,
-}
+def _describe(tp: Any, meta: Any) -> str:
+    """What a field allows, in words: "an integer >= 2", "a number > 0 or null", "a list of 2 numbers"."""
+    meta = meta or {}
+    if "need" in meta:
+        need = meta["need"]
+        text = need() if callable(need) else need
+        return text + (" or null" if type(None) in typing.get_args(tp) else "")
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return " or ".join(_describe(a, meta) for a in inner) + " or null"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if dataclasses.is_dataclass(tp):
+        return f"an object with {tp.__name__} fields"
+    bound = ""
+    if "min" in meta:
+        bound = f" >= {meta['min']}"
+    elif "gt" in meta:
+        bound = f" > {meta['gt']}"
+    if "max" in meta:
+        bound += f" and <= {meta['max']}"
+    if origin is tuple:
+        plural = {int: "integers", float: "numbers", str: "strings"}.get(args[0], "values")
+        if len(args) == 2 and args[1] is Ellipsis:
+            count = "a non-empty list" if meta.get("min_items") else "a list"
+            return f"{count} of {plural}{bound}"
+        return f"a list of {len(args)} {plural}{bound}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, repr(tp)) + bound
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _unknown_key(cls: type, path: str) -> ConfigError:
+    allowed = ", ".join(f.name for f in dataclasses.fields(cls))
+    what = "section" if cls is RunConfig else f"{cls.__name__} field"
+    return ConfigError(f"{path}: unknown {what} (allowed: {allowed})", path)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _section_paths() -> dict[type, str]:
+    """Every config class with its dotted place in ``RunConfig`` (``BackboneConfig`` -> ``model.backbone``)."""
+    paths: dict[type, str] = {}
+
+    def walk(cls: type, prefix: str) -> None:
+        paths.setdefault(cls, prefix)
+        for name, tp in _hints(cls).items():
+            if dataclasses.is_dataclass(tp):
+                walk(tp, _join(prefix, name))
+
+    walk(RunConfig, "")
+    return paths
+
+
+def load_run_config(path: str | os.PathLike, overrides: typing.Iterable[str] = ()) -> RunConfig:
+    """A run config file (JSON, or TOML by its ``.toml`` extension) with ``section.field=value`` overrides.
+
+    The file holds the sections ``model`` (ModelConfig fields), ``train`` (TrainConfig fields) and ``data``
+    (dataset names: ``train``, ``val``, ``test``). An override's value is parsed as JSON when it can be
+    (numbers, true/false, null, lists), else taken as a string; nested keys reach sub-sections
+    (``model.backbone.batch_norm=metabn``).
+
+    Raises:
+        ConfigError: a one-line message for a missing or malformed file, an unknown section or key, a
+            malformed ``--set`` item or a value out of type or range.
+    """
+    import tomllib
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file '{path}' does not exist")
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a directory, not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file '{path}' cannot be read: {exc.strerror or exc}") from exc
+    if path.suffix.lower() == ".toml":
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file '{path}' is not valid TOML: {_one_line(str(exc))}") from exc
+    else:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"config file '{path}' is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file '{path}' holds {_show(raw)}, not an object with sections model, train, data")
+    overridden = [_apply_override(raw, item) for item in overrides]
+    try:
+        return from_dict(RunConfig, raw, prefix="")
+    except ConfigError as exc:
+        for key, item in reversed(overridden):
+            if exc.path is not None and (exc.path == key or exc.path.startswith((key + ".", key + "["))):
+                raise ConfigError(f"--set {item!r}: {exc}", exc.path) from exc
+        raise ConfigError(f"config file '{path}': {exc}", exc.path) from exc
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> tuple[str, str]:
+    """Sets ``section.field=value`` in ``raw`` after checking the key names a field; returns (key, item)."""
+    if not isinstance(item, str) or "=" not in item:
+        raise ConfigError(f"--set {item!r} needs section.field=value (e.g. train.epochs=5)")
+    key, text = item.split("=", 1)
+    key, text = key.strip(), text.strip()
+    parts = key.split(".")
+    cls: type | None = RunConfig
+    for i, part in enumerate(parts):
+        here = ".".join(parts[: i + 1])
+        if cls is None:
+            raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i])} is a value, not a section", here)
+        names = {f.name for f in dataclasses.fields(cls)}
+        if part not in names:
+            raise ConfigError(f"--set {item!r}: {_unknown_key(cls, here)}", here)
+        tp = _hints(cls)[part]
+        cls = tp if dataclasses.is_dataclass(tp) else None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            here = ".".join(parts[: i + 1])
+            raise ConfigError(f"--set {item!r}: {here}: {_show(child)} is not a section", here)
+        node = child
+    node[parts[-1]] = value
+    return key, item
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 
@@ -28,7 +29,7 @@ class Episode:
     def n_way(self) -> int:
         return int(self.support_y.max().item()) + 1
 
-    def to(self, device: torch.device | str) -> "Episode":
+    def to(self, device: torch.device | str) -> Episode:
         return Episode(*(t.to(device) for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
 
 
@@ -73,8 +74,7 @@ class EpisodeSampler:
             if len(idx) < needed:
                 name = repr(class_names[c]) if class_names is not None else str(c)
                 raise ValueError(
-                    f"class {name} has {len(idx)} examples; n_shot={n_shot} + n_query={n_query} "
-                    f"needs at least {needed}"
+                    f"class {name} has {len(idx)} examples; n_shot={n_shot} + n_query={n_query} needs at least {needed}"
                 )
         if len(self.classes) < n_way:
             raise ValueError(f"the data has {len(self.classes)} classes; n_way={n_way} needs at least {n_way}")

@@ -32,7 +32,7 @@ class HyperTask:
     alpha: float = 1.0
     stats: SupportStats | None = None
 
-    def with_alpha(self, alpha: float) -> "HyperTask":
+    def with_alpha(self, alpha: float) -> HyperTask:
         return replace(self, alpha=alpha)
 
     @property
@@ -86,9 +86,7 @@ class HyperMAML(FewShotModel):
             )
         return per_class.flatten(1)
 
-    def adapt(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, maml_weight: float = 0.0
-    ) -> HyperTask:
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, maml_weight: float = 0.0) -> HyperTask:
         """One hypernetwork pass: support set -> (theta, delta theta).
 
         Args:
@@ -111,9 +109,7 @@ class HyperMAML(FewShotModel):
                 return F.cross_entropy(F.linear(features, p["weight"], p["bias"]), support_y)
 
             start = {"weight": self.head.weight, "bias": self.head.bias}
-            end = gradient_steps(
-                loss_fn, start, hcfg.warmup_steps, hcfg.warmup_inner_lr, differentiable=self.training
-            )[-1]
+            end = gradient_steps(loss_fn, start, hcfg.warmup_steps, hcfg.warmup_inner_lr, differentiable=self.training)[-1]
             delta_w = delta_w + maml_weight * (end["weight"] - self.head.weight)
             delta_b = delta_b + maml_weight * (end["bias"] - self.head.bias)
         return HyperTask(self.head.weight, self.head.bias, delta_w, delta_b, stats=stats)

@@ -4,8 +4,8 @@ of a call (``torch.func.functional_call`` does swap, which corrupts a model shar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -54,9 +54,7 @@ def gradient_steps(
         with torch.enable_grad():
             current = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
             loss = loss_fn(current)
-            grads = torch.autograd.grad(
-                loss, list(current.values()), create_graph=differentiable and not first_order
-            )
+            grads = torch.autograd.grad(loss, list(current.values()), create_graph=differentiable and not first_order)
         params = {k: v - inner_lr * g for (k, v), g in zip(current.items(), grads)}
         if not differentiable:
             params = {k: v.detach() for k, v in params.items()}
@@ -145,9 +143,7 @@ class MAML(FewShotModel):
                 logits = F.linear(features, p.get("head.weight", self.head.weight), p.get("head.bias", self.head.bias))
                 return F.cross_entropy(logits, support_y)
 
-        trajectory = gradient_steps(
-            loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order
-        )
+        trajectory = gradient_steps(loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order)
         if cfg.adapt == "head":
             stats = [shared_stats] * len(trajectory)
         elif differentiable:  # training: only the final state's moments are used (by the query loss)
@@ -155,8 +151,11 @@ class MAML(FewShotModel):
         else:  # the support moments under each state's weights, for predicting with any state: those of states
             # 0..steps-1 came with their gradient step's forward; the last state needs one forward more
             with torch.no_grad():
-                stats = [*seen, self._support_stats(support_x, trajectory[-1])] if seen else \
-                    [self._support_stats(support_x, p) for p in trajectory]
+                stats = (
+                    [*seen, self._support_stats(support_x, trajectory[-1])]
+                    if seen
+                    else [self._support_stats(support_x, p) for p in trajectory]
+                )
         return [MAMLTask(params=p, steps=i, stats=st) for i, (p, st) in enumerate(zip(trajectory, stats))]
 
     def adapt(
@@ -176,4 +175,4 @@ class MAML(FewShotModel):
 
 def _backbone_part(params: Params) -> Params:
     """``{"backbone.x": t}`` -> ``{"x": t}``: the backbone's share of a model-level parameter dict."""
-    return {k[len("backbone."):]: v for k, v in params.items() if k.startswith("backbone.")}
+    return {k[len("backbone.") :]: v for k, v in params.items() if k.startswith("backbone.")}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -87,7 +87,9 @@ def meta_train(
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     total_steps = cfg.epochs * steps_per_epoch
-    running_stats = getattr(model.config.backbone, "batch_norm", None) == "running" and hasattr(model.backbone, "update_running_stats")
+    running_stats = getattr(model.config.backbone, "batch_norm", None) == "running" and hasattr(
+        model.backbone, "update_running_stats"
+    )
     call_started = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         if max_seconds is not None and epoch > start_epoch:
@@ -134,7 +136,11 @@ def meta_train(
             if best["val"] is None or val.mean > best["val"]:
                 best = {"epoch": epoch + 1, "val": val.mean, "state": _cpu_state(model)}
                 if run_dir is not None:
-                    save(model, run_dir / "best.pt", metrics={"val_mean": val.mean, "val_ci95": val.ci95, "epoch": epoch + 1})
+                    save(
+                        model,
+                        run_dir / "best.pt",
+                        metrics=train_metrics(cfg, history + [record], best["epoch"], val.mean, val.ci95),
+                    )
         history.append(record)
         if print_epochs:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -157,15 +163,32 @@ def meta_train(
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     model.eval()
+    best_record = next((r for r in history if r["epoch"] == best["epoch"]), {})
+    model.metrics = train_metrics(cfg, history, best["epoch"], best["val"], best_record.get("val_ci95"))
     return TrainResult(history=history, best_epoch=best["epoch"], best_val=best["val"])
+
+
+def train_metrics(cfg: TrainConfig, history: list[dict], best_epoch: int, val_mean: float | None, val_ci95: float | None) -> dict:
+    """The one metrics record of a training run, as ``meta_train`` leaves it in ``model.metrics`` and in
+    ``best.pt``: the chosen epoch (-1 without validation: the last weights are kept), its validation score,
+    the epochs that ran and the schedule. Benchmarks and the toy add their test numbers to it."""
+    return {
+        "best_epoch": best_epoch,
+        "val_mean": val_mean,
+        "val_ci95": val_ci95,
+        "epochs_run": len(history),
+        "train_history": history,
+        "train_config": to_dict(cfg),
+    }
 
 
 def init_weights(model: FewShotModel, path: str | Path) -> None:
     """Start from the weights of checkpoint ``path`` (``TrainConfig.init_from``). Tensors the model has and
     the file lacks (a new normalisation's parameters or buffers) keep their initial values; anything else
     that does not fit is an error naming the keys."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
+    from .checkpoint import read_checkpoint
+
+    state = read_checkpoint(path)["state_dict"]  # a path or a bundled name; CheckpointError if it is not one
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"init_from {path}: the checkpoint has weights this model lacks: {result.unexpected_keys}")

@@ -27,7 +27,7 @@ run() {  # run NAME ROW NORM SEED [ARGS...]
     shift 4
     mkdir -p "$out/$name"
     # shellcheck disable=SC2086
-    $python -m hypermaml.train --config "hypermaml/configs/transductive/$row.json" --run-dir "$out/$name" \
+    $python -m hypermaml train --config "hypermaml/configs/transductive/$row.json" --run-dir "$out/$name" \
         --device "$device" --threads 1 --no-progress --seed "$seed" $limit \
         --set model.backbone.batch_norm="$norm" --set train.init_from="pretrained/transductive/$row.pt" \
         --set train.epochs=40 --set train.lr=0.0005 "$@" ${EXTRA:-} >"$out/$name/log.txt" 2>&1 &

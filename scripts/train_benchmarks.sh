@@ -26,7 +26,7 @@ run() {  # run NAME CONFIG [ARGS...]
     shift 2
     mkdir -p "$out/$name"
     # shellcheck disable=SC2086
-    $python -m hypermaml.train --config "$config" --run-dir "$out/$name" --device "$device" --threads 1 \
+    $python -m hypermaml train --config "$config" --run-dir "$out/$name" --device "$device" --threads 1 \
         --no-progress $limit "$@" ${EXTRA:-} >"$out/$name/log.txt" 2>&1 &
 }
 

@@ -19,7 +19,9 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 def tiny_conv_config(method: str, n_way: int = 3, n_shot: int = 2, batch_norm: str = "transductive", **kw) -> hm.ModelConfig:
-    backbone = hm.BackboneConfig(kind="conv4", in_channels=1, hidden=8, input_mean=(0.5,), input_std=(0.25,), batch_norm=batch_norm)
+    backbone = hm.BackboneConfig(
+        kind="conv4", in_channels=1, hidden=8, input_mean=(0.5,), input_std=(0.25,), batch_norm=batch_norm
+    )
     return hm.ModelConfig(method=method, n_way=n_way, n_shot=n_shot, backbone=backbone, **kw)
 
 

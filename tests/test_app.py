@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "studio.py")
@@ -112,8 +111,8 @@ def test_rapid_reruns_of_one_session_raise_nothing():
 
 
 def own_task_app(with_queries=True):
-    from tests.test_own_task import full_task, png
     from app.own_task import Picture
+    from tests.test_own_task import full_task, png
 
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["own_classes"] = full_task()
@@ -206,6 +205,7 @@ def test_placed_support_points_replace_the_sampled_support_set():
 
 # --- Bad input on "Your own task": each case through the page, and nothing the user gave is lost ---------
 
+
 def awkward_image(name: str) -> bytes:
     import numpy as np
     from PIL import Image
@@ -232,9 +232,6 @@ def awkward_image(name: str) -> bytes:
 AWKWARD = ["rgba.png", "palette.png", "sixteen-bit.tif", "cmyk.jpg", "exif-rotated.jpg", "huge.jpg"]
 
 
-
-
-
 @pytest.mark.parametrize("name", AWKWARD)
 def test_awkward_but_valid_images_are_used_as_support_and_query(name):
     from app.own_task import Picture
@@ -250,10 +247,13 @@ def test_awkward_but_valid_images_are_used_as_support_and_query(name):
     assert len(at.session_state["own_classes"][0].pictures) == 3
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("notes.png", b"hello, this is text", "notes.png is not an image"),
-    ("cut.png", None, "cut.png is corrupt or truncated"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.png", b"hello, this is text", "notes.png is not an image"),
+        ("cut.png", None, "cut.png is corrupt or truncated"),
+    ],
+)
 def test_an_unreadable_support_image_is_named_left_out_and_nothing_else_is_lost(name, data, message):
     from app.own_task import Picture
     from tests.test_folders import encode, stroke

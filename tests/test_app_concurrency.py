@@ -76,8 +76,10 @@ def test_six_sessions_at_once_render_cleanly_and_leave_the_shared_models_as_a_fr
     for module in (app_test, local_script_runner):
         monkeypatch.setattr(module, "ScriptCache", lambda: shared_cache)
     sessions = [open_page(page) for page in pages]
-    threads = [threading.Thread(target=visitor, args=(at, page, [k + 1, k + 7], errors))
-               for k, (at, page) in enumerate(zip(sessions, pages))]
+    threads = [
+        threading.Thread(target=visitor, args=(at, page, [k + 1, k + 7], errors))
+        for k, (at, page) in enumerate(zip(sessions, pages))
+    ]
     for t in threads:
         t.start()
     for t in threads:

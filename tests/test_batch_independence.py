@@ -27,8 +27,10 @@ def structured_episode() -> hm.Episode:
     # Class-dependent images, so that a batch of one class has statistics unlike a mixed batch.
     g = torch.Generator().manual_seed(3)
     means = torch.linspace(0.1, 0.9, 5)
+
     def images(labels):
         return (means[labels][:, None, None, None] + 0.3 * torch.rand(len(labels), 1, 28, 28, generator=g)).clamp(0, 1)
+
     support_y = torch.arange(5)
     query_y = torch.arange(5).repeat_interleave(15)
     return hm.Episode(images(support_y), support_y, images(query_y), query_y)

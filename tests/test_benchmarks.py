@@ -39,8 +39,17 @@ def test_every_committed_benchmark_checkpoint_has_its_metrics_and_is_small():
     for path in COMMITTED:
         assert path.stat().st_size < 5_000_000, path
         stored = json.loads(path.with_suffix(".json").read_text())
-        assert {"test_accuracy", "test_ci95", "test_accuracy_alone", "test_ci95_alone", "test_accuracies",
-                "test_accuracies_alone", "test_protocol", "train_seconds", "history"} <= set(stored)
+        assert {
+            "test_accuracy",
+            "test_ci95",
+            "test_accuracy_alone",
+            "test_ci95_alone",
+            "test_accuracies",
+            "test_accuracies_alone",
+            "test_protocol",
+            "train_seconds",
+            "history",
+        } <= set(stored)
         assert len(stored["test_accuracies"]) == len(stored["test_accuracies_alone"]) == EPISODES
 
 
@@ -114,10 +123,12 @@ def test_checkpoint_names_follow_the_documented_pattern():
 
 
 def test_the_best_validation_run_of_each_row_is_imported(tmp_path):
-    from benchmarks.omniglot_emnist import candidate_runs, import_runs
     import benchmarks.omniglot_emnist as bench
+    from benchmarks.omniglot_emnist import candidate_runs, import_runs
 
-    cfg = hm.ModelConfig(method="protonet", backbone=hm.BackboneConfig(kind="identity", input_mean=(0.0, 0.0), input_std=(1.0, 1.0)))
+    cfg = hm.ModelConfig(
+        method="protonet", backbone=hm.BackboneConfig(kind="identity", input_mean=(0.0, 0.0), input_std=(1.0, 1.0))
+    )
     for name, val in [("protonet_1shot", 0.5), ("protonet_1shot_aug", 0.7), ("protonet_1shotx", 0.9), ("protonet_5shot_a", 0.6)]:
         run = tmp_path / "runs" / name
         run.mkdir(parents=True)
@@ -178,9 +189,15 @@ def test_each_checkpoint_was_trained_by_the_config_of_its_name(path):
 def test_seeds_of_the_chosen_recipe_are_recorded_for_the_across_seed_summary(tmp_path):
     import benchmarks.omniglot_emnist as bench
 
-    cfg = hm.ModelConfig(method="protonet", backbone=hm.BackboneConfig(kind="identity", input_mean=(0.0, 0.0), input_std=(1.0, 1.0)))
-    for name, val in [("protonet_1shot_metabn_s0", 0.5), ("protonet_1shot_metabn_s1", 0.7), ("protonet_1shot_metabn_s2", 0.6),
-                      ("protonet_1shot_tasknorm-i_s0", 0.55)]:
+    cfg = hm.ModelConfig(
+        method="protonet", backbone=hm.BackboneConfig(kind="identity", input_mean=(0.0, 0.0), input_std=(1.0, 1.0))
+    )
+    for name, val in [
+        ("protonet_1shot_metabn_s0", 0.5),
+        ("protonet_1shot_metabn_s1", 0.7),
+        ("protonet_1shot_metabn_s2", 0.6),
+        ("protonet_1shot_tasknorm-i_s0", 0.55),
+    ]:
         run = tmp_path / "runs" / name
         run.mkdir(parents=True)
         hm.save(hm.build_model(cfg), run / "best.pt", metrics={"val_mean": val, "epoch": 1})
@@ -196,4 +213,6 @@ def test_seeds_of_the_chosen_recipe_are_recorded_for_the_across_seed_summary(tmp
         bench.PRETRAINED = original
     assert metrics["run"] == "protonet_1shot_metabn_s1"
     assert sorted(metrics["seed_runs"]) == ["protonet_1shot_metabn_s0", "protonet_1shot_metabn_s1", "protonet_1shot_metabn_s2"]
-    assert bench.seed_summary({"seed_runs": {"a": {"test_accuracy": 0.8}, "b": {"test_accuracy": 0.9}}}) == "85.00 ± 7.07 (2 seeds)"
+    assert (
+        bench.seed_summary({"seed_runs": {"a": {"test_accuracy": 0.8}, "b": {"test_accuracy": 0.9}}}) == "85.00 ± 7.07 (2 seeds)"
+    )

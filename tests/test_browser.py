@@ -21,8 +21,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGES = {"toy": ("", '[data-testid="stMetric"]'), "episodes": ("episodes", '[data-testid="stMetric"]'),
-         "own_task": ("own_task", '[data-testid="stFileUploader"]'), "how": ("how", '[data-testid="stGraphVizChart"]')}
+PAGES = {
+    "toy": ("", '[data-testid="stMetric"]'),
+    "episodes": ("episodes", '[data-testid="stMetric"]'),
+    "own_task": ("own_task", '[data-testid="stFileUploader"]'),
+    "how": ("how", '[data-testid="stGraphVizChart"]'),
+}
 
 if not Path(CHROMIUM).exists():
     message = "Debian's chromium is not installed: apt-get install chromium"
@@ -41,8 +45,14 @@ def free_port() -> int:
 def studio_url():
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
-    proc = subprocess.Popen([str(ROOT / "run_app.sh")], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(ROOT / "run_app.sh")],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while True:
@@ -66,9 +76,18 @@ def test_every_page_opens_in_a_real_browser_without_errors(studio_url, tmp_path)
     out = Path(os.environ.get("STUDIO_SCREENSHOTS", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         for width in (1400, 1024):  # a laptop, and a class projector
             page = browser.new_page(viewport={"width": width, "height": 1600})
             for name, (path, ready) in PAGES.items():
@@ -87,7 +106,6 @@ def test_every_page_opens_in_a_real_browser_without_errors(studio_url, tmp_path)
 
 def test_bad_uploads_in_a_real_browser_are_named_and_lose_nothing(studio_url, tmp_path):
     """Real file uploads through the page: a zip reaching outside its folder, then a text file named .png."""
-    import io
     import zipfile
 
     from playwright.sync_api import sync_playwright

@@ -6,13 +6,30 @@ import pytest
 import torch
 
 import hypermaml as hm
-from hypermaml.evaluate import main as evaluate_main
-from hypermaml.train import load_run_config, main as train_main
+from hypermaml.cli import main
+from hypermaml.config import load_run_config
+
+
+def train_main(argv):
+    assert main(["train", *argv]) == 0
+
+
+def evaluate_main(argv):
+
+    from hypermaml.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", *argv])
+    return args.run(args)
+
 
 CONFIG = {
-    "model": {"method": "hypermaml", "n_way": 3, "n_shot": 1,
-              "backbone": {"kind": "conv4", "hidden": 8, "input_mean": [0.7], "input_std": [0.4]},
-              "hypermaml": {"hidden": 16}},
+    "model": {
+        "method": "hypermaml",
+        "n_way": 3,
+        "n_shot": 1,
+        "backbone": {"kind": "conv4", "hidden": 8, "input_mean": [0.7], "input_std": [0.4]},
+        "hypermaml": {"hidden": 16},
+    },
     "train": {"epochs": 2, "episodes_per_epoch": 8, "meta_batch": 2, "n_query": 3, "val_episodes": 5},
     "data": {"train": "digits", "val": "digits"},
 }
@@ -21,9 +38,9 @@ CONFIG = {
 def test_overrides_are_parsed_as_json_where_possible(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(CONFIG))
-    raw = load_run_config(path, ["train.epochs=7", "model.hypermaml.aggregation=mean", "train.lr=0.5"])
-    assert raw["train"]["epochs"] == 7 and raw["train"]["lr"] == 0.5
-    assert raw["model"]["hypermaml"]["aggregation"] == "mean"
+    run = load_run_config(path, ["train.epochs=7", "model.hypermaml.aggregation=mean", "train.lr=0.5"])
+    assert run.train.epochs == 7 and run.train.lr == 0.5
+    assert run.model.hypermaml.aggregation == "mean"
     with pytest.raises(ValueError, match="section.field=value"):
         load_run_config(path, ["train.epochs"])
 
@@ -31,39 +48,50 @@ def test_overrides_are_parsed_as_json_where_possible(tmp_path):
 def test_toml_configs_are_read_too(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[model]\nmethod = "protonet"\nn_way = 3\n[train]\nepochs = 1\n[data]\ntrain = "digits"\n')
-    assert load_run_config(path)["model"]["method"] == "protonet"
+    assert load_run_config(path).model.method == "protonet"
 
 
 def test_train_then_evaluate_from_the_command_line(tmp_path, capsys):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(CONFIG))
     out = tmp_path / "model.pt"
-    train_main(["--config", str(path), "--run-dir", str(tmp_path / "run"), "--out", str(out), "--no-progress", "--set", "train.epochs=1"])
+    train_main(
+        ["--config", str(path), "--run-dir", str(tmp_path / "run"), "--out", str(out), "--no-progress", "--set", "train.epochs=1"]
+    )
     model = hm.load(out)
     assert model.config.n_way == 3 and model.metrics["best_epoch"] == 1
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 1
     # resume extends the same run to two epochs
     train_main(["--config", str(path), "--run-dir", str(tmp_path / "run"), "--resume", "--no-progress"])
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 2
-    result = evaluate_main(["--checkpoint", str(out), "--dataset", "digits", "--n-way", "3", "--episodes", "20", "--json", str(tmp_path / "e.json")])
+    result = evaluate_main(
+        ["--checkpoint", str(out), "--dataset", "digits", "--n-way", "3", "--episodes", "20", "--json", str(tmp_path / "e.json")]
+    )
     assert 0 <= result["mean"] <= 1 and result["episodes"] == 20
     assert json.loads((tmp_path / "e.json").read_text())["accuracy_pct"] == round(100 * result["mean"], 2)
     assert "± " in capsys.readouterr().out
 
 
-def test_steps_is_refused_for_a_method_without_an_inner_loop(tmp_path):
+def test_steps_is_refused_for_a_method_without_an_inner_loop(tmp_path, capsys):
     out = tmp_path / "p.pt"
     hm.save(hm.build_model(hm.ModelConfig(method="protonet", n_way=3, backbone=hm.BackboneConfig(hidden=8))), out)
-    with pytest.raises(SystemExit):
-        evaluate_main(["--checkpoint", str(out), "--dataset", "digits", "--steps", "3", "--episodes", "2"])
+    assert main(["evaluate", "--checkpoint", str(out), "--dataset", "digits", "--steps", "3", "--episodes", "2"]) == 2
+    assert capsys.readouterr().err == "error: --steps applies to MAML checkpoints only; this one is protonet\n"
 
 
-def test_importing_the_evaluate_command_keeps_hm_evaluate_callable():
-    import hypermaml.evaluate  # noqa: F401  (binds the submodule on the package)
+def test_hm_evaluate_stays_the_library_function():
+    import hypermaml.cli  # noqa: F401  - the command module no longer shadows hm.evaluate
     from toy.tasks import ToyTaskSampler
 
-    model = hm.build_model(hm.ModelConfig(method="protonet", n_way=2, backbone=hm.BackboneConfig(kind="identity", in_channels=2, input_mean=(0.0, 0.0), input_std=(1.0, 1.0))))
+    model = hm.build_model(
+        hm.ModelConfig(
+            method="protonet",
+            n_way=2,
+            backbone=hm.BackboneConfig(kind="identity", in_channels=2, input_mean=(0.0, 0.0), input_std=(1.0, 1.0)),
+        )
+    )
     assert hm.evaluate(model, ToyTaskSampler(1, 2), n_episodes=3).n_episodes == 3
+    assert callable(hm.evaluate) and hm.evaluate.__module__ == "hypermaml.evaluation"
 
 
 def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path):
@@ -80,7 +108,7 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path)
     path = tmp_path / "c.json"
     path.write_text(json.dumps(config))
     env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])}
-    args = [sys.executable, "-m", "hypermaml.train", "--config", str(path), "--no-progress", "--threads", "1"]
+    args = [sys.executable, "-m", "hypermaml", "train", "--config", str(path), "--no-progress", "--threads", "1"]
 
     subprocess.run(args + ["--run-dir", str(tmp_path / "straight")], check=True, env=env, capture_output=True)
 
@@ -111,5 +139,90 @@ def test_query_batch_one_evaluates_each_query_alone_from_the_command_line(tmp_pa
     alone = evaluate_main(args + ["--query-batch", "1", "--json", str(tmp_path / "b.json")])
     assert alone["query_batch"] == 1 and together["query_batch"] is None
     assert alone["accuracies"] == together["accuracies"]  # MetaBN: batch-independent
-    with pytest.raises(SystemExit):
-        evaluate_main(args + ["--query-batch", "0"])
+    assert main(["evaluate", *args, "--query-batch", "0"]) == 2
+
+
+# ---- every user error: one line "error: ...", status 2, nothing loaded or written --------------------------
+
+
+def bad_config(tmp_path, text: str, name: str = "c.json"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "config, overrides, says",
+    [
+        (None, [], "does not exist"),
+        ("{not json", [], "c.json"),
+        (json.dumps({**CONFIG, "extra": {}}), [], "extra"),
+        (json.dumps({**CONFIG, "model": {**CONFIG["model"], "n_wayy": 3}}), [], "n_wayy"),
+        (json.dumps(CONFIG), ["train.epochs"], "section.field=value"),
+        (json.dumps(CONFIG), ["train.epochs=two"], "train.epochs"),
+        (json.dumps(CONFIG), ["train.lr=fast"], "train.lr"),
+        (json.dumps(CONFIG), ["model.n_way=5.5"], "model.n_way"),
+        (json.dumps(CONFIG), ["model.backbone.kind=resnet"], "resnet"),
+        (json.dumps(CONFIG), ["model.hypermaml.aggregation=max"], "aggregation"),
+        (json.dumps(CONFIG), ["data.train=mnist"], "mnist"),
+        (json.dumps(CONFIG), ["train.epochs=0"], "train.epochs"),
+    ],
+)
+def test_a_bad_training_request_is_one_line_and_leaves_no_run_folder(tmp_path, capfd, config, overrides, says):
+    path = tmp_path / "c.json" if config is None else bad_config(tmp_path, config)
+    sets = [a for item in overrides for a in ("--set", item)]
+    run_dir = tmp_path / "run"
+    assert main(["train", "--config", str(path), "--run-dir", str(run_dir), "--no-progress", *sets]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+    assert not run_dir.exists()
+
+
+def test_argparse_mistakes_are_one_line_too(tmp_path, capfd):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--config"])
+    assert stop.value.code == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_the_run_folder_must_be_in_the_state_the_flags_say(tmp_path, capfd):
+    path = bad_config(tmp_path, json.dumps(CONFIG))
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "new"), "--resume"]) == 2
+    assert "nothing to resume" in capfd.readouterr().err and not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "last.pt").write_bytes(b"x")
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "old")]) == 2
+    assert "already holds a run" in capfd.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["last.pt"]
+
+
+def test_missing_data_is_named_before_anything_is_written(tmp_path, capfd, monkeypatch):
+    monkeypatch.delenv("HYPERMAML_DATA", raising=False)
+    path = bad_config(tmp_path, json.dumps({**CONFIG, "data": {"train": "omniglot-train"}}))
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "HYPERMAML_DATA" in capfd.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "checkpoint, says",
+    [
+        ("nowhere.pt", "no such checkpoint"),
+        ("folder", "is a directory"),
+        ("junk.pt", "not a checkpoint"),
+    ],
+)
+def test_a_bad_checkpoint_to_evaluate_is_one_line(tmp_path, capfd, monkeypatch, checkpoint, says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "junk.pt").write_bytes(b"\x00\x01 not a torch file" * 10)
+    assert main(["evaluate", "--checkpoint", checkpoint, "--dataset", "digits", "--episodes", "2"]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_a_bundled_model_evaluates_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = evaluate_main(["--checkpoint", "omniglot_emnist_protonet_1shot", "--dataset", "digits", "--episodes", "3"])
+    assert out["episodes"] == 3 and (tmp_path / "omniglot_emnist_protonet_1shot.eval_digits_1shot.json").is_file()

@@ -10,7 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from hypermaml.data import DATA_ENV, data_root, load_digits, load_emnist, load_emnist_idx, load_omniglot, load_omniglot_zip, load_split, omniglot_alphabets
+from hypermaml.data import (
+    DATA_ENV,
+    data_root,
+    load_digits,
+    load_emnist,
+    load_emnist_idx,
+    load_omniglot,
+    load_omniglot_zip,
+    load_split,
+    omniglot_alphabets,
+)
 from hypermaml.data.datasets import _vinyals
 from hypermaml.episodes import EpisodeSampler
 
@@ -139,7 +149,9 @@ def test_the_official_omniglot_zip_layout_reads_like_the_npz(root, tmp_path):
         for c in range(2):
             for d in range(20):
                 img = (raw[latin_first + c, d] * 255).astype(np.uint8)
-                z.writestr(f"images_background/Latin/character{c + 1:02d}/{latin_first + c + 1:04d}_{d + 1:02d}.png", png_bytes(img))
+                z.writestr(
+                    f"images_background/Latin/character{c + 1:02d}/{latin_first + c + 1:04d}_{d + 1:02d}.png", png_bytes(img)
+                )
     data = load_omniglot_zip(path)
     assert data.class_names == ("Latin/character01", "Latin/character02")
     assert torch.allclose(data.x, npz.x[:40], atol=1e-6)

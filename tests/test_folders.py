@@ -120,18 +120,23 @@ def zip_bytes(entries):
 
 def test_a_zip_with_a_folder_per_class_inside_a_top_folder(tmp_path):
     png = encode(stroke())
-    data = load_image_zip(zip_bytes({"task/cat/1.png": png, "task/cat/2.png": png, "task/dog/1.png": png, "__MACOSX/task/._x.png": b"x"}))
+    data = load_image_zip(
+        zip_bytes({"task/cat/1.png": png, "task/cat/2.png": png, "task/dog/1.png": png, "__MACOSX/task/._x.png": b"x"})
+    )
     assert data.class_names == ("cat", "dog") and data.y.tolist() == [0, 0, 1]
     path = tmp_path / "t.zip"
     path.write_bytes(zip_bytes({"a/1.png": png, "b/1.png": png}))
     assert load_image_zip(path).class_names == ("a", "b")
 
 
-@pytest.mark.parametrize("bad,message", [
-    ("../evil/1.png", "outside its folder"),
-    ("cat/../../1.png", "outside its folder"),
-    ("/abs/1.png", "absolute path"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        ("../evil/1.png", "outside its folder"),
+        ("cat/../../1.png", "outside its folder"),
+        ("/abs/1.png", "absolute path"),
+    ],
+)
 def test_a_zip_with_paths_outside_its_folder_is_refused(bad, message):
     with pytest.raises(ImageError, match=message):
         load_image_zip(zip_bytes({"cat/1.png": encode(stroke()), bad: encode(stroke())}))

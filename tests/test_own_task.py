@@ -72,8 +72,14 @@ def test_polarity_is_applied_when_decoding_so_changing_it_loses_nothing():
 def test_predictions_rows_and_csv_cover_every_method():
     torch.manual_seed(0)
     backbone = hm.BackboneConfig(kind="conv4", hidden=8, input_mean=(0.9,), input_std=(0.3,))
-    models = {m: hm.build_model(hm.ModelConfig(method=m, n_way=5, n_shot=1, backbone=backbone, hypermaml=hm.HyperMAMLConfig(hidden=16, aggregation="mean"))).eval()
-              for m in ("hypermaml", "maml", "protonet")}
+    models = {
+        m: hm.build_model(
+            hm.ModelConfig(
+                method=m, n_way=5, n_shot=1, backbone=backbone, hypermaml=hm.HyperMAMLConfig(hidden=16, aggregation="mean")
+            )
+        ).eval()
+        for m in ("hypermaml", "maml", "protonet")
+    }
     x, y, _, _ = support_set(full_task(), "auto")
     probs = predict(models, x, y, x[:3], maml_steps=2)
     assert set(probs) == {"hypermaml", "maml", "protonet"}

@@ -8,7 +8,8 @@ import torch
 
 import hypermaml as hm
 from toy.tasks import PAIRS, TASK_TYPES, ToyTaskSampler, bayes_accuracy, input_statistics, sample_task
-from toy.train import EVAL_SEED, EVAL_TASKS, N_QUERY, N_SHOT, main as train_main, measure
+from toy.train import EVAL_SEED, EVAL_TASKS, N_QUERY, N_SHOT, measure
+from toy.train import main as train_main
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 

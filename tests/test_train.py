@@ -12,15 +12,28 @@ CFG = hm.TrainConfig(epochs=3, episodes_per_epoch=64, meta_batch=8, lr=3e-3, n_q
 
 def fresh_model():
     torch.manual_seed(0)
-    return hm.build_model(hm.ModelConfig(method="hypermaml", n_way=2, n_shot=3, backbone=toy_backbone(),
-                                         hypermaml=hm.HyperMAMLConfig(hidden=16, warmup_epochs=1, blend_epochs=1, warmup_inner_lr=0.5, warmup_steps=1)))
+    return hm.build_model(
+        hm.ModelConfig(
+            method="hypermaml",
+            n_way=2,
+            n_shot=3,
+            backbone=toy_backbone(),
+            hypermaml=hm.HyperMAMLConfig(hidden=16, warmup_epochs=1, blend_epochs=1, warmup_inner_lr=0.5, warmup_steps=1),
+        )
+    )
 
 
 def test_meta_training_lowers_the_loss_and_keeps_the_best_validation_weights(tmp_path):
     model = fresh_model()
     sampler = ToyTaskSampler(3, 5)
-    result = hm.meta_train(model, sampler, hm.TrainConfig(epochs=3, episodes_per_epoch=400, meta_batch=8, lr=3e-3, n_query=5, val_episodes=50),
-                           val_sampler=sampler, run_dir=tmp_path, progress=False)
+    result = hm.meta_train(
+        model,
+        sampler,
+        hm.TrainConfig(epochs=3, episodes_per_epoch=400, meta_batch=8, lr=3e-3, n_query=5, val_episodes=50),
+        val_sampler=sampler,
+        run_dir=tmp_path,
+        progress=False,
+    )
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < losses[0]
     assert result.best_val == max(h["val_mean"] for h in result.history)
@@ -46,7 +59,9 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
 
     interrupted = fresh_model()
     with pytest.raises(Interrupt):
-        hm.meta_train(interrupted, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "b", progress=False, on_step=crash_in_epoch_three)
+        hm.meta_train(
+            interrupted, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "b", progress=False, on_step=crash_in_epoch_three
+        )
     resumed = fresh_model()  # a new process would start from a fresh model too
     result = hm.meta_train(resumed, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "b", resume=True, progress=False)
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
@@ -59,6 +74,11 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
 
 def test_on_step_reports_every_optimiser_step():
     seen = []
-    hm.meta_train(fresh_model(), ToyTaskSampler(3, 5), hm.TrainConfig(epochs=2, episodes_per_epoch=16, meta_batch=4, val_episodes=0),
-                  progress=False, on_step=lambda s, t, loss, acc: seen.append((s, t)))
+    hm.meta_train(
+        fresh_model(),
+        ToyTaskSampler(3, 5),
+        hm.TrainConfig(epochs=2, episodes_per_epoch=16, meta_batch=4, val_episodes=0),
+        progress=False,
+        on_step=lambda s, t, loss, acc: seen.append((s, t)),
+    )
     assert seen == [(i, 8) for i in range(1, 9)]

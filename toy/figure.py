@@ -42,9 +42,7 @@ def draw_panel(ax, model: hm.FewShotModel, episode: hm.Episode, adapt_kwargs: di
         task = model.adapt(episode.support_x, episode.support_y, **adapt_kwargs)
         accuracy = (model.logits(episode.query_x, task).argmax(-1) == episode.query_y).float().mean().item()
     grid = hm.decision_grid(model, task, XLIM, YLIM, resolution)
-    ax.imshow(
-        grid.probs[..., 1], origin="lower", extent=(*XLIM, *YLIM), cmap="RdBu_r", vmin=0, vmax=1, alpha=0.4, aspect="equal"
-    )
+    ax.imshow(grid.probs[..., 1], origin="lower", extent=(*XLIM, *YLIM), cmap="RdBu_r", vmin=0, vmax=1, alpha=0.4, aspect="equal")
     ax.contour(grid.xs, grid.ys, grid.probs[..., 1], levels=[0.5], colors="k", linewidths=1.2)
     for c in range(2):
         q = episode.query_x[episode.query_y == c]

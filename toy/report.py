@@ -1,7 +1,7 @@
 """Print the README's toy results table from the committed checkpoints (re-measured, not copied).
 
-    python -m toy.report              # re-evaluates pretrained/toy_*.pt on the 1,000 evaluation tasks
-    python -m toy.report --stored     # formats the stored metrics JSON instead (instant)
+python -m toy.report              # re-evaluates pretrained/toy_*.pt on the 1,000 evaluation tasks
+python -m toy.report --stored     # formats the stored metrics JSON instead (instant)
 """
 
 from __future__ import annotations

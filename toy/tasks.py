@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+
 from hypermaml.episodes import Episode
 
 

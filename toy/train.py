@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 import hypermaml as hm
-from hypermaml.config import to_dict
 
 from .tasks import ToyTaskSampler, bayes_accuracy, input_statistics
 
@@ -47,15 +46,21 @@ def recipes(scale: int = 1) -> dict[str, ToyRecipe]:
     return {
         "hypermaml": ToyRecipe(
             # A small MLP is plenty: it only has to map "which Gaussian are these 5 points from" to a row.
-            hm.ModelConfig(method="hypermaml", hypermaml=hm.HyperMAMLConfig(hidden=64, n_hidden_layers=2, aggregation="mean"), **common),
-            hm.TrainConfig(epochs=15, episodes_per_epoch=2000 // scale, meta_batch=16, lr=3e-3, n_query=N_QUERY, val_episodes=200),
+            hm.ModelConfig(
+                method="hypermaml", hypermaml=hm.HyperMAMLConfig(hidden=64, n_hidden_layers=2, aggregation="mean"), **common
+            ),
+            hm.TrainConfig(
+                epochs=15, episodes_per_epoch=2000 // scale, meta_batch=16, lr=3e-3, n_query=N_QUERY, val_episodes=200
+            ),
         ),
         "maml": ToyRecipe(
             # Trained for exactly one inner step, so "MAML after one step" is the best one-step MAML we can
             # make, not a 5-step model stopped early. inner_lr and the outer lr are the best one-step row of
             # `python -m benchmarks.toy_maml_sweep` (docs/toy_maml_sweep.json).
             hm.ModelConfig(method="maml", maml=hm.MAMLConfig(inner_lr=1.0, train_steps=1, test_steps=1, adapt="all"), **common),
-            hm.TrainConfig(epochs=15, episodes_per_epoch=2000 // scale, meta_batch=16, lr=1e-3, n_query=N_QUERY, val_episodes=200),
+            hm.TrainConfig(
+                epochs=15, episodes_per_epoch=2000 // scale, meta_batch=16, lr=1e-3, n_query=N_QUERY, val_episodes=200
+            ),
         ),
         "protonet": ToyRecipe(
             # No learnable embedding (the target model is linear on raw coordinates): only the logit scale
@@ -87,15 +92,12 @@ def train_one(
     model = hm.build_model(recipe.model)
     sampler = ToyTaskSampler(N_SHOT, recipe.train.n_query)
     started = time.perf_counter()
-    result = hm.meta_train(
-        model, sampler, recipe.train, val_sampler=sampler, progress=progress, on_step=on_step
-    )
+    hm.meta_train(model, sampler, recipe.train, val_sampler=sampler, progress=progress, on_step=on_step)
     seconds = time.perf_counter() - started
     metrics = {
+        **model.metrics,  # meta_train's record: epochs, validation, schedule
         "method": name,
         "train_seconds": round(seconds, 1),
-        "train_config": to_dict(recipe.train),
-        "history": result.history,
         "eval_protocol": f"{EVAL_TASKS} tasks, {N_SHOT} shots + {N_QUERY} queries per class, seed {EVAL_SEED}",
         "bayes_accuracy": bayes_accuracy(),
         **measure(model),
@@ -107,7 +109,9 @@ def train_one(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("pretrained"), help="output folder (default: pretrained)")
-    parser.add_argument("--methods", nargs="+", choices=["hypermaml", "maml", "protonet"], default=["hypermaml", "maml", "protonet"])
+    parser.add_argument(
+        "--methods", nargs="+", choices=["hypermaml", "maml", "protonet"], default=["hypermaml", "maml", "protonet"]
+    )
     parser.add_argument("--quick", action="store_true", help="a tenth of the training, for smoke tests")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # tiny tensors: threads cost more than they give

@@ -17,9 +17,9 @@ accuracy = compute.accuracy
 SEEN = {
     "emnist-test": "The models were meta-trained on Omniglot characters and never saw EMNIST's letters and digits.",
     "emnist-val": "The models never trained on EMNIST, but these classes (even indices) chose their epochs and "
-                  "recipes, so they are not a clean test.",
+    "recipes, so they are not a clean test.",
     "omniglot-test": "Omniglot characters of the Vinyals test split, with models meta-trained on the Vinyals "
-                     "training split only (1 shot): they never saw these characters.",
+    "training split only (1 shot): they never saw these characters.",
     "digits": "scikit-learn's 8×8 digits, upscaled; the models never saw them.",
 }
 
@@ -41,8 +41,10 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
 @st.cache_data(show_spinner=False)
 def benchmark_table() -> str:
     """The stored benchmark numbers beside the paper's, as a Markdown table (read once, then cached)."""
-    lines = ["| method | shots | ours, one at a time (%) | paper (%) | transductive: together / alone (%) |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| method | shots | ours, one at a time (%) | paper (%) | transductive: together / alone (%) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for (method, shot), paper in OMNIGLOT_EMNIST.items():
         ours, old_row = "not trained yet", "–"
         path = PRETRAINED / f"omniglot_emnist_{method}_{shot}shot.json"
@@ -60,23 +62,34 @@ def benchmark_table() -> str:
 
 
 st.title("Real episodes")
-st.caption("A 5-way task sampled from real images: a few labelled support images per class, then queries. "
-           "Every model here classifies each query on its own: its answer depends on the support set and that "
-           "image, never on the other queries.")
+st.caption(
+    "A 5-way task sampled from real images: a few labelled support images per class, then queries. "
+    "Every model here classifies each query on its own: its answer depends on the support set and that "
+    "image, never on the other queries."
+)
 
 choices = available_datasets()
 c1, c2, c3, c4 = st.columns([3, 1, 1, 2])
 name = c1.selectbox("Images", list(choices), format_func=lambda n: f"{n}: {choices[n]}")
 vinyals = name == "omniglot-test"
 shot_options = [1] if vinyals else [1, 5]
-n_shot = int(c2.radio("Shots", shot_options, horizontal=True, help="The Vinyals Omniglot models exist for 1 shot only." if vinyals else None))
+n_shot = int(
+    c2.radio(
+        "Shots", shot_options, horizontal=True, help="The Vinyals Omniglot models exist for 1 shot only." if vinyals else None
+    )
+)
 seed = int(c3.number_input("Episode seed", min_value=0, value=0, step=1))
-steps = c4.slider("MAML inner steps", 0, MAX_STEPS, 5, key="episodes_maml_steps",
-                  help="Gradient steps MAML takes on the support set (the curve below shows every count).")
+steps = c4.slider(
+    "MAML inner steps",
+    0,
+    MAX_STEPS,
+    5,
+    key="episodes_maml_steps",
+    help="Gradient steps MAML takes on the support set (the curve below shows every count).",
+)
 st.caption(SEEN[name])
 if "digits" == name and len(choices) == 1:
-    st.info("Only scikit-learn's digits are available: set HYPERMAML_DATA to the shared data folder for EMNIST "
-            "and Omniglot.")
+    st.info("Only scikit-learn's digits are available: set HYPERMAML_DATA to the shared data folder for EMNIST and Omniglot.")
 
 benchmark = "omniglot_vinyals" if vinyals else "omniglot_emnist"
 if not benchmark_models(n_shot, benchmark):
@@ -119,15 +132,36 @@ for i in range(len(query_y)):
 if result["maml_steps"]:
     st.subheader("MAML: accuracy as the inner steps grow")
     accs = [100 * accuracy(p, query_y) for p in result["maml_steps"]]
-    data = [dict(type="scatter", x=list(range(len(accs))), y=accs, mode="lines+markers", name="MAML"),
-            dict(type="scatter", x=[steps], y=[accs[steps]], mode="markers", name="shown above",
-                 marker=dict(size=14, color="black", symbol="circle-open"))]
-    layout = dict(xaxis=dict(title=dict(text="inner steps")), yaxis=dict(title=dict(text="query accuracy (%)"), range=[-5, 105]),
-                  height=320, margin=dict(t=20, b=10), legend=dict(orientation="h", y=1.12))
+    data = [
+        dict(type="scatter", x=list(range(len(accs))), y=accs, mode="lines+markers", name="MAML"),
+        dict(
+            type="scatter",
+            x=[steps],
+            y=[accs[steps]],
+            mode="markers",
+            name="shown above",
+            marker=dict(size=14, color="black", symbol="circle-open"),
+        ),
+    ]
+    layout = dict(
+        xaxis=dict(title=dict(text="inner steps")),
+        yaxis=dict(title=dict(text="query accuracy (%)"), range=[-5, 105]),
+        height=320,
+        margin=dict(t=20, b=10),
+        legend=dict(orientation="h", y=1.12),
+    )
     if "hypermaml" in probs:
         hyper_acc = 100 * accuracy(probs["hypermaml"], query_y)
-        data.append(dict(type="scatter", x=[0, len(accs) - 1], y=[hyper_acc, hyper_acc], mode="lines",
-                         name="HyperMAML (one update)", line=dict(dash="dash", color="#2ca02c")))
+        data.append(
+            dict(
+                type="scatter",
+                x=[0, len(accs) - 1],
+                y=[hyper_acc, hyper_acc],
+                mode="lines",
+                name="HyperMAML (one update)",
+                line=dict(dash="dash", color="#2ca02c"),
+            )
+        )
     fig = go.Figure(dict(data=data, layout=layout), _validate=False)  # plain dicts: no per-property validation
     st.plotly_chart(fig, width="stretch", key="maml_steps")
 
@@ -137,12 +171,22 @@ if benchmark_models(n_shot, benchmark, transductive=True):
             "The paper's code normalises the query images with the statistics of *the whole batch of queries* "
             "(transductive BatchNorm). That scores well when 15 queries of 5 classes arrive together, and badly "
             "for one picture. The shipped models take their statistics from the support set and the image "
-            "itself (MetaBN / TaskNorm-I), so a picture gets the same answer alone or in a crowd.")
+            "itself (MetaBN / TaskNorm-I), so a picture gets the same answer alone or in a crowd."
+        )
         if st.toggle("Run the transductive models on this episode", key="episodes_transductive"):
-            st.markdown("\n".join(["| method | queries together | one query at a time |", "|---|---:|---:|"] + [
-                f"| {LABELS[m]} | {100 * a:.0f}% | {100 * b:.0f}% |" for m, (a, b) in transductive_results(name, n_shot, seed, benchmark).items()]))
+            st.markdown(
+                "\n".join(
+                    ["| method | queries together | one query at a time |", "|---|---:|---:|"]
+                    + [
+                        f"| {LABELS[m]} | {100 * a:.0f}% | {100 * b:.0f}% |"
+                        for m, (a, b) in transductive_results(name, n_shot, seed, benchmark).items()
+                    ]
+                )
+            )
 
 st.subheader("Benchmark: Omniglot → EMNIST, 600 test episodes")
 st.markdown(benchmark_table())
-st.caption(f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints (the README says how they were "
-           f"trained). The paper's numbers are {PAPER_PROTOCOL}.")
+st.caption(
+    f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints (the README says how they were "
+    f"trained). The paper's numbers are {PAPER_PROTOCOL}."
+)

@@ -23,8 +23,10 @@ with left:
           S -> L; T0 -> L; L -> G -> U; U -> L [label=" repeat k times", style=dashed]; U -> Q; }
         """
     )
-    st.markdown("Each step needs a forward **and a backward** pass through the model, and the step size α and "
-                "the number of steps k are fixed by hand. One step from a shared start often is not enough.")
+    st.markdown(
+        "Each step needs a forward **and a backward** pass through the model, and the step size α and "
+        "the number of steps k are fixed by hand. One step from a shared start often is not enough."
+    )
 with right:
     st.subheader("HyperMAML: one forward pass")
     st.graphviz_chart(
@@ -39,8 +41,10 @@ with right:
           S -> E -> Z; Z -> P; Z -> C; P -> C; Y -> C; C -> H -> D -> U -> Q; }
         """
     )
-    st.markdown("The hypernetwork sees what a gradient step would use — the examples, what the base classifier "
-                "predicts for them, and the truth — and is trained end to end to output the update directly.")
+    st.markdown(
+        "The hypernetwork sees what a gradient step would use — the examples, what the base classifier "
+        "predicts for them, and the truth — and is trained end to end to output the update directly."
+    )
 
 st.subheader("Try it")
 st.page_link("views/toy.py", label="One update vs k steps on the paper's toy tasks", icon=":material/scatter_plot:")

@@ -7,8 +7,20 @@ import streamlit as st
 import torch
 
 from app.own_task import (
-    MAX_UPLOAD_BYTES, N_WAY, DecodeCache, Picture, TaskClass, classes_from_zip, decode, empty_task, held_bytes, predict,
-    problems, results_rows, support_set, to_csv,
+    MAX_UPLOAD_BYTES,
+    N_WAY,
+    DecodeCache,
+    Picture,
+    TaskClass,
+    classes_from_zip,
+    decode,
+    empty_task,
+    held_bytes,
+    predict,
+    problems,
+    results_rows,
+    support_set,
+    to_csv,
 )
 from app.resources import benchmark_models
 from hypermaml.data import ImageError
@@ -40,15 +52,23 @@ def load_zip() -> None:
         state[f"own_name_{i}"] = c.name
     state.own_zip_message = ("success", "Loaded " + ", ".join(f"{c.name} ({len(c.pictures)})" for c in state.own_classes))
 
-st.title("Your own 5-way task")
-st.caption("Give five classes a name and a few images each (per-class uploads, one zip with a folder per "
-           "class, or the camera), then add query images. Everything you add stays here while you change "
-           "settings; images are shown the way the models see them: 28×28, dark ink on a light background. "
-           "Each query is classified on its own: the models normalise with your support images and that "
-           "picture only, so a prediction never depends on the other queries you add.")
 
-polarity = st.radio("Polarity", ["auto", "keep", "invert"], horizontal=True, key="own_polarity",
-                    help="The models expect dark ink on light paper. 'auto' inverts pictures whose border is dark.")
+st.title("Your own 5-way task")
+st.caption(
+    "Give five classes a name and a few images each (per-class uploads, one zip with a folder per "
+    "class, or the camera), then add query images. Everything you add stays here while you change "
+    "settings; images are shown the way the models see them: 28×28, dark ink on a light background. "
+    "Each query is classified on its own: the models normalise with your support images and that "
+    "picture only, so a prediction never depends on the other queries you add."
+)
+
+polarity = st.radio(
+    "Polarity",
+    ["auto", "keep", "invert"],
+    horizontal=True,
+    key="own_polarity",
+    help="The models expect dark ink on light paper. 'auto' inverts pictures whose border is dark.",
+)
 
 
 def take_uploads(files, target: list | TaskClass) -> None:
@@ -59,8 +79,10 @@ def take_uploads(files, target: list | TaskClass) -> None:
         state.own_seen_uploads.add(f.file_id)
         size = f.size if hasattr(f, "size") else len(f.getvalue())
         if held_bytes(state.own_classes, state.own_queries) + size > MAX_UPLOAD_BYTES:
-            st.error(f"{f.name} was not added: your images would pass {MAX_UPLOAD_BYTES // 2**20} MB, the limit per "
-                     "visitor on this shared server. Clear some images (or use smaller ones) and add it again.")
+            st.error(
+                f"{f.name} was not added: your images would pass {MAX_UPLOAD_BYTES // 2**20} MB, the limit per "
+                "visitor on this shared server. Clear some images (or use smaller ones) and add it again."
+            )
             continue
         picture = Picture(f.name, f.getvalue())
         if isinstance(target, TaskClass):
@@ -89,8 +111,10 @@ with tab_upload:
     for i, (col, c) in enumerate(zip(cols, state.own_classes)):
         col.text_input(f"Class {i + 1} name", key=f"own_name_{i}")
         c.name = state[f"own_name_{i}"]
-        take_uploads(col.file_uploader("Images", type=ACCEPT, accept_multiple_files=True, key=f"own_up_{i}",
-                                       label_visibility="collapsed"), c)
+        take_uploads(
+            col.file_uploader("Images", type=ACCEPT, accept_multiple_files=True, key=f"own_up_{i}", label_visibility="collapsed"),
+            c,
+        )
 with tab_zip:
     st.file_uploader("A zip with exactly five folders, one per class", type=["zip"], key="own_zip", on_change=load_zip)
     if "own_zip_message" in state:
@@ -100,25 +124,36 @@ with tab_camera:
     target = st.selectbox("Add the photo to", [c.name for c in state.own_classes] + ["queries"], key="own_cam_target")
     shot = st.camera_input("Take a picture", key="own_camera")
     if shot is not None:
-        take_uploads([shot], state.own_queries if target == "queries" else state.own_classes[[c.name for c in state.own_classes].index(target)])
+        take_uploads(
+            [shot],
+            state.own_queries if target == "queries" else state.own_classes[[c.name for c in state.own_classes].index(target)],
+        )
 with tab_draw:
     try:
         from streamlit_drawable_canvas import st_canvas  # optional: the page works without it
     except ImportError:
-        st.info("Drawing needs the optional package streamlit-drawable-canvas (`.venv/bin/pip install "
-                "streamlit-drawable-canvas`). Uploads, zips and the camera work without it.")
+        st.info(
+            "Drawing needs the optional package streamlit-drawable-canvas (`.venv/bin/pip install "
+            "streamlit-drawable-canvas`). Uploads, zips and the camera work without it."
+        )
     else:
         target = st.selectbox("Add the drawing to", [c.name for c in state.own_classes] + ["queries"], key="own_draw_target")
-        canvas = st_canvas(stroke_width=12, stroke_color="#000000", background_color="#ffffff", height=200, width=200, key="own_canvas")
+        canvas = st_canvas(
+            stroke_width=12, stroke_color="#000000", background_color="#ffffff", height=200, width=200, key="own_canvas"
+        )
         if st.button("Add drawing") and canvas.image_data is not None:
-            from PIL import Image
             import io
+
+            from PIL import Image
 
             buf = io.BytesIO()
             Image.fromarray(canvas.image_data.astype(np.uint8)).save(buf, format="PNG")
             picture = Picture(f"drawing-{len(state.own_queries)}.png", buf.getvalue())
-            (state.own_queries.append(picture) if target == "queries"
-             else state.own_classes[[c.name for c in state.own_classes].index(target)].add(picture))
+            (
+                state.own_queries.append(picture)
+                if target == "queries"
+                else state.own_classes[[c.name for c in state.own_classes].index(target)].add(picture)
+            )
 
 st.subheader("Support set, as the models see it")
 cols = st.columns(N_WAY)
@@ -167,8 +202,13 @@ maml_steps = st.slider("MAML inner steps", 0, 10, 5, key="own_maml_steps") if "m
 query_x = torch.stack([t for _, t in readable])
 # The last result, per visitor: a rerun that changes nothing the models see (the CSV download, a name edit)
 # shows it again instead of adapting every model anew.
-prediction_key = (tuple(p.key for c in state.own_classes for p in c.pictures), tuple(p.key for p in state.own_queries),
-                  polarity, maml_steps, tuple(sorted(models)))
+prediction_key = (
+    tuple(p.key for c in state.own_classes for p in c.pictures),
+    tuple(p.key for p in state.own_queries),
+    polarity,
+    maml_steps,
+    tuple(sorted(models)),
+)
 if state.get("own_prediction_key") != prediction_key:
     state.own_prediction = predict(models, support_x, support_y, query_x, maml_steps)
     state.own_prediction_key = prediction_key

@@ -7,9 +7,9 @@ import streamlit as st
 import torch
 
 import hypermaml as hm
+from app import compute
 from app.live_training import LIVE_SCALE, PROGRESS_EVERY, LiveTraining
 from app.resources import toy_models
-from app import compute
 from toy.tasks import TASK_TYPES, sample_task, task_type_name
 
 RANDOM = "random task type"
@@ -21,7 +21,6 @@ st.caption(
     "HyperMAML predicts its update Δθ in one forward pass; MAML takes gradient steps from its learned "
     "initialisation θ (step 0). Large dots: the support set the models adapt on; small dots: queries."
 )
-
 
 
 def live_training_panel() -> None:
@@ -51,18 +50,24 @@ def live_training_panel() -> None:
         if job is None:
             return
         if job.running:
-            b2.progress(job.fraction, text=f"training: {100 * job.fraction:.0f}% · {job.seconds:.0f} s · it keeps going "
-                                           "while you use the page")
+            b2.progress(
+                job.fraction,
+                text=f"training: {100 * job.fraction:.0f}% · {job.seconds:.0f} s · it keeps going while you use the page",
+            )
         elif job.models is not None:
-            b2.success(f"Trained all three in {job.seconds:.0f} s. Switch on \"Use my freshly trained models\" below.")
+            b2.success(f'Trained all three in {job.seconds:.0f} s. Switch on "Use my freshly trained models" below.')
         elif job.stopped:
             b2.warning(f"Training stopped at {100 * job.fraction:.0f}% after {job.seconds:.0f} s: nothing was kept.")
         else:
             b2.error(f"Training failed: {job.error}")
         if any(job.curves.values()):
             fig = go.Figure([go.Scatter(y=v, mode="lines", name=n) for n, v in job.curves.items() if v])
-            fig.update_layout(height=240, margin=dict(t=10, b=10), xaxis_title=f"optimiser step (every {PROGRESS_EVERY})",
-                              yaxis_title="query loss")
+            fig.update_layout(
+                height=240,
+                margin=dict(t=10, b=10),
+                xaxis_title=f"optimiser step (every {PROGRESS_EVERY})",
+                yaxis_title="query loss",
+            )
             st.plotly_chart(fig, width="stretch", key="toy_live_curve")
 
     panel()
@@ -71,13 +76,14 @@ def live_training_panel() -> None:
 state = st.session_state
 models = toy_models()
 with st.expander("Train the three toy models yourself (about a minute on an idle machine)"):
-    st.caption("The documented recipe (`python -m toy.train`) with a third of its episodes: meta-batches of 16 "
-               "tasks, validation every epoch, best weights kept. It runs in the background at low priority, so "
-               "other visitors are not slowed; it takes longer while many people use the studio. Training never "
-               "touches the bundled files.")
+    st.caption(
+        "The documented recipe (`python -m toy.train`) with a third of its episodes: meta-batches of 16 "
+        "tasks, validation every epoch, best weights kept. It runs in the background at low priority, so "
+        "other visitors are not slowed; it takes longer while many people use the studio. Training never "
+        "touches the bundled files."
+    )
     live_training_panel()
-    use_live = st.toggle("Use my freshly trained models", key="toy_use_live",
-                         disabled="toy_live_models" not in state)
+    use_live = st.toggle("Use my freshly trained models", key="toy_use_live", disabled="toy_live_models" not in state)
 if use_live and "toy_live_models" in state:
     models = state.toy_live_models
 names = [task_type_name(p, s) for p, s in TASK_TYPES]
@@ -92,8 +98,10 @@ with st.expander("Move beyond the training distribution: which method copes?"):
     shift_y = e2.slider("Shift y", -10.0, 10.0, 0.0, 0.5)
     rotation = e3.slider("Rotate the pair (°)", -90, 90, 0, 5)
     spread = e4.slider("Spread (× std)", 0.25, 3.0, 1.0, 0.25)
-    st.caption("The models never saw shifted, rotated or wider pairs. Gradient steps (and ProtoNet's class "
-               "means) follow the support points wherever they are; the hypernetwork learned the four Gaussians.")
+    st.caption(
+        "The models never saw shifted, rotated or wider pairs. Gradient steps (and ProtoNet's class "
+        "means) follow the support points wherever they are; the hypernetwork learned the four Gaussians."
+    )
 
 generator = torch.Generator().manual_seed(int(seed))
 if choice == RANDOM:
@@ -104,10 +112,18 @@ episode = sample_task(pair, swapped, n_shot, 50, generator, shift=(shift_x, shif
 
 state.setdefault("toy_points", [])  # [(x, y, label)] placed by clicking
 with st.expander("Place the support points yourself (click the plot)"):
-    st.caption("Click anywhere on the grid to add a point of the chosen class; the queries still come from the "
-               "task above, so the accuracies say how well your support set describes it.")
+    st.caption(
+        "Click anywhere on the grid to add a point of the chosen class; the queries still come from the "
+        "task above, so the accuracies say how well your support set describes it."
+    )
     p1, p2, p3 = st.columns([2, 1, 1])
-    click_class = p1.radio("Class of the next point", [0, 1], format_func=lambda k: ["blue (0)", "red (1)"][k], horizontal=True, key="toy_click_class")
+    click_class = p1.radio(
+        "Class of the next point",
+        [0, 1],
+        format_func=lambda k: ["blue (0)", "red (1)"][k],
+        horizontal=True,
+        key="toy_click_class",
+    )
 
     def clear_points() -> None:  # a callback: runs before the widgets below exist, so it may reset them
         state.toy_points = []
@@ -115,37 +131,72 @@ with st.expander("Place the support points yourself (click the plot)"):
         state.toy_use_points = False
 
     p2.button("Clear my points", key="toy_clear_points", on_click=clear_points)
-    use_points = p3.toggle("Use my points", key="toy_use_points",
-                           disabled=len({lab for _, _, lab in state.toy_points}) < 2,
-                           help="Needs at least one point of each class.")
+    use_points = p3.toggle(
+        "Use my points",
+        key="toy_use_points",
+        disabled=len({lab for _, _, lab in state.toy_points}) < 2,
+        help="Needs at least one point of each class.",
+    )
     # The grid is a chart of its own: drawn only while someone places points, so that every other change of
     # the page does not pay for it.
     if st.toggle("Show the grid to click on", key="toy_place_grid"):
         gx = torch.linspace(-16, 16, 41)
         grid_x, grid_y = torch.meshgrid(gx, gx, indexing="xy")
-        click_fig = go.Figure(go.Scatter(x=grid_x.flatten().tolist(), y=grid_y.flatten().tolist(), mode="markers", marker=dict(size=12, opacity=0.06, color="grey"),
-                                         hovertemplate="(%{x:.1f}, %{y:.1f})<extra>click to add</extra>", showlegend=False))
+        click_fig = go.Figure(
+            go.Scatter(
+                x=grid_x.flatten().tolist(),
+                y=grid_y.flatten().tolist(),
+                mode="markers",
+                marker=dict(size=12, opacity=0.06, color="grey"),
+                hovertemplate="(%{x:.1f}, %{y:.1f})<extra>click to add</extra>",
+                showlegend=False,
+            )
+        )
         qx_, qy_ = episode.query_x, episode.query_y
         for k, colour in enumerate(("#2166ac", "#b2182b")):
-            click_fig.add_trace(go.Scatter(x=qx_[qy_ == k, 0].tolist(), y=qx_[qy_ == k, 1].tolist(), mode="markers", marker=dict(size=4, color=colour, opacity=0.4), showlegend=False, hoverinfo="skip"))
+            click_fig.add_trace(
+                go.Scatter(
+                    x=qx_[qy_ == k, 0].tolist(),
+                    y=qx_[qy_ == k, 1].tolist(),
+                    mode="markers",
+                    marker=dict(size=4, color=colour, opacity=0.4),
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
             mine = [(x, y) for x, y, lab in state.toy_points if lab == k]
             if mine:
-                click_fig.add_trace(go.Scatter(x=[m[0] for m in mine], y=[m[1] for m in mine], mode="markers", showlegend=False, hoverinfo="skip",
-                                               marker=dict(size=12, color=colour, line=dict(color="black", width=1.5))))
+                click_fig.add_trace(
+                    go.Scatter(
+                        x=[m[0] for m in mine],
+                        y=[m[1] for m in mine],
+                        mode="markers",
+                        showlegend=False,
+                        hoverinfo="skip",
+                        marker=dict(size=12, color=colour, line=dict(color="black", width=1.5)),
+                    )
+                )
         click_fig.update_xaxes(range=[-16.5, 16.5])
         click_fig.update_yaxes(range=[-16.5, 16.5], scaleanchor="x", scaleratio=1)
         click_fig.update_layout(height=460, width=480, margin=dict(t=10, b=10, l=10, r=10), clickmode="event+select")
         event = st.plotly_chart(click_fig, on_select="rerun", selection_mode="points", key="toy_click", width="content")
-        picked = [(round(float(p["x"]), 2), round(float(p["y"]), 2)) for p in (event.selection.points if event else []) if p.get("curve_number", 0) == 0]
+        picked = [
+            (round(float(p["x"]), 2), round(float(p["y"]), 2))
+            for p in (event.selection.points if event else [])
+            if p.get("curve_number", 0) == 0
+        ]
         if picked and picked != state.get("toy_last_pick"):
             state.toy_last_pick = picked  # a selection stays until the next click: add it once
             state.toy_points = state.toy_points + [(x, y, click_class) for x, y in picked]
             st.rerun()
-    st.caption(f"{sum(1 for *_, lab in state.toy_points if lab == 0)} blue and {sum(1 for *_, lab in state.toy_points if lab == 1)} red point(s) placed.")
+    st.caption(
+        f"{sum(1 for *_, lab in state.toy_points if lab == 0)} blue and {sum(1 for *_, lab in state.toy_points if lab == 1)} red point(s) placed."
+    )
 if use_points and len({lab for _, _, lab in state.toy_points}) == 2:
     pts_ = sorted(state.toy_points, key=lambda p: p[2])
-    episode = hm.Episode(torch.tensor([[x, y] for x, y, _ in pts_]), torch.tensor([lab for *_, lab in pts_]),
-                         episode.query_x, episode.query_y)
+    episode = hm.Episode(
+        torch.tensor([[x, y] for x, y, _ in pts_]), torch.tensor([lab for *_, lab in pts_]), episode.query_x, episode.query_y
+    )
 
 # The view: the usual region, grown to hold every point, made square.
 pts = torch.cat([episode.support_x, episode.query_x])
@@ -178,10 +229,16 @@ m1.metric("HyperMAML, 1 update", f"{100 * panels[0].accuracy:.0f}%", help="query
 m2.metric("MAML, 1 step", f"{100 * panels[2].accuracy:.0f}%")
 m3.metric("MAML, 5 steps", f"{100 * panels[6].accuracy:.0f}%")
 m4.metric("ProtoNet", f"{100 * panels[7].accuracy:.0f}%")
-st.image(panels_figure, width="stretch", output_format="PNG",
-         caption="Colour: the probability of red (class 1); black line: the decision boundary.")
-st.caption(f"Under each title: query accuracy and the adaptation time, the CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
-           f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step).")
+st.image(
+    panels_figure,
+    width="stretch",
+    output_format="PNG",
+    caption="Colour: the probability of red (class 1); black line: the decision boundary.",
+)
+st.caption(
+    f"Under each title: query accuracy and the adaptation time, the CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
+    f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step)."
+)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -196,14 +253,23 @@ def alpha_picture(models_key: str, _model, sx, sy, qx, qy, xlim, ylim, alpha: fl
 def hypernetwork_update() -> None:
     st.subheader("What the hypernetwork produced")
     left, right = st.columns([3, 2])
-    alpha = left.slider("Blend α: draw θ + α·Δθ", 0.0, 1.5, 1.0, 0.05, key="toy_alpha",
-                        help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates. "
-                             "(Not MAML's inner learning rate, which \"How it works\" also calls α.)")
+    alpha = left.slider(
+        "Blend α: draw θ + α·Δθ",
+        0.0,
+        1.5,
+        1.0,
+        0.05,
+        key="toy_alpha",
+        help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates. "
+        '(Not MAML\'s inner learning rate, which "How it works" also calls α.)',
+    )
     picture = alpha_one if alpha == 1.0 else alpha_picture(models_key, hyper, *arrays, xlim, ylim, alpha)
     left.image(picture, width="stretch", output_format="PNG", caption=f"θ + {alpha:.2f}·Δθ")
-    right.markdown("Per class, the hypernetwork reads the support points with the base classifier's "
-                   "probabilities and the labels, and outputs that class's change of weight row and bias "
-                   "(the weights act on the standardised coordinates the model sees inside):")
+    right.markdown(
+        "Per class, the hypernetwork reads the support points with the base classifier's "
+        "probabilities and the labels, and outputs that class's change of weight row and bias "
+        "(the weights act on the standardised coordinates the model sees inside):"
+    )
     right.markdown(update_table)
 
 

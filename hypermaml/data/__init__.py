@@ -28,7 +28,7 @@ class LabelledImages:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def select_classes(self, keep: list[int]) -> "LabelledImages":
+    def select_classes(self, keep: list[int]) -> LabelledImages:
         """Only the classes ``keep`` (old ids), relabelled 0..len(keep)-1 in that order."""
         remap = torch.full((self.n_classes,), -1, dtype=torch.long)
         remap[torch.tensor(keep, dtype=torch.long)] = torch.arange(len(keep))
@@ -56,12 +56,28 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 from .datasets import DATASETS, load_split  # noqa: E402
 from .digits import load_digits  # noqa: E402
 from .download import DownloadError, download, download_omniglot  # noqa: E402
-from .folders import ImageError, image_from_bytes, load_image_folder, load_image_zip, read_image_zip  # noqa: E402
 from .emnist import load_emnist, load_emnist_idx  # noqa: E402
+from .folders import ImageError, image_from_bytes, load_image_folder, load_image_zip, read_image_zip  # noqa: E402
 from .omniglot import load_omniglot, load_omniglot_zip, omniglot_alphabets  # noqa: E402
 
 __all__ = [
-    "DATASETS", "DATA_ENV", "DownloadError", "ImageError", "download", "download_omniglot", "image_from_bytes",
-    "load_image_folder", "load_image_zip", "read_image_zip", "LabelledImages", "data_root", "load_digits", "load_emnist", "load_emnist_idx",
-    "load_omniglot", "load_omniglot_zip", "load_split", "omniglot_alphabets",
+    "DATASETS",
+    "DATA_ENV",
+    "DownloadError",
+    "ImageError",
+    "download",
+    "download_omniglot",
+    "image_from_bytes",
+    "load_image_folder",
+    "load_image_zip",
+    "read_image_zip",
+    "LabelledImages",
+    "data_root",
+    "load_digits",
+    "load_emnist",
+    "load_emnist_idx",
+    "load_omniglot",
+    "load_omniglot_zip",
+    "load_split",
+    "omniglot_alphabets",
 ]

@@ -24,12 +24,18 @@ def _vinyals(split: str, root: str | os.PathLike | None) -> LabelledImages:
 # on every Omniglot character except the Latin alphabet, validate on the EMNIST classes with an even index
 # and test on those with an odd index.
 DATASETS = {
-    "omniglot-nolatin": ("Omniglot without the Latin alphabet, no rotations (1597 classes)",
-                         lambda root: load_omniglot(root, exclude=("Latin",))),
-    "emnist-val": ("EMNIST ByClass test images, classes with an even index (31 classes)",
-                   lambda root: load_emnist(root, classes=list(range(0, EMNIST_CLASSES, 2)))),
-    "emnist-test": ("EMNIST ByClass test images, classes with an odd index (31 classes)",
-                    lambda root: load_emnist(root, classes=list(range(1, EMNIST_CLASSES, 2)))),
+    "omniglot-nolatin": (
+        "Omniglot without the Latin alphabet, no rotations (1597 classes)",
+        lambda root: load_omniglot(root, exclude=("Latin",)),
+    ),
+    "emnist-val": (
+        "EMNIST ByClass test images, classes with an even index (31 classes)",
+        lambda root: load_emnist(root, classes=list(range(0, EMNIST_CLASSES, 2))),
+    ),
+    "emnist-test": (
+        "EMNIST ByClass test images, classes with an odd index (31 classes)",
+        lambda root: load_emnist(root, classes=list(range(1, EMNIST_CLASSES, 2))),
+    ),
     "omniglot-train": ("Omniglot Vinyals train split, rotations as classes (4112 classes)", lambda root: _vinyals("train", root)),
     "omniglot-val": ("Omniglot Vinyals validation split (688 classes)", lambda root: _vinyals("val", root)),
     "omniglot-test": ("Omniglot Vinyals test split (1692 classes)", lambda root: _vinyals("test", root)),

@@ -61,8 +61,7 @@ def download(url: str, dest: str | os.PathLike, checksum: str, timeout: float = 
         part.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
-            f"could not download {url} ({reason}). If this machine is offline, download the file elsewhere "
-            f"and place it at {dest}"
+            f"could not download {url} ({reason}). If this machine is offline, download the file elsewhere and place it at {dest}"
         ) from exc
     ok, detail = _matches(part, checksum)
     if not ok:
@@ -72,8 +71,9 @@ def download(url: str, dest: str | os.PathLike, checksum: str, timeout: float = 
     return dest
 
 
-def download_omniglot(dest_dir: str | os.PathLike, base_url: str = OMNIGLOT_BASE_URL,
-                      checksums: dict[str, str] | None = None) -> list[Path]:
+def download_omniglot(
+    dest_dir: str | os.PathLike, base_url: str = OMNIGLOT_BASE_URL, checksums: dict[str, str] | None = None
+) -> list[Path]:
     """The official ``images_background.zip`` and ``images_evaluation.zip`` into ``dest_dir``.
 
     Read them with ``hypermaml.data.load_omniglot_zip``.

@@ -6,9 +6,12 @@ from __future__ import annotations
 # HyperMAML paper (Przewiezlikowski et al., arXiv 2205.15745), Table 1: Omniglot -> EMNIST. Its code
 # evaluates all 75 queries of an episode together with transductive BatchNorm.
 OMNIGLOT_EMNIST = {
-    ("hypermaml", 1): "79.07 ± 1.09", ("hypermaml", 5): "89.22 ± 0.78",
-    ("maml", 1): "74.81 ± 0.25", ("maml", 5): "83.54 ± 1.79",
-    ("protonet", 1): "72.04 ± 0.82", ("protonet", 5): "87.22 ± 1.01",
+    ("hypermaml", 1): "79.07 ± 1.09",
+    ("hypermaml", 5): "89.22 ± 0.78",
+    ("maml", 1): "74.81 ± 0.25",
+    ("maml", 5): "83.54 ± 1.79",
+    ("protonet", 1): "72.04 ± 0.82",
+    ("protonet", 5): "87.22 ± 1.01",
 }
 # Within Omniglot, Vinyals split, 1-shot. The HyperMAML paper has no such table; these are the original
 # papers' numbers (MAML: Finn et al. 2017; ProtoNet: Snell et al. 2017).

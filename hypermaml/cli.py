@@ -1,0 +1,289 @@
+"""The ``hypermaml`` command (also ``python -m hypermaml``): ``train`` and ``evaluate``.
+
+    hypermaml train --config hypermaml/configs/omniglot_emnist_hypermaml_1shot.json --run-dir runs/hm1
+    hypermaml evaluate --checkpoint omniglot_emnist_hypermaml_1shot --dataset emnist --query-batch 1
+
+One parser for both. Every mistake in what a user asked for (a missing or malformed config, a bad value, an
+unknown dataset, a checkpoint that is not one, a run folder in the wrong state) ends in one line
+``error: ...`` on stderr and exit status 2, before any data is loaded or any file is written. Anything else
+is a bug and keeps its traceback. The work itself is library code: ``hm.meta_train`` (``hypermaml.training``)
+and ``hm.evaluate`` (``hypermaml.evaluation``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the files it names: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own mistakes: the same one line as ours
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+
+    parser = Parser(prog="hypermaml", description="HyperMAML, MAML and ProtoNet: meta-train and evaluate few-shot models.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}", parser_class=Parser)
+
+    train = commands.add_parser(
+        "train",
+        help="meta-train one model from a run config",
+        description="Meta-train one model from a run config; keeps the best validation checkpoint.",
+    )
+    train.add_argument(
+        "--config",
+        required=True,
+        help="run config (JSON, or TOML by extension), e.g. hypermaml/configs/omniglot_emnist_hypermaml_1shot.json",
+    )
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one field, e.g. --set train.epochs=5 (repeatable)",
+    )
+    train.add_argument("--run-dir", required=True, help="folder for last.pt, best.pt and metrics.jsonl")
+    train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    train.add_argument("--device", choices=["cpu", "cuda"], default=None, help="overrides train.device")
+    train.add_argument("--seed", type=int, default=None, help="overrides train.seed")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    train.add_argument("--out", default=None, help="also copy the best checkpoint here (with its metrics)")
+    train.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop between epochs before this much wall time is passed (the log says how many epochs ran)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="mean accuracy ± 95%% CI over episodes",
+        description="Mean accuracy ± 95%% CI over episodes, printed and written as JSON.",
+    )
+    evaluate.add_argument(
+        "--checkpoint", required=True, help="a .pt file, or a bundled model's name (e.g. omniglot_emnist_hypermaml_1shot)"
+    )
+    evaluate.add_argument("--dataset", required=True, help="emnist, omniglot, digits, or a full name: " + ", ".join(DATASETS))
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="ignored for full names and digits")
+    evaluate.add_argument("--n-way", type=int, default=5)
+    evaluate.add_argument("--n-shot", type=int, default=None, help="default: the shot count the model was trained with")
+    evaluate.add_argument("--n-query", type=int, default=15, help="queries per class (the paper uses 15)")
+    evaluate.add_argument("--episodes", type=int, default=600)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--steps", type=int, default=None, help="MAML: inner steps at test time (default: its test_steps)")
+    evaluate.add_argument(
+        "--query-batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="queries the model sees at once: 1 = each query alone (what a person with one picture "
+        "gets); default all of an episode's queries together (the paper's protocol)",
+    )
+    evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    evaluate.add_argument("--json", type=Path, default=None, help="write the result here (default: beside the checkpoint)")
+    evaluate.set_defaults(run=run_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status (0, or 2 after a one-line error)."""
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (UsageError, ConfigError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _need_data(names: list[str]) -> None:
+    """The data folder, checked before anything is loaded (digits need none)."""
+    from .data import data_root
+
+    if any(name != "digits" for name in names):
+        try:
+            data_root()
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _positive(name: str, value, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise UsageError(f"{name} must be positive, got {value}")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from .checkpoint import build_model, save
+    from .config import load_run_config, to_dict
+    from .data import load_split
+    from .episodes import EpisodeSampler
+    from .training import meta_train
+
+    # Everything the user gave is checked first: nothing is loaded or written before it all holds.
+    run = load_run_config(args.config, args.overrides)
+    train_cfg = run.train
+    if args.device is not None:
+        train_cfg = dataclasses.replace(train_cfg, device=args.device)
+    if args.seed is not None:
+        if args.seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {args.seed}")
+        train_cfg = dataclasses.replace(train_cfg, seed=args.seed)
+    _positive("--threads", args.threads)
+    _positive("--max-minutes", args.max_minutes)
+    if train_cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {train_cfg.device!r} was asked for but torch sees no CUDA device here")
+    run_dir = Path(args.run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run-dir {run_dir} is a file, not a folder")
+    if args.resume and not (run_dir / "run_config.json").is_file():  # (killed before its first last.pt: starts afresh)
+        raise UsageError(f"nothing to resume: no run was started in {run_dir} (drop --resume to start one)")
+    if not args.resume and (run_dir / "last.pt").is_file():
+        raise UsageError(f"{run_dir} already holds a run (last.pt): pass --resume to continue it, or choose another --run-dir")
+    if train_cfg.init_from is not None:
+        from .checkpoint import resolve
+
+        resolve(train_cfg.init_from)  # CheckpointError now, not after the data has loaded
+    if args.out is not None and Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pt")
+    _need_data([run.data.train] + ([run.data.val] if run.data.val else []))
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_cfg = run.model
+    train_set = load_split(run.data.train)
+    sampler = EpisodeSampler(
+        train_set.x, train_set.y, model_cfg.n_way, model_cfg.n_shot, train_cfg.n_query, train_set.class_names
+    )
+    val_sampler = None
+    if run.data.val:
+        val_set = load_split(run.data.val)
+        val_sampler = EpisodeSampler(val_set.x, val_set.y, model_cfg.n_way, model_cfg.n_shot, 15, val_set.class_names)
+    torch.manual_seed(train_cfg.seed)
+    model = build_model(model_cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run_config.json").write_text(json.dumps({**to_dict(run), "train": to_dict(train_cfg)}, indent=2))
+    started = time.time()
+    result = meta_train(
+        model,
+        sampler,
+        train_cfg,
+        val_sampler=val_sampler,
+        run_dir=run_dir,
+        resume=args.resume,
+        progress=not args.no_progress,
+        print_epochs=True,
+        max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+    )
+    print(f"best validation accuracy {result.best_val} at epoch {result.best_epoch}; {time.time() - started:.0f} s")
+    if args.out:
+        metrics = {**model.metrics, "config_file": str(args.config), "overrides": args.overrides}
+        save(model, args.out, metrics=metrics)
+        print(f"wrote {args.out}")
+
+
+def run_evaluate(args: argparse.Namespace) -> dict:
+    from .checkpoint import load
+    from .data import DATASETS, load_split
+    from .episodes import EpisodeSampler
+    from .evaluation import evaluate
+
+    name = "digits" if args.dataset == "digits" else args.dataset if args.dataset in DATASETS else f"{args.dataset}-{args.split}"
+    if name not in DATASETS:
+        raise UsageError(
+            f"unknown dataset {args.dataset!r} (split {args.split!r}); choose emnist, omniglot, digits or one of: "
+            + ", ".join(DATASETS)
+        )
+    for option, value, least in (
+        ("--n-way", args.n_way, 2),
+        ("--n-shot", args.n_shot, 1),
+        ("--n-query", args.n_query, 1),
+        ("--episodes", args.episodes, 1),
+        ("--query-batch", args.query_batch, 1),
+        ("--steps", args.steps, 0),
+    ):
+        if value is not None and value < least:
+            raise UsageError(f"{option} must be at least {least}, got {value}")
+    model = load(args.checkpoint, device=args.device)
+    adapt_kwargs = {}
+    if args.steps is not None:
+        if model.config.method != "maml":
+            raise UsageError(f"--steps applies to MAML checkpoints only; this one is {model.config.method}")
+        adapt_kwargs["steps"] = args.steps
+    n_shot = args.n_shot or model.config.n_shot
+    if model.config.method == "hypermaml" and model.config.hypermaml.aggregation == "concat" and n_shot != model.config.n_shot:
+        raise UsageError(
+            f"this HyperMAML model reads exactly {model.config.n_shot} shot(s) per class; --n-shot {n_shot} needs a model "
+            "trained with hypermaml.aggregation=mean"
+        )
+    _need_data([name])
+    data = load_split(name)
+    sampler = EpisodeSampler(data.x, data.y, args.n_way, n_shot, args.n_query, data.class_names)
+    result = evaluate(
+        model,
+        sampler,
+        args.episodes,
+        seed=args.seed,
+        device=args.device,
+        progress=True,
+        query_batch=args.query_batch,
+        **adapt_kwargs,
+    )
+    steps = adapt_kwargs.get("steps", model.config.maml.test_steps) if model.config.method == "maml" else None
+    out = {
+        "checkpoint": str(args.checkpoint),
+        "method": model.config.method,
+        "dataset": name,
+        "n_way": args.n_way,
+        "n_shot": n_shot,
+        "n_query": args.n_query,
+        "query_batch": args.query_batch,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "maml_steps": steps,
+        "accuracy_pct": round(100 * result.mean, 2),
+        "ci95_pct": round(100 * result.ci95, 2),
+        **result.to_dict(),
+    }
+    label = f"{model.config.method}{f' ({steps} steps)' if steps is not None else ''}"
+    print(
+        f"{label} on {name}, {args.n_way}-way {n_shot}-shot: {100 * result.mean:.2f} ± {100 * result.ci95:.2f} % "
+        f"({args.episodes} episodes, seed {args.seed})"
+    )
+    path = args.json or _default_json(args.checkpoint, name, n_shot)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
+    args.result = out
+    return out
+
+
+def _default_json(checkpoint: str, dataset: str, n_shot: int) -> Path:
+    """Beside a checkpoint file; in the current folder for a bundled model named without a path."""
+    from .checkpoint import resolve
+
+    path = Path(checkpoint)
+    folder = path.parent if path.is_file() else Path(".")
+    return folder / f"{resolve(checkpoint).stem}.eval_{dataset}_{n_shot}shot.json"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
