@@ -18,3 +18,7 @@ if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
   echo "$want" > .venv/.requirements.sha256
 fi
+if [ ! -x .venv/bin/hypermaml ]; then
+  # the library itself, editable (this checkout's code), for the `hypermaml` command; offline: no build isolation
+  .venv/bin/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+fi
