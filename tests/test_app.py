@@ -111,7 +111,7 @@ def test_rapid_reruns_of_one_session_raise_nothing():
 
 
 def own_task_app(with_queries=True):
-    from app.own_task import Picture
+    from app.user_task import Picture
     from tests.test_own_task import full_task, png
 
     at = AppTest.from_file(APP, default_timeout=180)
@@ -142,7 +142,7 @@ def test_your_own_task_predicts_every_query_and_survives_setting_changes():
 
 
 def test_a_corrupt_query_is_named_and_the_rest_still_predicted():
-    from app.own_task import Picture
+    from app.user_task import Picture
 
     at = own_task_app()
     at.session_state["own_queries"].append(Picture("broken.png", b"not an image"))
@@ -234,7 +234,7 @@ AWKWARD = ["rgba.png", "palette.png", "sixteen-bit.tif", "cmyk.jpg", "exif-rotat
 
 @pytest.mark.parametrize("name", AWKWARD)
 def test_awkward_but_valid_images_are_used_as_support_and_query(name):
-    from app.own_task import Picture
+    from app.user_task import Picture
 
     at = own_task_app()
     data = awkward_image(name)
@@ -255,7 +255,7 @@ def test_awkward_but_valid_images_are_used_as_support_and_query(name):
     ],
 )
 def test_an_unreadable_support_image_is_named_left_out_and_nothing_else_is_lost(name, data, message):
-    from app.own_task import Picture
+    from app.user_task import Picture
     from tests.test_folders import encode, stroke
 
     if data is None:
@@ -274,7 +274,7 @@ def test_an_unreadable_support_image_is_named_left_out_and_nothing_else_is_lost(
 
 
 def test_a_class_with_no_readable_image_stops_with_its_name():
-    from app.own_task import Picture
+    from app.user_task import Picture
 
     at = own_task_app()
     at.session_state["own_classes"][1].pictures[:] = [Picture("a.png", b"text"), Picture("b.png", b"more text")]

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import hypermaml as hm
-from app.own_task import Picture, TaskClass, classes_from_zip, empty_task, predict, problems, results_rows, support_set, to_csv
+from app.user_task import Picture, TaskClass, classes_from_zip, empty_task, predict, problems, results_rows, support_set, to_csv
 from hypermaml.data import ImageError
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app.own_task import (
+from app.resources import benchmark_models
+from app.user_task import (
     MAX_UPLOAD_BYTES,
     N_WAY,
     DecodeCache,
@@ -22,7 +23,6 @@ from app.own_task import (
     support_set,
     to_csv,
 )
-from app.resources import benchmark_models
 from hypermaml.data import ImageError
 from hypermaml.data.folders import IMAGE_SUFFIXES
 

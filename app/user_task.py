@@ -1,4 +1,5 @@
-"""The logic behind "Your own 5-way task", kept out of the page so it can be tested without a browser.
+"""A visitor's own 5-way task (the logic behind the page "Your own task", ``app/views/own_task.py``), kept out
+of the page so it can be tested without a browser.
 
 Raw bytes are what the session keeps, so changing the polarity setting re-decodes everything and nothing the
 user gave is lost. Everything a visitor gives lives in that visitor's session (released when it ends): the
