@@ -63,7 +63,8 @@ def delta_table(task: hm.HyperTask) -> str:
     for c in range(w.shape[0]):
         parts = [(f"w[{j}]", w[c, j], dw[c, j]) for j in range(w.shape[1])] + [("bias", b[c], db[c])]
         lines += [
-            f"| {c} | {name} | {float(base):+.3f} | {float(delta):+.3f} | {float(base + delta):+.3f} |"
+            f"| {c}{' (' + ('blue', 'red')[c] + ')' if w.shape[0] == 2 else ''} | {name} | {float(base):+.3f} | "
+            f"{float(delta):+.3f} | {float(base + delta):+.3f} |"
             for name, base, delta in parts
         ]
     return "\n".join(lines)

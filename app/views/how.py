@@ -19,24 +19,24 @@ with left:
         digraph { rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
           S [label="support set (x, y)"]; T0 [label="θ (meta-learned start)"];
           L [label="loss on the support set"]; G [label="gradient ∇θ loss"];
-          U [label="θ ← θ − α ∇θ loss", fillcolor="#fddbc7"]; Q [label="classify queries with θ'"];
+          U [label="θ ← θ − η ∇θ loss", fillcolor="#fddbc7"]; Q [label="classify queries with θ'"];
           S -> L; T0 -> L; L -> G -> U; U -> L [label=" repeat k times", style=dashed]; U -> Q; }
         """
     )
     st.markdown(
-        "Each step needs a forward **and a backward** pass through the model, and the step size α and "
+        "Each step needs a forward **and a backward** pass through the model, and the step size η and "
         "the number of steps k are fixed by hand. One step from a shared start often is not enough."
     )
 with right:
     st.subheader("HyperMAML: one forward pass")
     st.graphviz_chart(
         """
-        digraph { rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
+        digraph { rankdir=TB; nodesep=0.2; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
           S [label="support images"]; E [label="encoder (Conv4)"]; Z [label="embeddings e"];
-          P [label="base classifier θ: softmax(θ·e)"]; Y [label="true labels (one-hot)"];
-          C [label="enhanced embeddings [e, softmax, one-hot]\\nper class: concatenate or average"];
-          H [label="hypernetwork (MLP, shared by all classes)", fillcolor="#d1e5f0"];
-          D [label="Δθ: a weight row and bias per class"]; U [label="θ' = θ + Δθ", fillcolor="#d1e5f0"];
+          P [label="base classifier θ:\\nsoftmax(θ·e)"]; Y [label="true labels\\n(one-hot)"];
+          C [label="enhanced embeddings\\n[e, softmax, one-hot],\\nper class"];
+          H [label="hypernetwork\\n(MLP, shared by all classes)", fillcolor="#d1e5f0"];
+          D [label="Δθ: a weight row\\nand bias per class"]; U [label="θ' = θ + Δθ", fillcolor="#d1e5f0"];
           Q [label="classify queries with θ'"];
           S -> E -> Z; Z -> P; Z -> C; P -> C; Y -> C; C -> H -> D -> U -> Q; }
         """
@@ -47,7 +47,11 @@ with right:
     )
 
 st.subheader("Try it")
-st.page_link("views/toy.py", label="One update vs k steps on the paper's toy tasks", icon=":material/scatter_plot:")
+st.page_link(
+    "views/toy.py", label="One update vs k steps: the paper's toy tasks, every step drawn", icon=":material/scatter_plot:"
+)
+st.page_link("views/episodes.py", label="Real episodes: letters, digits and Omniglot characters", icon=":material/grid_view:")
+st.page_link("views/own_task.py", label="Your own task: five classes of your images", icon=":material/photo_library:")
 st.markdown(
     "Reference: M. Przewięźlikowski, P. Przybysz, J. Tabor, M. Zięba, P. Spurek, *HyperMAML: Few-shot "
     "adaptation of deep models with hypernetworks*, [arXiv 2205.15745](https://arxiv.org/abs/2205.15745)."

@@ -225,7 +225,7 @@ arrays = tuple(t.numpy() for t in (episode.support_x, episode.support_y, episode
 panels, update_table, panels_figure, alpha_one = compute_panels(models_key, models, *arrays, xlim, ylim)
 
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("HyperMAML, 1 update", f"{100 * panels[0].accuracy:.0f}%", help="query accuracy")
+m1.metric("HyperMAML, 1 update", f"{100 * panels[0].accuracy:.0f}%")
 m2.metric("MAML, 1 step", f"{100 * panels[2].accuracy:.0f}%")
 m3.metric("MAML, 5 steps", f"{100 * panels[6].accuracy:.0f}%")
 m4.metric("ProtoNet", f"{100 * panels[7].accuracy:.0f}%")
@@ -235,6 +235,18 @@ st.image(
     output_format="PNG",
     caption="Colour: the probability of red (class 1); black line: the decision boundary.",
 )
+flipped = [
+    p.title.split(":")[0] + (p.title.split(":")[1] if p.title.startswith("MAML") else "") for p in panels if p.accuracy < 0.5
+]
+if flipped:
+    st.info(
+        f"Below 50% ({', '.join(flipped)}): worse than a coin, because the model has the two labels the wrong way "
+        "round for this task. A binary task here is one of four types (which pair of ellipses, which label "
+        "first), and a few support points can point to the wrong one: a point drawn from the far tail of its "
+        f"ellipse looks like the other class. With {n_shot} point{'s' if n_shot > 1 else ''} per class that happens "
+        "easily; HyperMAML, which has learned the four types, then commits to the wrong one, while MAML's small "
+        "steps from θ move less. Try another seed, or more support points."
+    )
 st.caption(
     f"Under each title: query accuracy and the adaptation time, the CPU time of one adaptation on this machine (after a warm-up, the best of 3), measured when the task was first drawn. MAML's inner learning rate is "
     f"{maml.config.maml.inner_lr} (it was meta-trained for {maml.config.maml.train_steps} step)."
@@ -260,17 +272,18 @@ def hypernetwork_update() -> None:
         1.0,
         0.05,
         key="toy_alpha",
-        help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates. "
-        '(Not MAML\'s inner learning rate, which "How it works" also calls α.)',
+        help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates.",
     )
     picture = alpha_one if alpha == 1.0 else alpha_picture(models_key, hyper, *arrays, xlim, ylim, alpha)
     left.image(picture, width="stretch", output_format="PNG", caption=f"θ + {alpha:.2f}·Δθ")
     right.markdown(
         "Per class, the hypernetwork reads the support points with the base classifier's "
-        "probabilities and the labels, and outputs that class's change of weight row and bias "
-        "(the weights act on the standardised coordinates the model sees inside):"
+        "probabilities and the labels, and outputs that class's change of weight row and bias. "
+        "Moving α from 0 to 1 walks from the shared start θ to the task's classifier; the dashed lines "
+        "mark α = 0, ¼, ½, ¾ and 1. The update, per class (the weights act on the standardised coordinates "
+        "the model sees inside):"
     )
-    right.markdown(update_table)
+    st.markdown(update_table)  # full width: five columns do not fit beside the picture on a 1024 px screen
 
 
 hypernetwork_update()
