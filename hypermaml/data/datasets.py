@@ -29,11 +29,11 @@ DATASETS = {
         lambda root: load_omniglot(root, exclude=("Latin",)),
     ),
     "emnist-val": (
-        "EMNIST ByClass test images, classes with an even index (31 classes)",
+        "EMNIST validation classes: the 31 with an even index (images from the ByClass test file)",
         lambda root: load_emnist(root, classes=list(range(0, EMNIST_CLASSES, 2))),
     ),
     "emnist-test": (
-        "EMNIST ByClass test images, classes with an odd index (31 classes)",
+        "EMNIST test classes: the 31 with an odd index (images from the ByClass test file)",
         lambda root: load_emnist(root, classes=list(range(1, EMNIST_CLASSES, 2))),
     ),
     "omniglot-train": ("Omniglot Vinyals train split, rotations as classes (4112 classes)", lambda root: _vinyals("train", root)),
