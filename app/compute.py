@@ -89,7 +89,10 @@ _workers_lock = threading.Lock()
 
 
 def _init_worker() -> None:
+    from hypermaml.memory import keep_freed_memory
+
     torch.set_num_threads(1)  # its own process: one core's worth, like the server's threads
+    keep_freed_memory()
 
 
 def _pool() -> Workers | None:

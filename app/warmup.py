@@ -16,9 +16,10 @@ import plotly.subplots  # noqa: F401
 import pyarrow  # noqa: F401  - Streamlit's dataframe serialisation
 
 from app import compute
+from hypermaml.memory import keep_freed_memory
 
+keep_freed_memory()  # every new task allocates and frees the same buffers: keep them in the process
 compute.warm_up()  # the worker processes start now, in the background (none without HYPERMAML_STUDIO_WORKERS)
-
 
 # Everything imported so far lives as long as the server: keep it out of the garbage collector's full passes,
 # which otherwise walk these millions of objects while every visitor's thread waits for the interpreter lock.

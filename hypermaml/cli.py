@@ -102,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status (0, or 2 after a one-line error)."""
     from .checkpoint import CheckpointError
     from .config import ConfigError
+    from .memory import keep_freed_memory
 
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # training and evaluation free and re-allocate the same activations every step
     try:
         args.run(args)
     except (UsageError, ConfigError, CheckpointError) as exc:
