@@ -9,9 +9,13 @@ visitors or kept in process-wide caches.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import hashlib
 import io
+import posixpath
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -23,18 +27,34 @@ from hypermaml.data import ImageError, image_from_bytes
 N_WAY = 5
 MAX_UPLOAD_BYTES = 64 * 2**20  # raw image bytes one visitor may hold (a lecture hall shares one server)
 DECODE_CACHE_BYTES = 8 * 2**20  # decoded 28x28 tensors kept per visitor (about 2,700 pictures)
+QUERIES_FOLDER = "queries"  # in a task zip, the folder of query images (so no class may take this name)
+MAX_DRAWING_BYTES = 2 * 2**20  # a drawing's PNG from the page's canvas (280x280: a few kB in practice)
+METHOD_NAMES = {"hypermaml": "HyperMAML", "maml": "MAML", "protonet": "ProtoNet"}
 
 
 @dataclass
 class Picture:
-    """One user image: its name and original bytes."""
+    """One user image: its name and original bytes (``animated``: a GIF, WebP or PNG with several frames)."""
 
     name: str
     data: bytes
     key: str = field(init=False, repr=False)
+    animated: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.key = hashlib.sha1(self.data).hexdigest()
+        self.animated = _is_animated(self.data)
+
+
+def _is_animated(data: bytes) -> bool:
+    """Whether the file holds more than one frame (only the first one is used); reads headers, not pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return bool(getattr(im, "is_animated", False))
+    except Exception:  # noqa: BLE001 - not an image at all: decoding says so, with the reason
+        return False
 
 
 @dataclass
@@ -64,7 +84,7 @@ class DecodeCache:
     def __init__(self, max_bytes: int = DECODE_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._items: OrderedDict[tuple[str, str], torch.Tensor | ImageError] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], torch.Tensor | _NamelessError] = OrderedDict()
 
     def get(self, picture: Picture, polarity: str) -> torch.Tensor:
         key = (picture.key, polarity)
@@ -75,18 +95,29 @@ class DecodeCache:
             try:
                 value = image_from_bytes(picture.data, picture.name, polarity)  # type: ignore[arg-type]
             except ImageError as exc:
-                value = exc
+                value = _NamelessError(str(exc), picture.name)
             self._items[key] = value
             self.bytes += _size(value)
             while self.bytes > self.max_bytes and len(self._items) > 1:
                 _, old = self._items.popitem(last=False)
                 self.bytes -= _size(old)
-        if isinstance(value, ImageError):
-            raise ImageError(str(value))
+        if isinstance(value, _NamelessError):
+            raise ImageError(value.named(picture.name))  # the same bytes may come under another name
         return value.clone()
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class _NamelessError:
+    """A cached decoding error, kept without the file name it was first met under."""
+
+    def __init__(self, message: str, name: str) -> None:
+        self.prefix = message.startswith(name)
+        self.message = message[len(name) :] if self.prefix else message
+
+    def named(self, name: str) -> str:
+        return name + self.message if self.prefix else self.message
 
 
 def _size(value) -> int:
@@ -105,12 +136,22 @@ def held_bytes(classes: list[TaskClass], queries: list[Picture]) -> int:
     return sum(len(p.data) for c in classes for p in c.pictures) + sum(len(p.data) for p in queries)
 
 
+def task_is_blank(classes: list[TaskClass], queries: list[Picture]) -> bool:
+    """Nothing given yet: no image anywhere and every class still has its default name."""
+    return not queries and all(not c.pictures and c.name == d.name for c, d in zip(classes, empty_task()))
+
+
 def problems(classes: list[TaskClass]) -> list[str]:
     """Everything that stops the task from running, as sentences a user can act on (empty: ready)."""
     found = []
     names = [c.name.strip() for c in classes]
     if any(not n for n in names):
         found.append("every class needs a name")
+    if any(n.lower() == QUERIES_FOLDER for n in names):
+        found.append(
+            f"a class may not be called '{QUERIES_FOLDER}': a downloaded task keeps its query images in a folder of "
+            "that name; pick another class name"
+        )
     lowered = [n.lower() for n in names if n]
     duplicates = sorted({n for n in lowered if lowered.count(n) > 1})
     if duplicates:
@@ -124,13 +165,7 @@ def problems(classes: list[TaskClass]) -> list[str]:
     return found
 
 
-def support_set(
-    classes: list[TaskClass], polarity: str, cache: DecodeCache | None = None
-) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
-    """(support_x (5*K, 1, 28, 28), support_y, K, notes). Unreadable pictures are left out (the page names
-    them under the thumbnails). K is the smallest number of readable pictures in a class; extra ones beyond
-    K are left out too (HyperMAML needs the same count per class) and the notes say so. A class with no
-    readable picture raises ``ImageError``."""
+def _readable(classes: list[TaskClass], polarity: str, cache: DecodeCache | None) -> list[list[torch.Tensor]]:
     readable: list[list[torch.Tensor]] = []
     for c in classes:
         decoded = []
@@ -139,9 +174,26 @@ def support_set(
                 decoded.append(decode(p, polarity, cache))
             except ImageError:
                 pass
+        readable.append(decoded)
+    return readable
+
+
+def readable_counts(classes: list[TaskClass], polarity: str, cache: DecodeCache | None = None) -> list[int]:
+    """How many pictures of each class can be used."""
+    return [len(d) for d in _readable(classes, polarity, cache)]
+
+
+def support_set(
+    classes: list[TaskClass], polarity: str, cache: DecodeCache | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int, list[str]]:
+    """(support_x (5*K, 1, 28, 28), support_y, K, notes). Unreadable pictures are left out (the page names
+    them under the thumbnails). K is the smallest number of readable pictures in a class; extra ones beyond
+    K are left out too (HyperMAML needs the same count per class) and the notes say so. A class with no
+    readable picture raises ``ImageError``."""
+    readable = _readable(classes, polarity, cache)
+    for c, decoded in zip(classes, readable):
         if not decoded:
             raise ImageError(f"none of the images of class {c.name!r} can be read")
-        readable.append(decoded)
     shots = min(len(d) for d in readable)
     xs, ys, notes = [], [], []
     for label, (c, decoded) in enumerate(zip(classes, readable)):
@@ -154,6 +206,25 @@ def support_set(
         xs += decoded[:shots]
         ys += [label] * shots
     return torch.stack(xs), torch.tensor(ys), shots, notes
+
+
+def shot_message(class_names: list[str], counts: list[int], trained_shots: int) -> str | None:
+    """Why the task has the number of shots it has, when images are left out for it; None when every class
+    gives the same number. ``counts``: readable pictures per class; ``trained_shots``: the models' K."""
+    shots = min(counts)
+    if shots == max(counts):
+        return None
+    fewest = [repr(n) for n, k in zip(class_names, counts) if k == shots]
+    fewest_text = " and ".join(fewest) if len(fewest) <= 2 else f"{len(fewest)} of the {len(counts)} classes"
+    dropped = sum(k - shots for k in counts)
+    plural = "s" if shots > 1 else ""
+    return (
+        f"This is a {shots}-shot task: only the first {shots} image{plural} of each class {'is' if shots == 1 else 'are'} "
+        f"used ({dropped} image{'s' if dropped > 1 else ''} left out). Every class must give the models the same number of "
+        f"images, and {fewest_text} {'has' if len(fewest) == 1 else 'have'} only {shots}. The models here "
+        f"were trained on {trained_shots} images per class: add images to the smaller classes (up to "
+        f"{trained_shots} each) to use all of yours and to get surer predictions."
+    )
 
 
 def predict(models: dict[str, hm.FewShotModel], support_x, support_y, query_x, maml_steps: int) -> dict[str, torch.Tensor]:
@@ -172,14 +243,27 @@ def predict(models: dict[str, hm.FewShotModel], support_x, support_y, query_x, m
     return out
 
 
-def results_rows(query_names: list[str], class_names: list[str], probs: dict[str, torch.Tensor]) -> list[dict]:
+def method_label(method: str, maml_steps: int) -> str:
+    """A method's proper name as the page shows it: "HyperMAML", "MAML (5 steps)", "ProtoNet"."""
+    name = METHOD_NAMES.get(method, method)
+    if method == "maml":
+        name += f" ({maml_steps} step{'' if maml_steps == 1 else 's'})"
+    return name
+
+
+def results_rows(
+    query_names: list[str], class_names: list[str], probs: dict[str, torch.Tensor], maml_steps: int = 5
+) -> list[dict]:
+    """One row per query: its name, then per method the predicted class and its probability, under the
+    methods' proper names ("HyperMAML", "HyperMAML probability", "MAML (5 steps)", ...)."""
     rows = []
     for i, name in enumerate(query_names):
         row: dict = {"query": name}
         for method, p in probs.items():
             k = int(p[i].argmax())
-            row[f"{method} prediction"] = class_names[k]
-            row[f"{method} probability"] = round(float(p[i, k]), 4)
+            label = method_label(method, maml_steps)
+            row[label] = class_names[k]
+            row[f"{label} probability"] = round(float(p[i, k]), 4)
         rows.append(row)
     return rows
 
@@ -194,17 +278,181 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def classes_from_zip(data: bytes) -> list[TaskClass]:
-    """A zip with one folder per class -> TaskClasses (exactly 5 folders needed); keeps the raw bytes."""
+@dataclass
+class ZipContents:
+    """What a zip of images holds: its class folders, its query images (a folder named ``queries``) and the
+    names of files it skipped (not images the readers know)."""
+
+    classes: list[TaskClass]
+    queries: list[Picture] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def n_bytes(self) -> int:
+        return held_bytes(self.classes, self.queries)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.classes)} class folder{'' if len(self.classes) == 1 else 's'}"]
+        if self.classes:
+            parts[0] += " (" + ", ".join(f"{c.name}: {len(c.pictures)}" for c in self.classes) + ")"
+        if self.queries:
+            parts.append(f"{len(self.queries)} quer{'y' if len(self.queries) == 1 else 'ies'}")
+        return " and ".join(parts)
+
+
+def read_task_zip(data: bytes) -> ZipContents:
+    """A zip with one folder per class and optionally a ``queries`` folder (any number of class folders: the
+    page decides what to do with them); keeps the raw bytes. ``ImageError`` for a zip it cannot use."""
     from hypermaml.data import read_image_zip
 
-    per_class = read_image_zip(data)
-    if len(per_class) != N_WAY:
-        raise ImageError(f"the zip has {len(per_class)} class folders ({', '.join(per_class)}); a 5-way task needs exactly 5")
+    per_class = read_image_zip(data, max_total_bytes=MAX_UPLOAD_BYTES)
+    queries: list[Picture] = []
     classes = []
     for name, files in per_class.items():
+        pictures = [Picture(file_name.rsplit("/", 1)[-1], blob) for file_name, blob in files]
+        if name.lower() == QUERIES_FOLDER:
+            for p in pictures:
+                if all(q.key != p.key for q in queries):
+                    queries.append(p)
+            continue
         c = TaskClass(name)
-        for file_name, blob in files:
-            c.add(Picture(file_name.rsplit("/", 1)[-1], blob))
+        for p in pictures:
+            c.add(p)
         classes.append(c)
-    return classes
+    return ZipContents(classes, queries, _skipped_files(data))
+
+
+def _skipped_files(data: bytes) -> list[str]:
+    """Files in the zip that are not images the readers take (a .heic photo, notes.txt), by base name."""
+    from hypermaml.data.folders import IMAGE_SUFFIXES
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = [m.filename.replace("\\", "/") for m in archive.infolist() if not m.is_dir()]
+    skipped = []
+    for name in names:
+        base = posixpath.basename(name)
+        if "__MACOSX/" in name or base.startswith("."):
+            continue  # the system's own files, not the user's
+        if posixpath.splitext(base)[1].lower() not in IMAGE_SUFFIXES:
+            skipped.append(base)
+    return skipped
+
+
+def zip_class_count_error(contents: ZipContents) -> str | None:
+    """Why this zip cannot replace a task (it needs exactly 5 class folders), or None."""
+    n = len(contents.classes)
+    if n == N_WAY:
+        return None
+    names = f" ({', '.join(c.name for c in contents.classes)})" if contents.classes else ""
+    return f"the zip has {n} class folder{'' if n == 1 else 's'}{names}; a {N_WAY}-way task needs {N_WAY}"
+
+
+def classes_from_zip(data: bytes) -> list[TaskClass]:
+    """A zip with one folder per class -> TaskClasses (exactly 5 folders needed); keeps the raw bytes."""
+    contents = read_task_zip(data)
+    error = zip_class_count_error(contents)
+    if error:
+        raise ImageError(error)
+    return contents.classes
+
+
+def add_zip_to_task(classes: list[TaskClass], queries: list[Picture], contents: ZipContents) -> str:
+    """Add a zip's images to the task in place: a folder goes to the class of the same name (case and
+    surrounding spaces ignored), else to the first class that is still empty and unnamed ("class 3"), which
+    takes the folder's name; its queries join the queries. Returns what happened, in a sentence or two."""
+    defaults = {d.name for d in empty_task()}
+    done, left = [], []
+    for folder in contents.classes:
+        key = folder.name.strip().lower()
+        target = next((c for c in classes if c.name.strip().lower() == key), None)
+        if target is None:
+            target = next((c for c in classes if not c.pictures and c.name in defaults), None)
+            if target is None:
+                left.append(folder.name)
+                continue
+            done.append(f"'{folder.name}' became a new class in place of empty '{target.name}'")
+            target.name = folder.name
+            for p in folder.pictures:
+                target.add(p)
+            continue
+        added = sum(target.add(p) for p in folder.pictures)
+        done.append(f"{added} image{'' if added == 1 else 's'} added to '{target.name}'")
+    new_queries = [p for p in contents.queries if all(q.key != p.key for q in queries)]
+    queries.extend(new_queries)
+    if new_queries:
+        done.append(f"{len(new_queries)} quer{'y' if len(new_queries) == 1 else 'ies'} added")
+    message = ("Added the zip: " + "; ".join(done) + ".") if done else "Nothing was added."
+    if left:
+        message += (
+            f" Not added: {', '.join(repr(n) for n in left)}: no class has that name and no class is free. "
+            "Rename a class to the folder's name and load the zip again."
+        )
+    return message
+
+
+def _safe_part(name: str, fallback: str) -> str:
+    """A class or file name as a zip path that the zip reader takes back: no absolute path, no "..", no
+    hidden files; "/" is kept (a class called "a/circle" comes back as "a/circle")."""
+    parts = [p.strip() for p in name.replace("\\", "/").split("/")]
+    parts = [p.lstrip(".") for p in parts if p not in ("", ".", "..")]
+    parts = [p for p in parts if p]
+    return "/".join(parts) or fallback
+
+
+def task_zip(classes: list[TaskClass], queries: list[Picture]) -> bytes:
+    """The whole task as a zip that the page's zip upload reads back: a folder per class named after the
+    class, the queries in ``queries/``, every picture's original bytes and file name."""
+    from hypermaml.data.folders import IMAGE_SUFFIXES
+
+    buf = io.BytesIO()
+    used_folders: set[str] = set()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # images are compressed already
+        groups = [(_safe_part(c.name, f"class {i + 1}"), c.pictures) for i, c in enumerate(classes)]
+        groups.append((QUERIES_FOLDER, queries))
+        for folder, pictures in groups:
+            if not pictures:
+                continue
+            base, n = folder, 2
+            while folder.lower() in used_folders:
+                folder, n = f"{base} ({n})", n + 1
+            used_folders.add(folder.lower())
+            used_files: set[str] = set()
+            for j, p in enumerate(pictures):
+                stem, suffix = posixpath.splitext(_safe_part(p.name, f"image-{j + 1}.png").replace("/", "-"))
+                if suffix.lower() not in IMAGE_SUFFIXES:
+                    stem, suffix = stem + suffix, ".png"
+                file_name, n = stem + suffix, 2
+                while file_name.lower() in used_files:
+                    file_name, n = f"{stem}-{n}{suffix}", n + 1
+                used_files.add(file_name.lower())
+                z.writestr(f"{folder}/{file_name}", p.data)
+    return buf.getvalue()
+
+
+def picture_from_data_url(url: str, name: str) -> Picture:
+    """The page's drawing canvas sends a PNG as a data URL; ``ImageError`` for anything else."""
+    prefix = "data:image/png;base64,"
+    if not isinstance(url, str) or not url.startswith(prefix):
+        raise ImageError(f"{name}: the drawing did not arrive as a PNG picture; draw it again")
+    if len(url) > MAX_DRAWING_BYTES * 4 // 3 + len(prefix) + 4:
+        raise ImageError(f"{name}: the drawing is too large")
+    try:
+        data = base64.b64decode(url[len(prefix) :], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageError(f"{name}: the drawing arrived damaged; draw it again") from exc
+    return Picture(name, data)
+
+
+def drop_removed_uploads(pictures: list[Picture], links: dict[str, str], current_ids: set[str]) -> list[str]:
+    """An uploader's files that the visitor removed (its ×) leave the class or queries they were added to.
+
+    ``links``: file id -> picture key, for the files this uploader added (updated in place); ``current_ids``:
+    the ids the uploader lists now. Returns the names of the pictures removed."""
+    removed = []
+    for file_id in [i for i in links if i not in current_ids]:
+        key = links.pop(file_id)
+        if key in links.values():
+            continue  # the same picture is still listed under another file of this uploader
+        removed += [p.name for p in pictures if p.key == key]
+        pictures[:] = [p for p in pictures if p.key != key]
+    return removed

@@ -133,7 +133,7 @@ def test_your_own_task_predicts_every_query_and_survives_setting_changes():
     at = own_task_app()
     table = at.dataframe[0].value
     assert list(table["query"]) == ["q0.png", "q1.png", "q2.png"]
-    assert {"hypermaml prediction", "protonet prediction"} <= set(table.columns)
+    assert {"HyperMAML", "MAML (5 steps)", "ProtoNet"} <= set(table.columns)
     assert at.get("download_button")
     at.radio(key="own_polarity").set_value("invert").run()
     assert not at.exception
@@ -326,3 +326,267 @@ def test_the_drawn_boundary_is_where_the_probability_crosses_one_half():
     points = np.concatenate(lines)
     assert len(points) >= 40 and np.abs(points[:, 0] - 1.0).max() < 1e-6
     assert points[:, 1].min() == -4 and points[:, 1].max() == 4
+
+
+# --- The walkthrough of "Your own task": each finding through the page, and nothing the visitor gave is lost ---
+
+
+def own_state(at):
+    """(name, [picture names]) per class, and the query names."""
+    classes = [(c.name, [p.name for p in c.pictures]) for c in at.session_state["own_classes"]]
+    return classes, [p.name for p in at.session_state["own_queries"]]
+
+
+def upload_zip(at, data, name="task.zip"):
+    key = next(f.key for f in at.file_uploader if f.key.startswith("own_zip_"))
+    at.file_uploader(key=key).set_value((name, data, "application/zip")).run()
+    assert not at.exception, at.exception
+
+
+def ancestors(at, element_type):
+    """For each element of this type, the block types from the page's main area down to it."""
+    trails = []
+
+    def walk(node, trail):
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", None) == element_type:
+                trails.append(trail)
+            walk(child, trail + [getattr(child, "type", "")])
+
+    walk(at.main, [])
+    return trails
+
+
+def test_a_zip_on_a_task_with_images_asks_first_and_adds_to_the_classes_of_the_same_name():
+    from tests.test_own_task import zip_of
+
+    at = own_task_app()
+    before = own_state(at)
+    upload_zip(at, zip_of({"C0": 2, "new": 1}))
+    assert own_state(at) == before  # nothing replaced behind the visitor's back
+    assert any("what should happen" in i.value for i in at.info)
+    assert at.button(key="own_zip_replace").disabled  # two folders cannot make a 5-way task...
+    at.button(key="own_zip_add").click().run()  # ...but they can be added
+    assert not at.exception, at.exception
+    classes, queries = own_state(at)
+    assert [n for n, _ in classes] == ["c0", "c1", "c2", "c3", "c4"] and queries == before[1]
+    assert [len(p) for _, p in classes] == [4, 2, 2, 2, 2]
+    message = next(w.value for w in at.warning if w.value.startswith("task.zip:"))
+    assert "2 images added to 'c0'" in message and "Not added: 'new'" in message
+
+
+def test_replacing_the_task_with_a_zip_is_a_choice_that_says_what_happened():
+    from tests.test_own_task import zip_of
+
+    at = own_task_app()
+    upload_zip(at, zip_of({"a": 2, "b": 1, "c": 1, "d": 3, "e": 1}))
+    assert own_state(at)[0][0] == ("c0", ["0-0.png", "0-1.png"])  # asked first
+    at.button(key="own_zip_replace").click().run()
+    assert not at.exception, at.exception
+    classes, queries = own_state(at)
+    assert [n for n, _ in classes] == ["a", "b", "c", "d", "e"] and queries == []
+    assert [t.value for t in at.text_input if t.key.startswith("own_name_")] == ["a", "b", "c", "d", "e"]
+    assert any("Your task is now the zip's: 5 class folders (a: 2, b: 1, c: 1, d: 3, e: 1)" in s.value for s in at.success)
+    # the per-class uploaders no longer list the replaced task's files: they start empty
+    assert {f.key for f in at.file_uploader if f.key.startswith("own_up_")} == {
+        f"own_up_{t}_1" for t in ("class0", "class1", "class2", "class3", "class4", "queries")
+    }
+
+
+def test_a_downloaded_task_restores_names_images_and_queries_after_a_reload():
+    from app.user_task import task_zip
+
+    at = own_task_app()
+    at.text_input(key="own_name_0").set_value("Cat").run()
+    assert any("reloading the page or closing the tab loses it" in i.value for i in at.info)
+    assert at.get("download_button")[0].label == "Download this task (zip)"
+    classes, queries = at.session_state["own_classes"], at.session_state["own_queries"]
+    saved = task_zip(classes, queries)  # what the button hands out
+    expected = {c.name: sorted(p.key for p in c.pictures) for c in classes}, sorted(p.key for p in queries)
+
+    reloaded = AppTest.from_file(APP, default_timeout=180)  # a reload: a new session, nothing kept
+    reloaded.switch_page("views/own_task.py").run()
+    assert not reloaded.get("download_button")  # nothing to download yet
+    upload_zip(reloaded, saved)
+    got = reloaded.session_state["own_classes"], reloaded.session_state["own_queries"]
+    assert ({c.name: sorted(p.key for p in c.pictures) for c in got[0]}, sorted(p.key for p in got[1])) == expected
+    assert len(reloaded.dataframe[0].value) == 3  # and the predictions are back
+
+
+def test_the_uploaders_x_removes_the_image_and_removing_or_clearing_resets_the_uploader():
+    from tests.test_own_task import png
+
+    at = own_task_app()
+    files = [(f"u{j}.png", png(200 + j), "image/png") for j in range(3)]
+    at.file_uploader(key="own_up_class1_0").set_value(files).run()
+    assert own_state(at)[0][1][1] == ["1-0.png", "1-1.png", "u0.png", "u1.png", "u2.png"]
+    at.file_uploader(key="own_up_class1_0").set_value([files[0], files[2]]).run()  # the × on u1.png
+    assert not at.exception, at.exception
+    assert own_state(at)[0][1][1] == ["1-0.png", "1-1.png", "u0.png", "u2.png"]
+    # another page and back: the uploader starts empty, and that removes nothing
+    at.switch_page("views/how.py").run()
+    at.switch_page("views/own_task.py").run()
+    assert own_state(at)[0][1][1] == ["1-0.png", "1-1.png", "u0.png", "u2.png"]
+    # "Remove all": the class is empty and so is its uploader (a new key)
+    at.file_uploader(key="own_up_class1_0").set_value(files[:2]).run()
+    at.button(key="own_clear_class1").click().run()
+    assert not at.exception, at.exception
+    assert own_state(at)[0][1][1] == [] and any("have no images yet: 'c1'" in w.value for w in at.warning)
+    assert "own_up_class1_1" in [f.key for f in at.file_uploader] and "own_up_class1_0" not in [f.key for f in at.file_uploader]
+    assert [len(p) for _, p in own_state(at)[0]] == [2, 0, 2, 2, 2] and len(own_state(at)[1]) == 3
+
+
+def test_a_single_image_can_be_removed_by_its_number_and_name():
+    at = own_task_app()
+    remove = at.multiselect(key="own_rm_class2")
+    assert remove.options == ["1 · 2-0.png", "2 · 2-1.png"]
+    remove.select("2 · 2-1.png").run()
+    at.button(key="own_rm_btn_class2").click().run()
+    assert not at.exception, at.exception
+    assert own_state(at)[0][2][1] == ["2-0.png"]
+    assert any("Removed 2-1.png from 'c2'" in t.value for t in at.toast)
+    at.multiselect(key="own_rm_queries").select("1 · q0.png").run()
+    at.button(key="own_rm_btn_queries").click().run()
+    assert own_state(at)[1] == ["q1.png", "q2.png"] and list(at.dataframe[0].value["query"]) == ["q1.png", "q2.png"]
+
+
+def odd_image(name: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    from tests.test_folders import stroke
+    from tests.test_own_task import png_header
+
+    buf = io.BytesIO()
+    if name == "dot.png":
+        Image.new("L", (1, 1), 0).save(buf, format="PNG")
+    elif name == "huge.png":
+        return png_header(30000, 30000)
+    elif name == "photo.heic":
+        return b"\x00\x00\x00\x18ftypheic" + bytes(40)
+    elif name == "moving.gif":
+        first = stroke()
+        first.save(buf, format="GIF", save_all=True, append_images=[Image.new("L", first.size, 0)])
+    return buf.getvalue()
+
+
+def test_odd_images_are_refused_in_plain_words_in_one_message_at_full_width():
+    from app.user_task import Picture
+
+    at = own_task_app()
+    for name in ("dot.png", "huge.png", "photo.heic", "moving.gif"):
+        at.session_state["own_classes"][0].add(Picture(name, odd_image(name)))
+    at.session_state["own_queries"].append(Picture("dot-query.png", odd_image("dot.png")))
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1  # one compact message, not a tall box per file in a narrow column
+    text = at.error[0].value
+    assert "4 images cannot be used" in text
+    for part in (
+        "dot.png is 1×1 pixels, too small to show a character (at least 8 pixels on each side)",
+        "huge.png is 30000×30000 pixels, too large to open (at most 100 megapixels); shrink it first",
+        "photo.heic is not an image file we can open (use PNG or JPEG)",
+        "dot-query.png is 1×1 pixels",
+    ):
+        assert part in text, text
+    assert "Error" not in text and "Pillow" not in text
+    assert [trail for trail in ancestors(at, "error") if "column" in trail] == []  # full width
+    assert any("moving.gif has several frames; only the first frame is used" in i.value for i in at.info)
+    assert list(at.dataframe[0].value["query"]) == ["q0.png", "q1.png", "q2.png"]  # the dot is no query
+    assert [len(p) for _, p in own_state(at)[0]] == [6, 2, 2, 2, 2]  # nothing the visitor gave is dropped
+
+
+def test_equal_folder_names_stay_apart_and_uneven_classes_say_why_the_task_is_one_shot():
+    import io
+    import zipfile
+
+    from tests.test_own_task import png
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for k, folder in enumerate(["a/circle", "b/circle", "c/square", "c/star", "c/moon"]):
+            for j in range(k + 1):  # 1 to 5 images per class
+                z.writestr(f"{folder}/{j}.png", png(10 * k + j))
+        z.writestr("queries/q.png", png(99))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("views/own_task.py").run()
+    upload_zip(at, buf.getvalue())
+    classes, queries = own_state(at)
+    assert sorted(n for n, _ in classes) == ["a/circle", "b/circle", "c/moon", "c/square", "c/star"]
+    assert queries == ["q.png"]
+    warning = next(w.value for w in at.warning if "1-shot task" in w.value)
+    assert "only the first 1 image of each class is used (10 images left out)" in warning
+    assert "'a/circle' has only 1" in warning and "trained on 5 images per class" in warning
+    assert any(s.value.startswith("Predictions (1 shot per class)") for s in at.subheader)
+
+
+def test_drawing_works_out_of_the_box_and_adds_the_drawing_once():
+    import base64
+    import io
+
+    from tests.test_folders import stroke
+
+    at = own_task_app()
+    assert [e.key for e in at.get("bidi_component")] == ["own_draw"]  # the inline canvas, no extra package
+    assert not any("streamlit-drawable-canvas" in e.value for e in [*at.info, *at.markdown, *at.caption])
+    at.selectbox(key="own_draw_target").set_value("queries").run()
+    buf = io.BytesIO()
+    stroke(mode="RGBA").save(buf, format="PNG")  # what the canvas sends: a PNG with dark strokes on white
+    at.session_state["own_draw"] = {
+        "drawing": {"id": "1-x", "png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}
+    }
+    at.run()
+    assert not at.exception, at.exception
+    assert own_state(at)[1] == ["q0.png", "q1.png", "q2.png", "drawing-1.png"]
+    assert any("Added drawing-1.png to the queries" in s.value for s in at.success)
+    at.run()  # the canvas keeps reporting its last drawing: it is not added twice
+    assert own_state(at)[1] == ["q0.png", "q1.png", "q2.png", "drawing-1.png"]
+    assert "drawing-1.png" in list(at.dataframe[0].value["query"])
+
+
+def test_the_results_use_proper_names_show_each_query_and_every_row():
+    import re
+
+    at = own_task_app()
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["picture", "query", "HyperMAML", "MAML (5 steps)", "ProtoNet"]
+    assert all(url.startswith("data:image/png;base64,") for url in table["picture"])
+    assert all(re.fullmatch(r"c[0-4] \(\d{1,3}%\)", cell) for cell in table[["HyperMAML", "ProtoNet"]].to_numpy().ravel())
+    at.slider(key="own_maml_steps").set_value(1).run()
+    assert "MAML (1 step)" in at.dataframe[0].value.columns
+
+
+def test_the_camera_tab_explains_good_photos_and_a_grey_photo_is_read_as_white_paper():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from app.user_task import decode
+
+    at = own_task_app()
+    guidance = " ".join(m.value for m in at.markdown)
+    assert "thick dark marker on white paper" in guidance and "allow the camera" in guidance
+    arr = np.full((240, 320), 120, np.uint8)  # grey paper, as a phone sees white paper indoors
+    arr[40:200, 150:175] = 50
+    buf = io.BytesIO()
+    Image.fromarray(arr).convert("RGB").save(buf, format="JPEG")
+    at.selectbox(key="own_cam_target").set_value("2. c1").run()
+    at.text_input(key="own_name_1").set_value("dog").run()  # renaming the class keeps it chosen
+    assert at.selectbox(key="own_cam_target").value == "2. dog"
+    at.camera_input(key="own_camera").set_value(("image.jpg", buf.getvalue(), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    photo = at.session_state["own_classes"][1].pictures[-1]
+    assert len(at.session_state["own_classes"][1].pictures) == 3
+    x = decode(photo, "auto")
+    assert float(x[0, 0, 0]) > 0.95 and float(x.min()) < 0.05  # white paper, black ink
+
+
+def test_each_class_has_its_own_tab_so_uploaders_get_the_full_width():
+    at = own_task_app()
+    for i in range(5):
+        tab = next(t for t in at.tabs if t.label == f"Class {i + 1}")
+        assert [u.key for u in tab.get("file_uploader")] == [f"own_up_class{i}_0"]
+        assert [t.key for t in tab.text_input] == [f"own_name_{i}"]
+    assert [trail for trail in ancestors(at, "file_uploader") if "column" in trail] == []

@@ -83,14 +83,15 @@ def test_predictions_rows_and_csv_cover_every_method():
     x, y, _, _ = support_set(full_task(), "auto")
     probs = predict(models, x, y, x[:3], maml_steps=2)
     assert set(probs) == {"hypermaml", "maml", "protonet"}
-    rows = results_rows(["q1", "q2", "q3"], [f"c{i}" for i in range(5)], probs)
+    rows = results_rows(["q1", "q2", "q3"], [f"c{i}" for i in range(5)], probs, maml_steps=2)
     assert rows[0]["query"] == "q1" and rows[2]["query"] == "q3"
+    names = {"hypermaml": "HyperMAML", "maml": "MAML (2 steps)", "protonet": "ProtoNet"}  # proper names, not ids
     for method, p in probs.items():
         k = int(p[1].argmax())
-        assert rows[1][f"{method} prediction"] == f"c{k}"
-        assert rows[1][f"{method} probability"] == round(float(p[1, k]), 4) > 0.2
+        assert rows[1][names[method]] == f"c{k}"
+        assert rows[1][f"{names[method]} probability"] == round(float(p[1, k]), 4) > 0.2
     text = to_csv(rows)
-    assert text.splitlines()[0].startswith("query,hypermaml prediction,hypermaml probability")
+    assert text.splitlines()[0].startswith("query,HyperMAML,HyperMAML probability,MAML (2 steps)")
     assert len(text.splitlines()) == 4
 
 
@@ -118,5 +119,179 @@ def test_a_zip_of_five_folders_becomes_the_task_with_raw_bytes_kept():
 
 
 def test_a_zip_with_the_wrong_number_of_classes_is_refused():
-    with pytest.raises(ImageError, match="has 2 class folders \\(a, b\\); a 5-way task needs exactly 5"):
+    with pytest.raises(ImageError, match="the zip has 2 class folders \\(a, b\\); a 5-way task needs 5"):
         classes_from_zip(zip_of({"a": 1, "b": 1}))
+    with pytest.raises(ImageError, match="the zip has 1 class folder \\(a\\); a 5-way task needs 5"):
+        classes_from_zip(zip_of({"a": 2}))
+
+
+# --- The walkthrough's findings, as logic: zips that merge, tasks that round-trip, removals, plain errors ---
+
+
+def zip_entries(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_equal_folder_names_in_different_places_stay_two_classes():
+    entries = {f"{top}/circle/{j}.png": png(j + 10 * k) for k, top in enumerate("ab") for j in range(4)}
+    entries |= {f"{name}/1.png": png(50 + i) for i, name in enumerate(["square", "star", "moon"])}
+    classes = classes_from_zip(zip_entries(entries))
+    assert sorted(c.name for c in classes) == ["a/circle", "b/circle", "moon", "square", "star"]
+    assert [len(c.pictures) for c in classes if "circle" in c.name] == [4, 4]
+
+
+def test_a_shared_top_folder_is_not_part_of_the_class_names():
+    classes = classes_from_zip(zip_of({"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}))  # all inside mine/
+    assert [c.name for c in classes] == ["a", "b", "c", "d", "e"]
+
+
+def test_a_downloaded_task_loads_back_with_its_names_images_and_queries():
+    from app.user_task import read_task_zip, task_zip
+
+    classes = full_task((3, 1, 2, 2, 2))
+    for c, name in zip(classes, ["Cat", "a/circle", "dog house", "..", "x_y"]):
+        c.name = name
+    classes[0].pictures[1].name = classes[0].pictures[0].name  # two files of one name: both kept
+    queries = [Picture("q.png", png(90)), Picture("photo", png(91))]  # a name without a suffix too
+    back = read_task_zip(task_zip(classes, queries))
+    assert {c.name: sorted(p.key for p in c.pictures) for c in back.classes} == {
+        _safe(c.name): sorted(p.key for p in c.pictures) for c in classes
+    }
+    assert sorted(p.key for p in back.queries) == sorted(p.key for p in queries) and not back.skipped
+
+
+def _safe(name):
+    return name if name != ".." else "class 4"  # a name that is no folder is stored under its number
+
+
+def test_adding_a_zip_fills_matching_classes_then_free_ones_and_says_what_was_left():
+    from app.user_task import add_zip_to_task, read_task_zip
+
+    classes = empty_task()
+    classes[0].name, classes[1].name = "Circle", "square"
+    classes[0].add(Picture("mine.png", png(1)))
+    classes[1].add(Picture("sq.png", png(2)))
+    queries = [Picture("q.png", png(3))]
+    entries = {"circle/1.png": png(4), "circle/dup.png": png(1), "star/1.png": png(5), "queries/q2.png": png(6)}
+    entries |= {f"extra{i}/1.png": png(20 + i) for i in range(4)}  # 4 more folders, 3 free classes
+    message = add_zip_to_task(classes, queries, read_task_zip(zip_entries(entries)))
+    assert [c.name for c in classes] == ["Circle", "square", "extra0", "extra1", "extra2"]
+    assert [len(c.pictures) for c in classes] == [2, 1, 1, 1, 1]  # the duplicate is not added twice
+    assert len(queries) == 2
+    assert "1 image added to 'Circle'" in message and "'star'" in message and "Not added" in message
+
+
+def test_a_class_may_not_be_called_queries():
+    classes = full_task()
+    classes[4].name = "Queries"
+    assert any("may not be called 'queries'" in p for p in problems(classes))
+
+
+def test_a_drawing_arrives_as_a_png_data_url_and_anything_else_is_refused():
+    import base64
+
+    from app.user_task import picture_from_data_url
+
+    data = png(7)
+    picture = picture_from_data_url("data:image/png;base64," + base64.b64encode(data).decode(), "drawing-1.png")
+    assert picture.data == data and picture.name == "drawing-1.png"
+    for bad in ("data:text/html;base64,PGI+", "data:image/png;base64,%%%", None):
+        with pytest.raises(ImageError, match="drawing-2.png"):
+            picture_from_data_url(bad, "drawing-2.png")
+
+
+def test_a_file_removed_from_an_uploader_leaves_the_class_and_only_that_one():
+    from app.user_task import drop_removed_uploads
+
+    c = TaskClass("a")
+    for j in range(3):
+        c.add(Picture(f"{j}.png", png(j)))
+    other = Picture("from-zip.png", png(9))
+    c.add(other)
+    links = {f"id{j}": c.pictures[j].key for j in range(3)}
+    assert drop_removed_uploads(c.pictures, links, {"id0", "id2"}) == ["1.png"]
+    assert [p.name for p in c.pictures] == ["0.png", "2.png", "from-zip.png"] and set(links) == {"id0", "id2"}
+    assert drop_removed_uploads(c.pictures, links, set()) == ["0.png", "2.png"]
+    assert c.pictures == [other]  # what the uploader did not add stays
+
+
+def test_uneven_classes_are_explained_with_the_smallest_class_and_what_the_models_expect():
+    from app.user_task import shot_message
+
+    message = shot_message(["a", "b", "c", "d", "e"], [5, 1, 3, 5, 2], trained_shots=5)
+    assert message.startswith("This is a 1-shot task: only the first 1 image of each class is used (11 images left out)")
+    assert "'b' has only 1" in message and "trained on 5 images per class" in message
+    assert shot_message(["a", "b", "c", "d", "e"], [2] * 5, trained_shots=5) is None
+
+
+def test_pictures_too_small_to_show_a_character_are_refused_in_plain_words():
+    from app.user_task import decode
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1), 0).save(buf, format="PNG")
+    dot = Picture("dot.png", buf.getvalue())
+    with pytest.raises(ImageError, match="dot.png is 1×1 pixels, too small to show a character"):
+        decode(dot, "auto")
+    with pytest.raises(ImageError, match="none of the images of class 'a' can be read"):
+        support_set([TaskClass("a", [dot])], "auto")  # no blank square ever reaches a model
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a size (only its header: nothing is ever decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        (
+            "huge.png",
+            png_header(30000, 30000),
+            "huge.png is 30000×30000 pixels, too large to open (at most 100 megapixels); shrink it first",
+        ),
+        ("big.png", png_header(12000, 9000), "big.png is 12000×9000 pixels, too large to open (at most 100 megapixels)"),
+        ("photo.heic", b"\x00\x00\x00\x18ftypheic" + bytes(40), "photo.heic is not an image file we can open (use PNG or JPEG)"),
+    ],
+    ids=["30000x30000", "12000x9000", "heic"],
+)
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's own note, before our refusal
+def test_files_that_cannot_be_used_are_explained_in_plain_words(name, data, message):
+    from app.user_task import decode
+
+    with pytest.raises(ImageError) as info:
+        decode(Picture(name, data), "auto")
+    assert message in str(info.value)
+    assert "Error" not in str(info.value) and "Pillow" not in str(info.value)
+
+
+def test_a_photo_of_grey_paper_becomes_white_paper_with_black_ink():
+    from app.user_task import decode
+
+    rng = np.random.default_rng(0)
+    for paper, ink in ((140, 60), (100, 30)):  # grey paper; a dim photo whose paper is darker than mid-grey
+        arr = np.full((300, 400), float(paper))
+        arr[60:240, 180:215] = ink
+        arr += rng.normal(0, 4, arr.shape)
+        buf = io.BytesIO()
+        Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(buf, format="JPEG")
+        x = decode(Picture("photo.jpg", buf.getvalue()), "auto")
+        assert float(x[0, 0, 0]) > 0.95 and float(x[0, 14, 14]) < 0.1, (paper, ink)
+
+
+def test_an_animated_gif_is_known_to_be_animated():
+    frames = [Image.fromarray(np.full((20, 20), v, np.uint8)) for v in (255, 0)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    assert Picture("moving.gif", buf.getvalue()).animated
+    assert not Picture("still.png", png(1)).animated and not Picture("text.png", b"text").animated

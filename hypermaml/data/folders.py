@@ -2,8 +2,10 @@
 
 Every image becomes a 28x28 float tensor in [0, 1], dark ink on a light background: EXIF rotation is
 applied, any mode (RGBA, palette, 16-bit, CMYK, ...) is flattened onto white and turned to grey, huge
-images are downscaled while decoding, the picture is padded to a square with its background colour, and
-light-on-dark pictures are inverted (``polarity="auto"``).
+images are downscaled while decoding, light-on-dark pictures are inverted (``polarity="auto"``), the
+picture is padded to a square with its background colour, and its contrast is stretched so that the paper
+is white and the darkest ink black (a photo of paper is grey, not white). An animated image gives its first
+frame. Errors say, in plain words, what is wrong with the file and what to do.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .transforms import IMAGE_SIZE, resize_images
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_DECODE_SIDE = 1024  # bigger pictures are reduced while decoding: 28x28 is the goal anyway
 MAX_PIXELS = 100_000_000  # refuse decompression bombs beyond this (PIL's own guard is 179M)
+MIN_SIDE = 8  # smaller pictures cannot show a character: a 1x1 image would become a blank (or black) square
 Polarity = Literal["auto", "keep", "invert"]
 
 
@@ -35,12 +38,12 @@ class ImageError(ValueError):
 def image_from_bytes(data: bytes, name: str = "image", polarity: Polarity = "auto") -> torch.Tensor:
     """Decode one image file's bytes into a (1, 28, 28) dark-on-light tensor.
 
-    Raises ``ImageError`` for anything that is not a readable image (with ``name`` in the message).
+    Raises ``ImageError`` for anything that is not a usable image (with ``name`` in the message): not an
+    image, corrupt, too large to open safely, or too small to show a character.
     """
     try:
         with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"{name} is {im.width}x{im.height} pixels; the limit is {MAX_PIXELS:,}")
+            _check_size(name, im.width, im.height)
             im.draft("L", (MAX_DECODE_SIDE, MAX_DECODE_SIDE))  # JPEG: decode at reduced size, cheaply
             im = ImageOps.exif_transpose(im)
             grey = _to_grey(im)
@@ -48,11 +51,48 @@ def image_from_bytes(data: bytes, name: str = "image", polarity: Polarity = "aut
             arr = np.asarray(grey, dtype=np.float32) / 255.0
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{name} is not an image Pillow can read ({type(exc).__name__})") from exc
+    except Image.DecompressionBombError as exc:  # PIL refuses before we can look: say the size it read
+        size = _declared_size(data)
+        if size is not None:
+            _check_size(name, *size)
+        raise ImageError(
+            f"{name} has too many pixels to open (at most {MAX_PIXELS // 1_000_000} megapixels); shrink it first"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{name} is not an image file we can open (use PNG or JPEG)") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise ImageError(f"{name} is corrupt or truncated ({exc})") from exc
+        raise ImageError(f"{name} is corrupt or truncated: only part of it could be read (save or export it again)") from exc
     return prepare(torch.from_numpy(arr), polarity)
+
+
+def _check_size(name: str, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{name} is {width}×{height} pixels, too large to open (at most {MAX_PIXELS // 1_000_000} megapixels); "
+            "shrink it first"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(
+            f"{name} is {width}×{height} pixels, too small to show a character (at least {MIN_SIDE} pixels on each side)"
+        )
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the file's header, read without PIL's decompression-bomb check (which refuses
+    such a file before telling its size); only the header is parsed, never the pixels."""
+    Image.init()
+    for factory, accept in list(Image.OPEN.values()):
+        try:
+            if accept is not None and not accept(data[:16]):
+                continue
+            im = factory(io.BytesIO(data))
+            try:
+                return im.size
+            finally:
+                im.close()
+        except Exception:  # noqa: BLE001 - any plugin that cannot read the header simply does not match
+            continue
+    return None
 
 
 def _to_grey(im: Image.Image) -> Image.Image:
@@ -75,19 +115,46 @@ def _to_grey(im: Image.Image) -> Image.Image:
 
 
 def prepare(grey: torch.Tensor, polarity: Polarity = "auto") -> torch.Tensor:
-    """(H, W) grey values in [0, 1] -> (1, 28, 28): polarity fixed, padded to a square, resized."""
+    """(H, W) grey values in [0, 1] -> (1, 28, 28): polarity fixed, padded to a square, resized, contrast
+    stretched (paper white, darkest ink black)."""
     if polarity not in ("auto", "keep", "invert"):
         raise ValueError(f"polarity must be 'auto', 'keep' or 'invert', got {polarity!r}")
-    border = torch.cat([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    if polarity == "invert" or (polarity == "auto" and float(border.median()) < 0.5):
+    if polarity == "invert" or (polarity == "auto" and _light_on_dark(grey)):
         grey = 1.0 - grey  # light ink on a dark background: turn it into dark on light
     h, w = grey.shape
     side = max(h, w)
-    background = float(torch.cat([grey[0], grey[-1], grey[:, 0], grey[:, -1]]).median())
+    background = float(_border(grey).median())
     square = torch.full((side, side), background)
     top, left = (side - h) // 2, (side - w) // 2
     square[top : top + h, left : left + w] = grey
-    return resize_images(square[None, None], IMAGE_SIZE)[0]
+    return _stretch(resize_images(square[None, None], IMAGE_SIZE)[0])
+
+
+def _border(grey: torch.Tensor) -> torch.Tensor:
+    return torch.cat([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+
+
+def _light_on_dark(grey: torch.Tensor) -> bool:
+    """Whether the paper (the border) is nearer the image's darkest values than its lightest: grey paper in a
+    dim photo is still paper. A picture with hardly any contrast falls back to "the border is dark"."""
+    step = max(1, max(grey.shape) // 256)  # quantiles of a subsample: a 1024-px photo needs no more
+    sample = grey[::step, ::step].flatten()
+    lo, hi = (float(v) for v in torch.quantile(sample, torch.tensor([0.01, 0.99])))
+    paper = float(_border(grey).median())
+    if hi - lo < 0.1:
+        return paper < 0.5
+    return paper - lo < hi - paper
+
+
+def _stretch(x: torch.Tensor) -> torch.Tensor:
+    """(1, 28, 28) -> the same with the paper (border median) at 1 and the darkest pixel at 0, as in the
+    scanned characters the models were trained on. A nearly blank picture is left as it is: stretching it
+    would turn noise into strokes."""
+    paper = float(_border(x[0]).median())
+    ink = float(x.min())
+    if paper - ink < 0.1:
+        return x
+    return ((x - ink) / (paper - ink)).clamp(0.0, 1.0)
 
 
 def _is_image_name(name: str) -> bool:
@@ -137,6 +204,10 @@ def read_image_zip(
     """A zip with one folder per class (optionally inside one top folder), read in memory, never extracted:
     class name -> [(file name, raw bytes)], classes and files in sorted order.
 
+    A class is named by its folder's path below the folders that every image shares: ``task/cat/1.png`` and
+    ``task/dog/1.png`` give "cat" and "dog", while ``a/circle/1.png`` and ``b/circle/1.png`` stay two classes,
+    "a/circle" and "b/circle", never one merged class.
+
     Refuses absolute paths, ``..`` components, links, more than ``max_files`` images and archives that
     expand past ``max_total_bytes`` (checked on the bytes actually decompressed, not the header's claim).
     """
@@ -155,6 +226,7 @@ def read_image_zip(
             raise ImageError(f"{label} expands to {declared:,} bytes; the limit is {max_total_bytes:,}")
         if "" in {posixpath.dirname(n) for n, _ in files}:
             raise ImageError(f"{label} has images at its top level; put each class's images in a folder named after the class")
+        class_of = _class_names({posixpath.dirname(n) for n, _ in files})
         per_class: dict[str, list[tuple[str, bytes]]] = {}
         total = 0
         for name, member in sorted(files):
@@ -163,10 +235,21 @@ def read_image_zip(
             total += len(data)
             if total > max_total_bytes:
                 raise ImageError(f"{label} expands past {max_total_bytes:,} bytes; refusing it")
-            per_class.setdefault(posixpath.basename(posixpath.dirname(name)), []).append((name, data))
+            per_class.setdefault(class_of[posixpath.dirname(name)], []).append((name, data))
     if not per_class:
         raise ImageError(f"{label} has no class folders with images (expected one sub-folder per class)")
     return dict(sorted(per_class.items()))
+
+
+def _class_names(folders: set[str]) -> dict[str, str]:
+    """Folder path -> class name: the path less the leading folders that every path shares (always keeping
+    at least the last part), so that equal folder names in different places stay apart."""
+    parts = {f: f.split("/") for f in folders}
+    keep_last = min((len(p) for p in parts.values()), default=1) - 1
+    shared = 0
+    while shared < keep_last and len({tuple(p[: shared + 1]) for p in parts.values()}) == 1:
+        shared += 1
+    return {f: "/".join(p[shared:]) for f, p in parts.items()}
 
 
 def load_image_zip(
