@@ -590,3 +590,14 @@ def test_each_class_has_its_own_tab_so_uploaders_get_the_full_width():
         assert [u.key for u in tab.get("file_uploader")] == [f"own_up_class{i}_0"]
         assert [t.key for t in tab.text_input] == [f"own_name_{i}"]
     assert [trail for trail in ancestors(at, "file_uploader") if "column" in trail] == []
+
+
+def test_a_model_well_below_chance_is_explained_and_theta_at_chance_is_not():
+    at = run_app()
+    assert not at.info  # seed 0, 5 points: only θ itself (0 steps) is near a coin's guess, which needs no note
+    next(s for s in at.slider if s.label == "Support points per class").set_value(1).run()
+    assert not at.exception
+    shown = metrics(at)
+    assert int(shown["HyperMAML, 1 update"].rstrip("%")) < 40  # this draw's one point per class misleads
+    note = at.info[0].value
+    assert note.startswith("Well below 50% (HyperMAML 1 update") and "labels the wrong way round" in note
