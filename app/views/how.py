@@ -17,9 +17,9 @@ with left:
     st.graphviz_chart(
         """
         digraph { rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
-          S [label="support set (x, y)"]; T0 [label="θ (meta-learned start)"];
-          L [label="loss on the support set"]; G [label="gradient ∇θ loss"];
-          U [label="θ ← θ − η ∇θ loss", fillcolor="#fddbc7"]; Q [label="classify queries with θ'"];
+          S [label="support set\\n(x, y)"]; T0 [label="θ\\n(meta-learned)"];
+          L [label="loss on the\\nsupport set"]; G [label="gradient\\n∇θ loss"];
+          U [label="θ ← θ − η ∇θ loss", fillcolor="#fddbc7"]; Q [label="classify\\nqueries with θ'"];
           S -> L; T0 -> L; L -> G -> U; U -> L [label=" repeat k times", style=dashed]; U -> Q; }
         """
     )
