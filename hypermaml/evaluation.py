@@ -31,6 +31,17 @@ class EvalResult:
     accuracies: np.ndarray = field(repr=False)
     adapt_seconds: float
 
+    @classmethod
+    def from_accuracies(cls, accuracies: np.ndarray, adapt_seconds: float = 0.0) -> EvalResult:
+        """The mean and 95% interval of (n_episodes,) per-episode accuracies."""
+        accuracies = np.asarray(accuracies, dtype=np.float64)
+        return cls(
+            mean=float(accuracies.mean()),
+            ci95=float(1.96 * accuracies.std() / math.sqrt(len(accuracies))),
+            accuracies=accuracies,
+            adapt_seconds=adapt_seconds,
+        )
+
     @property
     def n_episodes(self) -> int:
         return len(self.accuracies)
@@ -97,9 +108,4 @@ def evaluate(
             accuracies[i] = (predicted == episode.query_y).double().mean().item()
     finally:
         model.train(was_training)
-    return EvalResult(
-        mean=float(accuracies.mean()),
-        ci95=float(1.96 * accuracies.std() / math.sqrt(n_episodes)),
-        accuracies=accuracies,
-        adapt_seconds=adapt_seconds,
-    )
+    return EvalResult.from_accuracies(accuracies, adapt_seconds)

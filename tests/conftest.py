@@ -15,7 +15,62 @@ if str(ROOT) not in sys.path:
 
 import hypermaml as hm  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two torch threads at most, shared out among pytest-xdist's workers (PYTEST_XDIST_WORKER_COUNT): two workers
+# of two threads each on two cores oversubscribe them, and OpenMP's spinning threads then slow the many
+# tiny-tensor tests several-fold. Under xdist the processes that tests start (the studio's live-training
+# child, a studio server) get the same count: at torch's default of a thread per core, the niced
+# live-training child took minutes beside a busy worker instead of seconds.
+THREADS = max(1, min(2, os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+torch.set_num_threads(THREADS)
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+
+
+# Tests that start processes of their own: a studio server and a browser, studio workers, the live-training
+# child (which runs at a lower priority), pip, the command line, allocator probes. Under pytest-xdist they run
+# one after another on one worker (the scheduler below), so they never compete with each other for the two
+# cores, and the browser tests share one server; the other worker meanwhile runs the in-process tests.
+OWN_PROCESSES = (
+    "tests/test_browser.py::",
+    "tests/test_compute.py::",
+    "tests/test_app_concurrency.py::",
+    "tests/test_app.py::test_live_training",
+    "tests/test_app.py::test_stopping_live_training",
+    "tests/test_package.py::",
+    "tests/test_memory.py::",
+    "tests/test_cli.py::test_a_run_killed_mid_training",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist load` with OWN_PROCESSES as one unit of work, handed out first (it is the largest); every other
+    test is a unit of its own. (Not `--dist loadgroup` with xdist_group marks: with pytest 9.2 it silently
+    stops grouping, pytest-xdist issue #1386.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OwnProcessesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "own processes" if nodeid.startswith(OWN_PROCESSES) else nodeid
+
+    return OwnProcessesTogether(config, log)
+
+
+@pytest.fixture(scope="session")
+def split():
+    """``load_split`` once per split and test process (decoding EMNIST's sprite sheets takes seconds)."""
+    from hypermaml.data import load_split
+
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = load_split(name)
+        return cache[name]
+
+    return get
 
 
 def tiny_conv_config(method: str, n_way: int = 3, n_shot: int = 2, batch_norm: str = "transductive", **kw) -> hm.ModelConfig:

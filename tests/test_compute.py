@@ -71,10 +71,12 @@ def slow_pid() -> int:
     return os.getpid()
 
 
-def test_two_workers_serve_two_visitors_at_the_same_time(monkeypatch):
+def test_two_workers_serve_two_visitors_at_the_same_time(monkeypatch, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setenv("HYPERMAML_STUDIO_WORKERS", "2")
+    # no data folder for the workers: their warm-up loads the toy models and skips EMNIST (seconds each)
+    monkeypatch.setenv("HYPERMAML_DATA", str(tmp_path / "no-data"))
     try:
         compute.warm_up()
         with ThreadPoolExecutor(2) as visitors:

@@ -18,7 +18,6 @@ from hypermaml.data import (
     load_emnist_idx,
     load_omniglot,
     load_omniglot_zip,
-    load_split,
     omniglot_alphabets,
 )
 from hypermaml.data.datasets import _vinyals
@@ -79,9 +78,9 @@ def test_the_cross_domain_training_set_is_omniglot_without_latin(root, monkeypat
     assert sum(a.n_characters for a in alphabets if a.name != "Latin") == 1597
 
 
-def test_emnist_validation_and_test_classes_are_the_even_and_odd_halves(root):
-    val = load_split("emnist-val", root)
-    test = load_split("emnist-test", root)
+def test_emnist_validation_and_test_classes_are_the_even_and_odd_halves(split):
+    val = split("emnist-val")  # load_split, once per test process (conftest.py)
+    test = split("emnist-test")
     assert val.n_classes == 31 and test.n_classes == 31
     assert not set(val.class_names) & set(test.class_names)
     assert val.class_names[:3] == ("0", "2", "4") and test.class_names[:3] == ("1", "3", "5")
@@ -113,8 +112,8 @@ def test_a_vinyals_split_loads_each_rotation_as_a_class(root):
     assert data.class_names[0].endswith("/rot000")
 
 
-def test_episodes_from_a_split_only_hold_that_split_s_images(root):
-    val, test = load_split("emnist-val", root), load_split("emnist-test", root)
+def test_episodes_from_a_split_only_hold_that_split_s_images(split):
+    val, test = split("emnist-val"), split("emnist-test")
 
     def keys(x):
         return {bytes(row) for row in (x * 255).round().to(torch.uint8).flatten(1).numpy()}
@@ -157,9 +156,11 @@ def test_the_official_omniglot_zip_layout_reads_like_the_npz(root, tmp_path):
     assert torch.allclose(data.x, npz.x[:40], atol=1e-6)
 
 
-def test_the_official_emnist_idx_files_are_turned_upright_and_inverted(root, tmp_path):
-    sprites = load_emnist(root, classes=[1])  # upright '1's, dark on light
-    upright = ((1 - sprites.x[:4, 0]) * 255).round().to(torch.uint8).numpy()
+def test_the_official_emnist_idx_files_are_turned_upright_and_inverted(split, tmp_path):
+    test = split("emnist-test")  # the odd classes, '1' first: upright '1's, dark on light
+    assert test.class_names[0] == "1"
+    sprites = test.x[test.y == 0]
+    upright = ((1 - sprites[:4, 0]) * 255).round().to(torch.uint8).numpy()
     stored = upright.transpose(0, 2, 1)  # the official files store images transposed
     images = tmp_path / "images.gz"
     labels = tmp_path / "labels.gz"
@@ -168,7 +169,7 @@ def test_the_official_emnist_idx_files_are_turned_upright_and_inverted(root, tmp
     with gzip.open(labels, "wb") as f:
         f.write(np.array([2049, 4], dtype=">u4").tobytes() + np.ones(4, dtype=np.uint8).tobytes())
     data = load_emnist_idx(images, labels)
-    assert torch.allclose(data.x, sprites.x[:4], atol=1 / 255)
+    assert torch.allclose(data.x, sprites[:4], atol=1 / 255)
     assert data.class_names[data.y[0]] == "1"
     with pytest.raises(ValueError, match="not an idx3 image file"):
         load_emnist_idx(labels, labels)

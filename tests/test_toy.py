@@ -8,7 +8,7 @@ import torch
 
 import hypermaml as hm
 from toy.tasks import PAIRS, TASK_TYPES, ToyTaskSampler, bayes_accuracy, input_statistics, sample_task
-from toy.train import EVAL_SEED, EVAL_TASKS, N_QUERY, N_SHOT, measure
+from toy.train import EVAL_SEED, EVAL_TASKS, N_QUERY, N_SHOT, evaluate_every_step, measure
 from toy.train import main as train_main
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
@@ -73,8 +73,47 @@ def test_the_committed_metrics_files_are_what_the_checkpoints_measure(committed)
             assert stored[key] == pytest.approx(value, abs=1e-3), (name, key)
 
 
-def test_the_training_command_writes_three_loadable_checkpoints(tmp_path):
-    train_main(["--out", str(tmp_path), "--quick"])
+def test_every_maml_step_scored_from_one_trajectory_is_what_evaluate_gives_at_that_step(committed):
+    # measure() scores MAML after 0..10 steps from one 10-step inner loop per task (evaluate_every_step)
+    sampler = ToyTaskSampler(N_SHOT, N_QUERY)
+    every = evaluate_every_step(committed["maml"], sampler, 30, seed=5, steps=range(4))
+    assert list(every) == [0, 1, 2, 3]
+    for k, result in every.items():
+        alone = hm.evaluate(committed["maml"], sampler, 30, seed=5, steps=k)
+        assert result.accuracies.tolist() == alone.accuracies.tolist(), k
+        assert (result.mean, result.ci95) == (alone.mean, alone.ci95), k
+    assert every[0].mean < every[1].mean  # the steps really differ
+
+
+def test_the_training_command_writes_three_loadable_checkpoints(tmp_path, monkeypatch):
+    # The command's wiring, not its accuracy (test_the_committed_metrics_files_are_what_the_checkpoints_measure
+    # checks the numbers): every recipe's epochs at one optimiser step each, 10 validation tasks an epoch
+    # and 100 evaluation tasks. --quick alone trains and evaluates for half a minute.
+    import dataclasses
+    import functools
+
+    import toy.train
+
+    recipes = toy.train.recipes
+
+    def smoke(scale: int) -> dict:
+        return {
+            name: dataclasses.replace(
+                r,
+                train=dataclasses.replace(
+                    r.train, episodes_per_epoch=r.train.meta_batch, val_episodes=min(r.train.val_episodes, 10)
+                ),
+            )
+            for name, r in recipes(scale).items()
+        }
+
+    monkeypatch.setattr(toy.train, "recipes", smoke)
+    monkeypatch.setattr(toy.train, "measure", functools.partial(toy.train.measure, n_tasks=100))
+    threads = torch.get_num_threads()
+    try:
+        train_main(["--out", str(tmp_path), "--quick"])
+    finally:
+        torch.set_num_threads(threads)  # the command sets one thread for its process
     for name in ("hypermaml", "maml", "protonet"):
         model = hm.load(tmp_path / f"toy_{name}.pt")
         assert json.loads((tmp_path / f"toy_{name}.json").read_text())["accuracy"] == model.metrics["accuracy"]
