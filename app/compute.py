@@ -91,7 +91,7 @@ _workers_lock = threading.Lock()
 def _init_worker() -> None:
     from hypermaml.memory import keep_freed_memory
 
-    torch.set_num_threads(1)  # its own process: one core's worth, like the server's threads
+    # Threads: a worker inherits OMP_NUM_THREADS from ./run_app.sh, set once for the whole server at start-up.
     keep_freed_memory()
 
 

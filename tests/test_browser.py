@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.studio_speed import ARGS as CHROMIUM_ARGS  # the same browser flags as the speed benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = {
@@ -78,15 +80,7 @@ def test_every_page_opens_in_a_real_browser_without_errors(studio_url, tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         for width in (1400, 1024):  # a laptop, and a class projector
             page = browser.new_page(viewport={"width": width, "height": 1600})

@@ -13,6 +13,7 @@ from app import compute
 @pytest.fixture
 def one_worker(monkeypatch):
     monkeypatch.setenv("HYPERMAML_STUDIO_WORKERS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what ./run_app.sh exports: the spawned worker starts with it
     assert compute._workers is None
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a worker (and ./run_app.sh's server) computes: same sums, same numbers
