@@ -18,7 +18,9 @@ Normalisation (``BackboneConfig.batch_norm``) decides which statistics a Conv4 b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import BackboneConfig
+from .vectorise import inside_vmap
 
 Params = Mapping[str, torch.Tensor]
 
@@ -33,6 +36,25 @@ Params = Mapping[str, torch.Tensor]
 # other queries of a batch.
 TASK_NORMS = ("metabn", "tasknorm-i")
 BATCH_INDEPENDENT = ("running", "metabn", "tasknorm-i")
+
+
+# The memory layout a Conv4 forward computes in, when a caller chooses one for a phase (``memory_layout``);
+# None: the module's own (that of its weights). A context variable, not a module attribute: a choice made by
+# one thread (or one vectorised meta-batch) never changes what another sees.
+_LAYOUT: ContextVar[torch.memory_format | None] = ContextVar("hypermaml_conv4_layout", default=None)
+
+
+@contextmanager
+def memory_layout(fmt: torch.memory_format | None) -> Iterator[None]:
+    """Run the Conv4 forwards inside the block in layout ``fmt`` (``torch.channels_last`` or
+    ``torch.contiguous_format``), whatever the module's own; None keeps the module's. The results are the same
+    function up to float rounding; only the speed differs (``benchmarks/speed.py``). Used per method and phase,
+    e.g. inside ``torch.func.vmap``, which supports only the standard layout."""
+    token = _LAYOUT.set(fmt)
+    try:
+        yield
+    finally:
+        _LAYOUT.reset(token)
 
 
 def moments_of(h: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,6 +65,17 @@ def moments_of(h: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, to
     """
     mean = h.mean(dims, keepdim=True)
     return mean, (h - mean).square().mean(dims, keepdim=True)
+
+
+def batch_normalise(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """Batch norm with the batch's own moments, (n, C, H, W) -> (n, C, H, W): PyTorch's fused kernel, except
+    inside ``torch.func.vmap``, where its batching rule gave second derivatives (MAML's meta-gradient) off by
+    1e-4 even in float64; the same formula written out matches the loop there to 1e-15."""
+    if not inside_vmap():
+        return F.batch_norm(h, None, None, weight, bias, training=True, eps=eps)
+    mean, var = moments_of(h, (0, 2, 3))
+    scale = weight.view(1, -1, 1, 1) * torch.rsqrt(var + eps)
+    return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale)
 
 
 @dataclass(frozen=True)
@@ -173,15 +206,20 @@ class Conv4(nn.Module):
         collect = mode in TASK_NORMS and stats is None
         moments: list[tuple[torch.Tensor, torch.Tensor]] = []
         n_support = stats.n_support if stats is not None else len(x)
-        h = self.standardize(x).contiguous(memory_format=self.memory_format)
+        own = self.memory_format
+        fmt = _LAYOUT.get() or own
+        h = self.standardize(x).contiguous(memory_format=fmt)
         for i in range(self.n_blocks):
             conv, bn = f"features.{4 * i}", f"features.{4 * i + 1}"
+            weight = p[f"{conv}.weight"]
+            if fmt != own:  # a convolution answers in channels-last when its weight is: the weight follows too
+                weight = weight.contiguous(memory_format=fmt)
             # A one-channel input is "contiguous" in both layouts, and the first convolution then answers in the
             # standard one, where the pooling below runs ten times slower: say which layout is meant.
-            h = F.conv2d(h, p[f"{conv}.weight"], p[f"{conv}.bias"], padding=1).contiguous(memory_format=self.memory_format)
+            h = F.conv2d(h, weight, p[f"{conv}.bias"], padding=1).contiguous(memory_format=fmt)
             weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
             if mode == "transductive" or (mode == "running" and self.training):
-                h = F.batch_norm(h, None, None, weight, bias, training=True, eps=self.eps)
+                h = batch_normalise(h, weight, bias, self.eps)
             elif mode == "running":
                 bn_module = self.features[4 * i + 1]
                 h = F.batch_norm(h, bn_module.running_mean, bn_module.running_var, weight, bias, training=False, eps=self.eps)
@@ -196,7 +234,7 @@ class Conv4(nn.Module):
                         mean, var = moments_of(h, (0, 2, 3))
                     moments.append((mean.flatten(), var.flatten()))
                     if mode == "metabn":  # the support set normalised by its own moments: batch norm's fused kernel
-                        h = F.relu(F.max_pool2d(F.batch_norm(h, None, None, weight, bias, training=True, eps=self.eps), 2))
+                        h = F.relu(F.max_pool2d(batch_normalise(h, weight, bias, self.eps), 2))
                         continue
                 else:
                     mean, var = stats.moments[i]

@@ -21,7 +21,14 @@ from pathlib import Path
 
 
 class UsageError(Exception):
-    """A mistake in the command line or the files it names: reported as one line, exit status 2."""
+    """A mistake in the command line or the files it names: reported as one line, exit status 2.
+
+    ``quiet``: exit 2 without printing (the other processes of a data-parallel run: rank 0 says it once).
+    """
+
+    def __init__(self, message: str, quiet: bool = False) -> None:
+        super().__init__(message)
+        self.quiet = quiet
 
 
 class Parser(argparse.ArgumentParser):
@@ -109,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except (UsageError, ConfigError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if not getattr(exc, "quiet", False):
+            print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
@@ -133,13 +141,13 @@ def _positive(name: str, value, allow_none: bool = True) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    """``hypermaml train``. Under ``torchrun`` (its RANK/WORLD_SIZE variables are set) it joins the process group
+    first (gloo on CPU, NCCL on CUDA) and trains data parallel; every check still comes before anything is
+    loaded or written, and a problem any process finds is printed once, by rank 0, and ends every process."""
     import torch
 
-    from .checkpoint import build_model, save
-    from .config import load_run_config, to_dict
-    from .data import load_split
-    from .episodes import EpisodeSampler
-    from .training import meta_train
+    from .checkpoint import CheckpointError
+    from .config import ConfigError, load_run_config
 
     # Everything the user gave is checked first: nothing is loaded or written before it all holds.
     run = load_run_config(args.config, args.overrides)
@@ -154,6 +162,56 @@ def run_train(args: argparse.Namespace) -> None:
     _positive("--max-minutes", args.max_minutes)
     if train_cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"device {train_cfg.device!r} was asked for but torch sees no CUDA device here")
+    launched = _launched_by_torchrun()
+    if launched is None:
+        _check_run_dir(args, run, train_cfg, world_size=1)
+        _train(args, run, train_cfg, rank=0, world_size=1)
+        return
+    import torch.distributed as dist
+
+    rank, world_size, local_rank = launched
+    if train_cfg.device == "cuda":  # one GPU per process on each machine
+        train_cfg = dataclasses.replace(train_cfg, device=f"cuda:{local_rank}")
+    if train_cfg.device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(train_cfg.device))
+    dist.init_process_group(backend="nccl" if train_cfg.device.startswith("cuda") else "gloo")
+    try:
+        problem = None
+        try:  # the run folder is rank 0's (other machines may not share its file system); data is every machine's
+            if rank == 0:
+                _check_run_dir(args, run, train_cfg, world_size)
+            else:
+                _need_data([run.data.train] + ([run.data.val] if run.data.val else []))
+        except Exception as exc:  # noqa: BLE001 - every kind is reported by rank 0, then re-raised here
+            problem = exc
+        problems = [None] * world_size
+        dist.all_gather_object(problems, None if problem is None else str(problem))
+        if problem is not None and not isinstance(problem, (UsageError, ConfigError, CheckpointError)):
+            raise problem  # a bug: its traceback
+        found = [(r, p) for r, p in enumerate(problems) if p is not None]
+        if found:
+            r, message = found[0]
+            raise UsageError(message if r == 0 else f"process {r} of {world_size}: {message}", quiet=rank != 0)
+        _train(args, run, train_cfg, rank=rank, world_size=world_size)
+    finally:
+        dist.destroy_process_group()
+
+
+def _launched_by_torchrun() -> tuple[int, int, int] | None:
+    """(rank, world_size, local_rank) when ``torchrun`` (or another launcher setting its variables) started us."""
+    import os
+
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> None:
+    """The run folder, the checkpoint to start from, --out and the data: everything before any load or write."""
+    import torch
+
+    from .training import resume_problem
+
     run_dir = Path(args.run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--run-dir {run_dir} is a file, not a folder")
@@ -161,6 +219,16 @@ def run_train(args: argparse.Namespace) -> None:
         raise UsageError(f"nothing to resume: no run was started in {run_dir} (drop --resume to start one)")
     if not args.resume and (run_dir / "last.pt").is_file():
         raise UsageError(f"{run_dir} already holds a run (last.pt): pass --resume to continue it, or choose another --run-dir")
+    if args.resume and (run_dir / "last.pt").is_file():
+        try:
+            state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to remove
+            raise UsageError(
+                f"{run_dir / 'last.pt'} cannot be read ({type(exc).__name__}); remove it to restart the run"
+            ) from None
+        problem = resume_problem(state, world_size)
+        if problem:
+            raise UsageError(f"cannot resume {run_dir}: {problem}")
     if train_cfg.init_from is not None:
         from .checkpoint import resolve
 
@@ -168,6 +236,16 @@ def run_train(args: argparse.Namespace) -> None:
     if args.out is not None and Path(args.out).is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pt")
     _need_data([run.data.train] + ([run.data.val] if run.data.val else []))
+
+
+def _train(args: argparse.Namespace, run, train_cfg, rank: int, world_size: int) -> None:
+    import torch
+
+    from .checkpoint import build_model, save
+    from .config import to_dict
+    from .data import load_split
+    from .episodes import EpisodeSampler
+    from .training import meta_train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -177,13 +255,19 @@ def run_train(args: argparse.Namespace) -> None:
         train_set.x, train_set.y, model_cfg.n_way, model_cfg.n_shot, train_cfg.n_query, train_set.class_names
     )
     val_sampler = None
-    if run.data.val:
+    if run.data.val and rank == 0:  # only rank 0 validates
         val_set = load_split(run.data.val)
         val_sampler = EpisodeSampler(val_set.x, val_set.y, model_cfg.n_way, model_cfg.n_shot, 15, val_set.class_names)
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "run_config.json").write_text(json.dumps({**to_dict(run), "train": to_dict(train_cfg)}, indent=2))
+    run_dir = Path(args.run_dir)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "run_config.json").write_text(json.dumps({**to_dict(run), "train": to_dict(train_cfg)}, indent=2))
+    if world_size > 1 and rank == 0:
+        print(
+            f"data parallel: {world_size} processes x meta-batch {train_cfg.meta_batch} = {world_size * train_cfg.meta_batch} episodes per step"
+        )
     started = time.time()
     result = meta_train(
         model,
@@ -196,6 +280,8 @@ def run_train(args: argparse.Namespace) -> None:
         print_epochs=True,
         max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
     )
+    if rank != 0:
+        return
     print(f"best validation accuracy {result.best_val} at epoch {result.best_epoch}; {time.time() - started:.0f} s")
     if args.out:
         metrics = {**model.metrics, "config_file": str(args.config), "overrides": args.overrides}

@@ -14,6 +14,7 @@ from torch import nn
 from .backbones import TASK_NORMS, SupportStats
 from .base import FewShotModel
 from .config import ModelConfig
+from .vectorise import inside_vmap
 
 Params = dict[str, torch.Tensor]
 
@@ -50,7 +51,16 @@ def gradient_steps(
     if not differentiable:
         params = {k: v.detach() for k, v in params.items()}
     trajectory = [params]
+    functional = inside_vmap()
     for _ in range(steps):
+        if functional:  # inside torch.func.vmap (a vectorised meta-batch): autograd.grad has no batching rule
+            grad_dict = torch.func.grad(loss_fn)(params)
+            grads = [grad_dict[k] for k in params]
+            if first_order or not differentiable:
+                grads = [g.detach() for g in grads]
+            params = {k: v - inner_lr * g for (k, v), g in zip(params.items(), grads)}
+            trajectory.append(params)
+            continue
         with torch.enable_grad():
             current = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
             loss = loss_fn(current)

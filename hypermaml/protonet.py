@@ -33,8 +33,8 @@ class ProtoNet(FewShotModel):
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> ProtoTask:
         """(n_support, *input_shape), (n_support,) -> prototypes (n_way, d)."""
         n_way = self.check_support(support_x, support_y)
-        one_hot = F.one_hot(support_y.long(), n_way).to(torch.float32)  # (n_support, n_way)
         features, stats = self.backbone.embed_support(support_x)
+        one_hot = F.one_hot(support_y.long(), n_way).to(features.dtype)  # (n_support, n_way)
         return ProtoTask(one_hot.T @ features / one_hot.sum(0, keepdim=True).T, stats)
 
     def logits(self, query_x: torch.Tensor, task: ProtoTask) -> torch.Tensor:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.distributed as dist
+from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import augment_episode
@@ -17,6 +21,7 @@ from .checkpoint import atomic_torch_save, save
 from .config import TrainConfig, to_dict
 from .episodes import Sampler
 from .evaluation import evaluate
+from .vectorise import meta_batch_loss
 
 # on_step(step, total_steps, loss, accuracy): called after every optimiser step (the studio draws a
 # progress bar and a loss curve with it).
@@ -47,13 +52,21 @@ def meta_train(
 ) -> TrainResult:
     """Meta-train ``model`` in place on episodes from ``sampler``.
 
-    Every epoch: ``episodes_per_epoch // meta_batch`` Adam steps on the mean query loss of ``meta_batch``
-    episodes, then (with ``val_sampler``) evaluation on ``val_episodes`` fixed validation episodes. The
-    weights with the best validation accuracy are kept and loaded into ``model`` at the end.
+    Every epoch: ``episodes_per_epoch // (meta_batch * world_size)`` Adam steps on the mean query loss of
+    ``meta_batch`` episodes per process, then (with ``val_sampler``) evaluation on ``val_episodes`` fixed
+    validation episodes. The weights with the best validation accuracy are kept and loaded into ``model`` at
+    the end.
+
+    Data parallel: when ``torch.distributed`` is initialised (``hypermaml train`` under ``torchrun`` does it),
+    each of the ``world_size`` processes draws its own reproducible episode stream (``episode_generator(seed,
+    rank)``), ``DistributedDataParallel`` averages the gradients, so N processes with ``meta_batch`` B train as
+    one process with meta-batch N*B over the same episodes; rank 0 alone validates (and shares the result),
+    prints and writes files. Process 0's stream is the one a single process draws.
 
     With ``run_dir``: ``last.pt`` (full training state, written atomically after every epoch),
     ``best.pt`` (a loadable model checkpoint) and ``metrics.jsonl`` (one line per epoch). ``resume=True``
-    continues from ``last.pt`` and reproduces an uninterrupted run with the same seed.
+    continues from ``last.pt`` and reproduces an uninterrupted run with the same seed and world size (another
+    world size raises ``ValueError``).
 
     ``max_seconds`` ends training early, between epochs, when one more epoch (as long as the mean epoch so
     far, validation included) would end past that many seconds of this call; ``TrainResult.history`` says how many epochs ran.
@@ -61,12 +74,15 @@ def meta_train(
     ``progress`` shows a progress bar; ``print_epochs`` (default: same as ``progress``) prints one line
     per epoch, which is what a log file wants.
     """
-    print_epochs = progress if print_epochs is None else print_epochs
+    rank, world_size = distributed_context()
+    lead = rank == 0
+    print_epochs = (progress if print_epochs is None else print_epochs) and lead
     device = torch.device(cfg.device)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    steps_per_epoch = max(1, cfg.episodes_per_epoch // cfg.meta_batch)
+    generator = episode_generator(cfg.seed, rank)
+    steps_per_epoch = max(1, cfg.episodes_per_epoch // (cfg.meta_batch * world_size))
+    vectorised = cfg.vectorise == "vmap" or (cfg.vectorise == "auto" and device.type == "cuda")
     history: list[dict] = []
     best = {"epoch": -1, "val": None, "state": None}
     start_epoch = 0
@@ -74,84 +90,98 @@ def meta_train(
         init_weights(model, cfg.init_from)
     run_dir = Path(run_dir) if run_dir is not None else None
     if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and (run_dir / "last.pt").is_file():
-            state = torch.load(run_dir / "last.pt", map_location=device, weights_only=True)
+        state = None
+        if lead:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if resume and (run_dir / "last.pt").is_file():
+                state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+        state = _from_rank0(state, world_size)
+        if state is not None:
+            problem = resume_problem(state, world_size)
+            if problem:
+                raise ValueError(problem)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"].cpu())
+            generators = state.get("generators") or [state["generator"]]  # files from before data parallel: one
+            generator.set_state(generators[rank].cpu())
             history, best, start_epoch = state["history"], state["best"], state["epoch"]
-            # A kill between the log line and last.pt could leave an extra line: the log follows last.pt.
-            (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
-        else:  # a fresh start (or nothing to resume from): no stale log lines
+            if lead:  # a kill between the log line and last.pt could leave an extra line: the log follows last.pt
+                (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+        elif lead:  # a fresh start (or nothing to resume from): no stale log lines
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
     total_steps = cfg.epochs * steps_per_epoch
     running_stats = getattr(model.config.backbone, "batch_norm", None) == "running" and hasattr(
         model.backbone, "update_running_stats"
     )
+    step_fn = _MetaBatch(model, vectorised)
+    if world_size > 1:
+        step_fn = _data_parallel(step_fn, model, device, running_stats)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.precision == "bfloat16" else contextlib.nullcontext()
+    validate = _from_rank0(val_sampler is not None and cfg.val_episodes > 0, world_size)  # rank 0's sampler decides
     call_started = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         if max_seconds is not None and epoch > start_epoch:
             elapsed = time.perf_counter() - call_started
-            if elapsed * (epoch - start_epoch + 1) / (epoch - start_epoch) > max_seconds:
+            stop = _from_rank0(elapsed * (epoch - start_epoch + 1) / (epoch - start_epoch) > max_seconds, world_size)
+            if stop:
                 if print_epochs:
                     tqdm.write(f"stopping after epoch {epoch}: the time limit of {max_seconds:.0f} s would be passed")
                 break
         model.train()
         started = time.perf_counter()
         loss_sum = acc_sum = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and lead), leave=False)
         for step in bar:
             optimizer.zero_grad(set_to_none=True)
-            losses, correct, count, episodes = [], 0, 0, []
-            for _ in range(cfg.meta_batch):
-                episode = augment_episode(sampler.sample(generator).to(device), cfg.augment, generator)
-                loss, logits = model.meta_loss(episode, epoch=epoch)
-                losses.append(loss)
-                episodes.append(episode)
-                correct += int((logits.argmax(-1) == episode.query_y).sum())
-                count += len(episode.query_y)
-            loss = torch.stack(losses).mean()
+            episodes = [
+                augment_episode(sampler.sample(generator).to(device), cfg.augment, generator) for _ in range(cfg.meta_batch)
+            ]
+            with autocast:
+                loss, logits = step_fn(episodes, epoch)
             loss.backward()
             optimizer.step()
             if running_stats:  # the one explicit place running BatchNorm statistics change
                 for ep in episodes:
                     model.backbone.update_running_stats(ep.support_x)
                     model.backbone.update_running_stats(ep.query_x)
+            correct = sum(int((lg.argmax(-1) == ep.query_y).sum()) for lg, ep in zip(logits, episodes))
+            count = sum(len(ep.query_y) for ep in episodes)
             loss_sum += loss.item()
             acc_sum += correct / count
             bar.set_postfix(loss=f"{loss_sum / (step + 1):.3f}", acc=f"{acc_sum / (step + 1):.3f}")
             if on_step is not None:
                 on_step(epoch * steps_per_epoch + step + 1, total_steps, loss.item(), correct / count)
+        loss_sum, acc_sum = _mean_over_ranks([loss_sum, acc_sum], world_size)
         record = {
             "epoch": epoch + 1,
             "loss": loss_sum / steps_per_epoch,
             "accuracy": acc_sum / steps_per_epoch,
             "seconds": time.perf_counter() - started,
         }
-        if val_sampler is not None and cfg.val_episodes > 0:
-            val = evaluate(model, val_sampler, cfg.val_episodes, seed=cfg.seed + 1)
-            record.update(val_mean=val.mean, val_ci95=val.ci95)
-            if best["val"] is None or val.mean > best["val"]:
-                best = {"epoch": epoch + 1, "val": val.mean, "state": _cpu_state(model)}
-                if run_dir is not None:
-                    save(
-                        model,
-                        run_dir / "best.pt",
-                        metrics=train_metrics(cfg, history + [record], best["epoch"], val.mean, val.ci95),
-                    )
+        if validate:
+            val = evaluate(model, val_sampler, cfg.val_episodes, seed=cfg.seed + 1) if lead else None
+            record = _from_rank0({**record, "val_mean": val.mean, "val_ci95": val.ci95} if lead else None, world_size)
+            if best["val"] is None or record["val_mean"] > best["val"]:
+                best = {"epoch": epoch + 1, "val": record["val_mean"], "state": _cpu_state(model)}
+                if run_dir is not None and lead:
+                    metrics = train_metrics(cfg, history + [record], best["epoch"], best["val"], record["val_ci95"], world_size)
+                    save(model, run_dir / "best.pt", metrics=metrics)
+        else:
+            record = _from_rank0(record, world_size)
         history.append(record)
         if print_epochs:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if run_dir is not None:
+        generators = _gather(generator.get_state(), world_size)
+        if run_dir is not None and lead:
             with open(run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             atomic_torch_save(
                 {
                     "model": _cpu_state(model),
                     "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
+                    "generators": generators,
+                    "world_size": world_size,
                     "history": history,
                     "best": best,
                     "epoch": epoch + 1,
@@ -164,14 +194,106 @@ def meta_train(
         model.load_state_dict(best["state"])
     model.eval()
     best_record = next((r for r in history if r["epoch"] == best["epoch"]), {})
-    model.metrics = train_metrics(cfg, history, best["epoch"], best["val"], best_record.get("val_ci95"))
+    model.metrics = train_metrics(cfg, history, best["epoch"], best["val"], best_record.get("val_ci95"), world_size)
     return TrainResult(history=history, best_epoch=best["epoch"], best_val=best["val"])
 
 
-def train_metrics(cfg: TrainConfig, history: list[dict], best_epoch: int, val_mean: float | None, val_ci95: float | None) -> dict:
+def distributed_context() -> tuple[int, int]:
+    """(rank, world_size) of this process: (0, 1) unless ``torch.distributed`` is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def episode_generator(seed: int, rank: int = 0) -> torch.Generator:
+    """The random stream process ``rank`` draws its training episodes (and augmentations) from.
+
+    Rank 0's is ``manual_seed(seed)``, what a single process always drew, so single-process runs keep their
+    episodes; every other rank's seed is mixed from (seed, rank) by numpy's ``SeedSequence``, so streams never
+    overlap by a shift as ``seed + rank`` would with the next run's seed.
+    """
+    if rank == 0:
+        return torch.Generator().manual_seed(seed)
+    mixed = int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
+    return torch.Generator().manual_seed(mixed)
+
+
+def resume_problem(state: dict, world_size: int) -> str | None:
+    """Why ``last.pt``'s training state cannot continue with ``world_size`` processes (None: it can)."""
+    saved = state.get("world_size", 1)
+    if saved != world_size:
+        return (
+            f"this run was trained by {saved} process(es) and is resumed by {world_size}: resume it with "
+            f"{saved} (torchrun --nproc_per_node={saved}), since each process's episode stream continues where it stopped"
+        )
+    return None
+
+
+class _MetaBatch(nn.Module):
+    """One optimiser step's forward: the mean meta-loss of a meta-batch (what ``DistributedDataParallel`` wraps)."""
+
+    def __init__(self, model: FewShotModel, vectorised: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.vectorised = vectorised
+
+    def forward(self, episodes: list, epoch: int):
+        return meta_batch_loss(self.model, episodes, epoch, vectorised=self.vectorised)
+
+
+def _data_parallel(step_fn: _MetaBatch, model: FewShotModel, device: torch.device, running_stats: bool) -> nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    hcfg = getattr(model.config, "hypermaml", None)
+    # HyperMAML's pure-MAML warm-up leaves the hypernetwork out of the loss: DDP must then look for unused
+    # parameters (a graph walk per step), which the other models do not need.
+    unused = model.config.method == "hypermaml" and hcfg is not None and hcfg.warmup_epochs + hcfg.blend_epochs > 0
+    return DistributedDataParallel(
+        step_fn,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=unused,
+        forward_sync_buffers=running_stats,  # only running statistics change; then every process takes rank 0's
+    )
+
+
+def _from_rank0(obj, world_size: int):
+    """Rank 0's ``obj`` on every rank (itself with one process)."""
+    if world_size == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _gather(obj, world_size: int) -> list:
+    """Every rank's ``obj``, in rank order, on every rank."""
+    if world_size == 1:
+        return [obj]
+    out = [None] * world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _mean_over_ranks(values: list[float], world_size: int) -> list[float]:
+    if world_size == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return (t / world_size).tolist()
+
+
+def train_metrics(
+    cfg: TrainConfig,
+    history: list[dict],
+    best_epoch: int,
+    val_mean: float | None,
+    val_ci95: float | None,
+    world_size: int = 1,
+) -> dict:
     """The one metrics record of a training run, as ``meta_train`` leaves it in ``model.metrics`` and in
     ``best.pt``: the chosen epoch (-1 without validation: the last weights are kept), its validation score,
-    the epochs that ran and the schedule. Benchmarks and the toy add their test numbers to it."""
+    the epochs that ran, the schedule and the number of processes that trained (``world_size``; the effective
+    meta-batch is ``world_size * meta_batch``). Benchmarks and the toy add their test numbers to it."""
     return {
         "best_epoch": best_epoch,
         "val_mean": val_mean,
@@ -179,6 +301,7 @@ def train_metrics(cfg: TrainConfig, history: list[dict], best_epoch: int, val_me
         "epochs_run": len(history),
         "train_history": history,
         "train_config": to_dict(cfg),
+        "world_size": world_size,
     }
 
 
