@@ -48,6 +48,20 @@ def measure(setting: str, method: str, shot: int, episodes: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def compare(method: str, shot: int, episodes: int, rounds: int) -> dict:
+    """glibc's defaults against freed memory kept, alternated over ``rounds``; medians (also ``benchmarks/speed.py``'s
+    ``allocator`` block)."""
+    runs: dict[str, list[dict]] = {"default": [], "keep": []}
+    for _ in range(rounds):
+        for setting in runs:
+            runs[setting].append(measure(setting, method, shot, episodes))
+    report = {"method": method, "shot": shot, "episodes": episodes, "rounds": rounds}
+    for setting, rows in runs.items():
+        report[setting] = {key: round(statistics.median(r[key] for r in rows), 2) for key in rows[0]}
+    report["speed_up"] = round(report["keep"]["episodes_per_s"] / report["default"]["episodes_per_s"], 3)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="hypermaml", choices=["hypermaml", "protonet", "maml_so", "maml_fo"])
@@ -55,15 +69,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    runs: dict[str, list[dict]] = {"default": [], "keep": []}
-    for _ in range(args.rounds):
-        for setting in runs:
-            runs[setting].append(measure(setting, args.method, args.shot, args.episodes))
-    report = {"method": args.method, "shot": args.shot, "episodes": args.episodes, "rounds": args.rounds}
-    for setting, rows in runs.items():
-        report[setting] = {key: round(statistics.median(r[key] for r in rows), 2) for key in rows[0]}
-    report["speed_up"] = round(report["keep"]["episodes_per_s"] / report["default"]["episodes_per_s"], 3)
-    for setting in runs:
+    report = compare(args.method, args.shot, args.episodes, args.rounds)
+    for setting in ("default", "keep"):
         print(
             f"{setting:8s} {report[setting]['episodes_per_s']:7.2f} episodes/s  {report[setting]['page_faults_per_step']:9.0f} page faults per step"
         )

@@ -19,6 +19,11 @@ Measured, all in this one process run on one device:
 - ``sample_ms``: drawing one episode from the pre-decoded image tensor (the sampler's share of a step).
 - ``eval_600_s``: wall time of ``hm.evaluate`` over 600 episodes (``--quick``: timed over fewer episodes
   and scaled to 600; the JSON says so).
+- ``allocator``: page faults per training step and episodes/s of HyperMAML 1-shot meta-training with glibc's
+  defaults and with freed memory kept (``hypermaml.memory.keep_freed_memory``), fresh processes of one thread,
+  alternated (``benchmarks/allocator.py``).
+- ``data_parallel``: HyperMAML 1-shot meta-training as 2 ``torchrun`` processes of one thread each (DDP over
+  gloo) against one such process, alternated in this run (``benchmarks/data_parallel.py``).
 
 The last line of output is one JSON object.
 """
@@ -299,6 +304,25 @@ def markdown(report: dict) -> str:
         ("maml_fo", "MAML, first order"),
     ]:
         row(f"peak memory of training, {label} (MB)", lambda r, k=key: f"{r['peak_mem_mb'][k]:.0f}")
+    alloc = report.get("allocator")
+    if alloc:
+        lines += [
+            "",
+            f"Freed memory kept (HyperMAML 1-shot training, one thread, fresh processes): "
+            f"{alloc['default']['page_faults_per_step']:,.0f} → {alloc['keep']['page_faults_per_step']:,.0f} page faults per "
+            f"step, {alloc['default']['episodes_per_s']:.2f} → {alloc['keep']['episodes_per_s']:.2f} episodes/s "
+            f"({alloc['speed_up']:.2f}×).",
+        ]
+    dp = report.get("data_parallel")
+    if dp:
+        lines += [
+            "",
+            f"Data parallel ({dp['method']}, one thread per process, `torchrun`, DDP over gloo): "
+            f"{dp['processes']} processes train {dp['episodes_per_s']:.1f} episodes/s against "
+            f"{dp['one_process_episodes_per_s']:.1f} for one, a scaling efficiency of {dp['scaling_efficiency']:.2f} "
+            f"({dp['processes']} processes training apart, exchanging nothing, reach {dp['independent_efficiency']:.2f}: "
+            "the machine's own ceiling).",
+        ]
     return "\n".join(lines)
 
 
@@ -367,6 +391,14 @@ def main() -> None:
         report[f"{shot}shot"] = measure(shot, device, args.quick)
         print(f"{shot}-shot: {json.dumps(report[f'{shot}shot'])}", flush=True)
     report.update(report.pop("1shot"))  # the 1-shot numbers are the top-level keys
+    if args.device == "cpu":
+        from benchmarks import allocator, data_parallel
+
+        report["allocator"] = allocator.compare("hypermaml", 1, episodes=24 if args.quick else 48, rounds=1 if args.quick else 2)
+        print(f"allocator: {json.dumps(report['allocator'])}", flush=True)
+
+        report["data_parallel"] = data_parallel.measure(episodes=48 if args.quick else 96, rounds=2 if args.quick else 3)
+        print(f"data parallel: {json.dumps(report['data_parallel'])}", flush=True)
     report["seconds"] = round(time.perf_counter() - started, 1)
     if args.save:
         SPEED_JSON.write_text(json.dumps(report, indent=2) + "\n")

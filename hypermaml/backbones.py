@@ -57,6 +57,11 @@ def memory_layout(fmt: torch.memory_format | None) -> Iterator[None]:
         _LAYOUT.reset(token)
 
 
+def chosen_layout() -> torch.memory_format | None:
+    """The layout a caller chose with ``memory_layout`` for this thread or context (None: none chosen)."""
+    return _LAYOUT.get()
+
+
 def moments_of(h: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and biased variance over ``dims`` (kept as size-1 dims), in two passes: the centred square.
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import TASK_NORMS, SupportStats
+from .backbones import TASK_NORMS, SupportStats, chosen_layout, memory_layout
 from .base import FewShotModel
 from .config import ModelConfig
 from .vectorise import inside_vmap
@@ -154,10 +154,12 @@ class MAML(FewShotModel):
                 return F.cross_entropy(logits, support_y)
 
         trajectory = gradient_steps(loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order)
+        if differentiable and cfg.adapt != "head":  # training: only the final state's moments are used (by the query loss)
+            final_stats = self._support_stats(support_x, trajectory[-1])
         if cfg.adapt == "head":
             stats = [shared_stats] * len(trajectory)
-        elif differentiable:  # training: only the final state's moments are used (by the query loss)
-            stats = [None] * (len(trajectory) - 1) + [self._support_stats(support_x, trajectory[-1])]
+        elif differentiable:
+            stats = [None] * (len(trajectory) - 1) + [final_stats]
         else:  # the support moments under each state's weights, for predicting with any state: those of states
             # 0..steps-1 came with their gradient step's forward; the last state needs one forward more
             with torch.no_grad():
@@ -181,6 +183,19 @@ class MAML(FewShotModel):
     def logits(self, query_x: torch.Tensor, task: MAMLTask) -> torch.Tensor:
         """(n_query_total, n_way) logits of the adapted model."""
         return self(query_x, task.params, task.stats)
+
+    def meta_loss(self, episode, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Query cross-entropy after the inner loop. The memory layout is chosen per phase from measurements
+        (``benchmarks/layout.py``): a second-order training step, whose convolutions' double backward is faster
+        in the standard layout, runs in it as a whole (inner loop and query pass: 10-20% faster at 5 inner steps
+        on these CPUs; splitting the phases measured slower); first order, evaluation and the other methods run
+        in channels-last, the module's own. A layout a caller chose (``memory_layout``) wins."""
+        cfg = self.config.maml
+        second_order = self.training and torch.is_grad_enabled() and not cfg.first_order and cfg.adapt == "all"
+        if second_order and cfg.train_steps > 0 and chosen_layout() is None:
+            with memory_layout(torch.contiguous_format):
+                return super().meta_loss(episode, epoch)
+        return super().meta_loss(episode, epoch)
 
 
 def _backbone_part(params: Params) -> Params:

@@ -252,6 +252,7 @@ def _data_parallel(step_fn: _MetaBatch, model: FewShotModel, device: torch.devic
         step_fn,
         device_ids=[device.index] if device.type == "cuda" else None,
         find_unused_parameters=unused,
+        gradient_as_bucket_view=True,  # gradients live in the communication buckets: one copy less per step
         forward_sync_buffers=running_stats,  # only running statistics change; then every process takes rank 0's
     )
 

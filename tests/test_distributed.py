@@ -177,3 +177,16 @@ def test_a_single_process_run_resumed_by_two_processes_is_refused_once(tmp_path,
         f"error: cannot resume {tmp_path / 'one'}: this run was trained by 1 process(es) and is resumed by 2: resume it "
         "with 1 (torchrun --nproc_per_node=1), since each process's episode stream continues where it stopped"
     ]
+
+
+def test_the_data_parallel_benchmark_measures_both_launches_in_one_run():
+    # Keys and signs only (timing is never asserted): a narrow Conv4 and a few episodes.
+    from benchmarks import data_parallel
+
+    report = data_parallel.measure(processes=2, episodes=8, rounds=1, hidden=8)
+    assert report["processes"] == 2 and report["threads_per_process"] == 1
+    for key in ("episodes_per_s", "one_process_episodes_per_s", "independent_processes_episodes_per_s"):
+        assert report[key] > 0
+    assert report["scaling_efficiency"] == pytest.approx(
+        report["episodes_per_s"] / (2 * report["one_process_episodes_per_s"]), abs=0.01
+    )

@@ -55,3 +55,41 @@ def test_the_readme_speed_table_is_the_stored_report():
     from benchmarks.readme import README
 
     assert speed.readme_block(report) in README.read_text()
+
+
+def test_the_layout_and_vectorise_benchmarks_measure_every_layout_and_mode(monkeypatch):
+    import dataclasses
+
+    from benchmarks import layout, vectorise
+
+    config = speed.model_config
+
+    def narrow(*args, **kwargs):
+        cfg = config(*args, **kwargs)
+        return dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, hidden=8))
+
+    monkeypatch.setattr(layout, "model_config", narrow)
+    case = layout.measure_case("maml", 1, {"train_steps": 1}, rounds=1, seconds=0.01)
+    assert set(case) == {"train_step_ms", "adapt_and_score_ms"}
+    for phase in case.values():
+        assert set(phase) == {"channels_last", "contiguous", "library"} and all(v > 0 for v in phase.values())
+    model = hm.build_model(narrow("hypermaml", 1)).train()
+    cpu = torch.device("cpu")
+    assert vectorise.episodes_per_s(model, 2, cpu, vectorised=True, seconds=0.01) > 0
+    assert vectorise.episodes_per_s(model, 2, cpu, vectorised=False, seconds=0.01) > 0
+
+
+def test_the_readme_layout_vectorise_and_paper_tables_are_the_stored_reports():
+    import json
+
+    from benchmarks import layout, paper_code, vectorise
+    from benchmarks.readme import DOCS, README, stored_block
+
+    text = README.read_text()
+    for name, module, command in (
+        ("layout", layout, layout.COMMAND),
+        ("vectorise", vectorise, vectorise.COMMAND),
+        ("paper_code", paper_code, paper_code.SAVE_COMMAND),
+    ):
+        report = json.loads((DOCS / f"{name}.json").read_text())
+        assert stored_block(name, module.markdown(report), command) in text, name

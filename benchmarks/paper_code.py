@@ -1,0 +1,574 @@
+"""Our library against the HyperMAML paper's public code, on the same workload, alternated in one run.
+
+    .venv/bin/python -m benchmarks.paper_code --paper /path/to/few-shot-hypernets-public
+    .venv/bin/python -m benchmarks.paper_code --paper /path/to/few-shot-hypernets-public --quick   # 2 short rounds
+    .venv/bin/python -m benchmarks.paper_code --paper PATH --json report.json                    # also store the report
+
+The paper's code (Przewiezlikowski et al., "HyperMAML: Few-Shot Adaptation of Deep Models with Hypernetworks")
+is never downloaded by this script: pass the location of a copy. To get one:
+
+    git clone https://github.com/gmum/few-shot-hypernets-public   # the copy this was written against: commit 62a2f86
+
+Workload, the same on both sides: the Omniglot -> EMNIST ("cross_char") setting: a Conv4 backbone (4 blocks of
+3x3 convolution with 64 channels, batch norm, ReLU, 2x2 max-pool; 64 features) on 28x28 one-channel images,
+5-way episodes with 15 queries per class, random pixel values (timing does not depend on them), fresh weights,
+``--threads`` torch threads (default 2), ONE episode per optimiser step (the paper's ``n_task`` set to 1, our
+``TrainConfig.meta_batch`` to 1), Adam. Each side keeps its own cross_char HyperMAML configuration: ours from
+``hypermaml/configs/omniglot_emnist_hypermaml_<k>shot.json``, the paper's from the flags of its ``commands.sh``.
+The hypernetworks therefore differ in size: ours maps each class's enhanced support embeddings (64 + 2 * 5
+values per shot, concatenated over the shots) through 2 hidden layers of 256 plus a linear skip to the class's
+65 classifier parameters; theirs through 2 hidden layers of 512 (``--hn_head_len 3 --hn_hidden_size 512``), its
+inputs 64 + 5 + 1 values per shot (1-shot concatenated, 5-shot averaged over the shots). Both run the Conv4 on
+every image, which is most of the work. MAML adapts every parameter on both sides (their
+``maml_adapt_classifier`` is off by default).
+
+Each round runs one fresh process per side (``--child ours`` / ``--child paper``, the order alternating between
+rounds), which measures everything below and prints one JSON line; the table gives per-row medians over the
+``--rounds`` rounds (default 5). Fresh processes because our side calls ``hypermaml.memory.keep_freed_memory()``
+at start-up, our library's documented setting, which changes glibc's allocator for the whole process: the
+paper's code runs with glibc's defaults, as a user of it gets them.
+
+What is timed (after a few warm-up steps or calls in the same process):
+
+- Training (episodes/s), HyperMAML and second-order MAML with 1 inner step, 1-shot and 5-shot.
+  Ours: ``hm.meta_train(model, sampler, cfg, progress=False)`` over ``--episodes`` episodes (MAML: half as many),
+  ``cfg = benchmarks.speed.train_cfg(...)`` with ``meta_batch=1``: drawing each episode from an in-memory image
+  tensor (``benchmarks.speed.fake_sampler``), forward, backward, Adam step. MAML is
+  ``model_config("maml", k, train_steps=1, first_order=False)``.
+  Theirs: their own ``model.train_loop(epoch, loader, optimizer)`` (what their ``train.py`` calls once per epoch)
+  with ``model.n_task = 1``, over a list of ready-made episode tensors shaped (5, k + 15, 1, 28, 28): per episode
+  exactly their ``set_forward_loss(x)``, ``loss.item()``, ``backward()``, ``optimizer.step()``,
+  ``optimizer.zero_grad()`` (its progress lines, one per 10 episodes, go to a discarded buffer). Episodes cost
+  their side nothing (made before timing); their real runs read them through a PIL ``DataLoader``. Adam with
+  their ``train.py``'s learning rate (``--lr``: 1e-2 for cross_char HyperMAML; their default 1e-3 for MAML, for
+  which ``commands.sh`` has no cross_char run); ``train.py``'s cross_char settings ``task_update_num = 1`` and
+  ``train_lr = 0.1``; MAML with ``approx=False`` (second order), their ``--method maml``.
+- Adaptation of one task (ms, median of ``--repeats`` calls, eval mode, under ``torch.no_grad()``).
+  Ours: ``model.adapt(support_x, support_y)``: support embeddings, hypernetwork, the adapted classifier.
+  Theirs: the part of their ``HyperMAML.set_forward`` that produces the adapted classifier, with their own
+  methods in their order: ``get_support_data_labels()``, ``feature(support)``,
+  ``_get_list_of_delta_params(False, ...)``, ``_update_network_weights(...)`` (the classifier's ``.fast``
+  weights), on the support images already sliced out of the episode (as ours gets ``support_x``), with
+  ``single_test = True`` as their ``test.py`` sets it. Their own ``test_loop`` runs ``set_forward`` without
+  ``torch.no_grad()``, building an autograd graph; timing it under ``no_grad`` favours their side.
+- Adaptation and scoring the 75 queries (ms, same conditions): ours ``model.logits(query_x, model.adapt(...))``;
+  theirs ``model.set_forward(x)`` on the whole episode (x shaped (5, k + 15, 1, 28, 28)), their evaluation's
+  forward, which returns the query scores.
+- Our bare Conv4 forward + backward (episodes/s): the limit a head-only method can approach: the same Conv4 as
+  our models, one forward over each episode's 5k + 75 images in one batch and one backward of a scalar of its
+  output, meta-batch 1; no sampling, head, hypernetwork or optimiser (``benchmarks.speed``'s measurement, which
+  uses the configs' meta-batch, at meta-batch 1).
+
+How their code is run on a CPU-only machine, in the ``--child paper`` process only:
+
+- Their code calls ``.cuda()`` on tensors and modules throughout; ``torch.Tensor.cuda`` and
+  ``torch.nn.Module.cuda`` are monkeypatched to return ``self``, so everything stays on the CPU.
+- ``--paper PATH`` goes at the front of ``sys.path``. Their ``methods/__init__.py`` and
+  ``methods/hypernets/__init__.py`` import every method, among them gpytorch-based kernels; the packages
+  ``methods`` and ``methods.hypernets`` are therefore registered without running those two files, so importing
+  ``methods.maml`` and ``methods.hypernets.hypermaml`` needs torch and numpy only (``methods.hypernets`` gets the
+  attribute ``hypernet_types`` with their three names: ``io_utils`` uses its keys as ``--method`` choices). If
+  ``neptune`` (their experiment logger) is not installed, an empty stand-in module lets ``io_utils`` import.
+- ``params`` come from their own parser, ``io_utils.create_parser('train')`` (their ``hn_args.py`` included),
+  given the flags of their ``commands.sh`` cross_char HyperMAML runs: ``--method hyper_maml --model Conv4
+  --dataset cross_char --num_classes 4112 --n_shot k --test_n_way 5 --train_n_way 5 --stop_epoch 64
+  --lr_scheduler multisteplr --lr 1e-2 --hm_maml_warmup --hm_maml_warmup_epochs 50
+  --hm_maml_warmup_switch_epochs 500 --milestones 51 550 --hn_head_len 3 --hn_hidden_size 512
+  --hm_enhance_embeddings True --hm_use_class_batch_input`` (5-shot adds ``--hn_sup_aggregation mean``); for MAML
+  ``--method maml --model Conv4 --dataset cross_char --num_classes 4112 --n_shot k`` and defaults. The models are
+  built as their ``train.py`` builds them (``ConvBlock.maml = True`` and friends, then ``MAML(...)`` /
+  ``HyperMAML(...)``).
+
+Deviations from the paper's runs, all deliberate:
+
+- Backbone: their cross_char runs use ``--model Conv4`` (``backbone.ConvNet(4)``: a 3-channel first convolution;
+  their loader reads Omniglot as RGB, three equal channels). This benchmark builds their ``backbone.Conv4S``
+  (``ConvNetS(4)``, "for omniglot, only 1 input channel", otherwise the same network) so that both sides do the
+  same arithmetic on the same one-channel images. ``--paper-backbone Conv4`` times their runs' 3-channel network
+  on 3-channel images instead (a slightly larger first layer).
+- One episode per optimiser step: ``n_task = 1`` instead of ``train.py``'s 32 for cross_char.
+- 15 queries per class: their ``train.py`` trains with 16 (their ``test.py`` uses 15).
+- Warm-up: ``--hm_maml_warmup`` trains the first 50 epochs as MAML and blends MAML into the hypernetwork over the
+  next 500; this times the hypernetwork path after it: ``model.epoch = 550`` (50 + 500), where their blend
+  weight ``p`` is 0. (Their runs last 64 * 32 = 2048 such epochs.) Our config has no warm-up.
+- No learning-rate scheduler step, validation, checkpointing or logging on either side.
+
+Run it on an otherwise idle machine: with ``--threads`` as many as the cores and another busy process beside it,
+OpenMP's threads wait on each other and every operation takes many times longer, on both sides alike (the report
+stores the load average before and after the run).
+
+Output: progress lines, a Markdown table (episodes/s for training, ms for adaptation; "ours / paper" is always a
+speed ratio, > 1 when ours is faster: for times, the paper's time / ours), pass/miss lines for the goals, and as
+the LAST line one JSON object with all numbers (``--json FILE`` also stores it, indented).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_REPO = "https://github.com/gmum/few-shot-hypernets-public"
+PAPER_COMMIT = "62a2f86"  # the copy this benchmark was written against
+# Files a copy of the paper's repository must have for this benchmark.
+PAPER_FILES = ("backbone.py", "io_utils.py", "hn_args.py", "methods/maml.py", "methods/hypernets/hypermaml.py")
+N_WAY, N_QUERY, SHOTS = 5, 15, (1, 5)
+SAVE_COMMAND = ".venv/bin/python -m benchmarks.paper_code --paper PATH --save"
+
+# The flags of the paper's commands.sh, "HyperMAML / cross_char" (5-shot adds --hn_sup_aggregation mean).
+PAPER_HYPERMAML_FLAGS = (
+    "--method hyper_maml --model Conv4 --dataset cross_char --num_classes 4112 --test_n_way 5 --train_n_way 5 "
+    "--stop_epoch 64 --lr_scheduler multisteplr --lr 1e-2 --hm_maml_warmup --hm_maml_warmup_epochs 50 "
+    "--hm_maml_warmup_switch_epochs 500 --milestones 51 550 --hn_head_len 3 --hn_hidden_size 512 "
+    "--hm_enhance_embeddings True --hm_use_class_batch_input"
+).split()
+PAPER_MAML_FLAGS = "--method maml --model Conv4 --dataset cross_char --num_classes 4112 --test_n_way 5 --train_n_way 5".split()
+
+# Rows of the comparison: (key, label, unit). Training rows in episodes/s, the others in ms.
+ROWS = [
+    ("train_hypermaml_1shot", "HyperMAML 1-shot training", "episodes/s"),
+    ("train_hypermaml_5shot", "HyperMAML 5-shot training", "episodes/s"),
+    ("train_maml2_1shot", "MAML, second order, 1 inner step, 1-shot training", "episodes/s"),
+    ("train_maml2_5shot", "MAML, second order, 1 inner step, 5-shot training", "episodes/s"),
+    ("adapt_hypermaml_1shot", "HyperMAML 1-shot adaptation of one task", "ms"),
+    ("adapt_hypermaml_5shot", "HyperMAML 5-shot adaptation of one task", "ms"),
+    ("adapt_score_hypermaml_1shot", "HyperMAML 1-shot adaptation + scoring 75 queries", "ms"),
+    ("adapt_score_hypermaml_5shot", "HyperMAML 5-shot adaptation + scoring 75 queries", "ms"),
+]
+# Goals: (label, ratio key, minimum). Ratio keys as in ratios().
+GOALS = [
+    ("HyperMAML 1-shot training, ours / paper", "train_hypermaml_1shot", 1.4),
+    ("HyperMAML 5-shot training, ours / paper", "train_hypermaml_5shot", 1.4),
+    ("second-order MAML 1-shot training, ours / paper", "train_maml2_1shot", 1.2),
+    ("second-order MAML 5-shot training, ours / paper", "train_maml2_5shot", 1.2),
+    ("HyperMAML 1-shot adaptation, paper's time / ours", "adapt_hypermaml_1shot", 2.0),
+    ("HyperMAML 5-shot adaptation, paper's time / ours", "adapt_hypermaml_5shot", 2.0),
+    ("our HyperMAML 1-shot training / our bare Conv4", "hypermaml_over_conv4_1shot", 0.9),
+    ("our HyperMAML 5-shot training / our bare Conv4", "hypermaml_over_conv4_5shot", 0.9),
+]
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def ratios(median: dict) -> dict[str, float]:
+    """Speed ratios, > 1 when ours is faster: episodes/s ours / paper, times paper / ours; and our HyperMAML
+    training over our bare Conv4 limit."""
+    ours, paper = median["ours"], median["paper"]
+    out = {}
+    for key, _, unit in ROWS:
+        if key in ours and key in paper:
+            out[key] = ours[key] / paper[key] if unit == "episodes/s" else paper[key] / ours[key]
+    for shot in SHOTS:
+        if f"train_hypermaml_{shot}shot" in ours and f"conv4_{shot}shot" in ours:
+            out[f"hypermaml_over_conv4_{shot}shot"] = ours[f"train_hypermaml_{shot}shot"] / ours[f"conv4_{shot}shot"]
+    return out
+
+
+def goals(median: dict) -> list[dict]:
+    r = ratios(median)
+    return [
+        {"goal": label, "value": round(r[key], 3), "minimum": minimum, "pass": r[key] >= minimum}
+        for label, key, minimum in GOALS
+        if key in r
+    ]
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def markdown(report: dict) -> str:
+    """The comparison table and the goal lines from one report (the JSON this script prints); only
+    ``report["median"]`` (``{"ours": {...}, "paper": {...}}``) is required."""
+    median = report["median"]
+    ours, paper, r = median["ours"], median["paper"], ratios(median)
+    lines = ["| one episode per optimiser step | ours | paper's code | ours / paper |", "|---|---:|---:|---:|"]
+    for key, label, unit in ROWS:
+        if key in ours or key in paper:
+            cells = [_num(side[key]) if key in side else "—" for side in (ours, paper)]
+            lines.append(f"| {label} ({unit}) | {cells[0]} | {cells[1]} | " + (f"{r[key]:.2f}×" if key in r else "—") + " |")
+    for shot in SHOTS:
+        if f"conv4_{shot}shot" in ours:
+            lines.append(
+                f"| our bare Conv4 forward + backward, {shot}-shot episode (episodes/s) | {_num(ours[f'conv4_{shot}shot'])} | — | — |"
+            )
+    for shot in SHOTS:
+        key = f"hypermaml_over_conv4_{shot}shot"
+        if key in r:
+            lines.append(f"| our HyperMAML {shot}-shot training / our bare Conv4 | {r[key]:.2f}× | — | — |")
+    lines += ["", "ours / paper: a speed ratio, > 1 when ours is faster (for times: the paper's time / ours).", ""]
+    for g in goals(median):
+        lines.append(f"{'PASS' if g['pass'] else 'MISS'}  {g['goal']} = {g['value']:.2f}× (goal ≥ {g['minimum']}×)")
+    facts = [
+        (f"{report['rounds']} round{'s' if report['rounds'] != 1 else ''}, medians") if "rounds" in report else None,
+        f"{report['threads']} torch thread(s)" if "threads" in report else None,
+        f"torch {report['torch']}" if "torch" in report else None,
+        f"{report['cpu']}, {report['cpu_count']} cores" if "cpu" in report else None,
+        f"their backbone {report['paper_backbone']}" if "paper_backbone" in report else None,
+        f"paper's code at commit {report['paper_commit']}" if report.get("paper_commit") else None,
+    ]
+    facts = [f for f in facts if f]
+    if facts:
+        lines += ["", "*" + "; ".join(facts) + ".*"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- timing helpers
+
+
+def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+# ---------------------------------------------------------------------------------------------- our side
+
+
+def _ours(args) -> dict:
+    from hypermaml.memory import keep_freed_memory
+
+    kept = keep_freed_memory()  # first: the library's documented start-up setting
+    import dataclasses
+
+    import torch
+
+    import hypermaml as hm
+    from benchmarks import speed
+
+    torch.set_num_threads(args.threads)
+    cpu = torch.device("cpu")
+    values: dict[str, float] = {}
+
+    def train_rate(model, shot: int, episodes: int) -> float:
+        sampler = speed.fake_sampler(shot)
+        cfg = dataclasses.replace(speed.train_cfg(shot, episodes, cpu), meta_batch=1, episodes_per_epoch=episodes)
+        hm.meta_train(model, sampler, dataclasses.replace(cfg, episodes_per_epoch=args.warmup), progress=False)
+        start = time.perf_counter()
+        hm.meta_train(model, sampler, cfg, progress=False)
+        return episodes / (time.perf_counter() - start)
+
+    def adapt_ms(shot: int) -> tuple[float, float]:
+        model = hm.build_model(speed.model_config("hypermaml", shot)).eval()
+        e = speed.fake_sampler(shot).sample(torch.Generator().manual_seed(1))
+
+        def adapt() -> None:
+            with torch.no_grad():
+                model.adapt(e.support_x, e.support_y)
+
+        def adapt_score() -> None:
+            with torch.no_grad():
+                model.logits(e.query_x, model.adapt(e.support_x, e.support_y))
+
+        return _median_ms(adapt, args.repeats), _median_ms(adapt_score, args.repeats)
+
+    for shot in SHOTS:
+        torch.manual_seed(0)
+        values[f"train_hypermaml_{shot}shot"] = train_rate(
+            hm.build_model(speed.model_config("hypermaml", shot)), shot, args.episodes
+        )
+        maml = hm.build_model(speed.model_config("maml", shot, train_steps=1, first_order=False))
+        values[f"train_maml2_{shot}shot"] = train_rate(maml, shot, max(1, args.episodes // 2))
+
+        values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(shot)
+        values[f"conv4_{shot}shot"] = _conv4_fwd_bwd_episodes_per_s(shot, args.episodes)
+    return {"keep_freed_memory": kept, "values": values}
+
+
+def _conv4_fwd_bwd_episodes_per_s(shot: int, episodes: int) -> float:
+    """``benchmarks.speed.conv4_fwd_bwd_episodes_per_s`` at meta-batch 1: the models' Conv4, one forward over an
+    episode's images (support and query in one batch) and one backward, nothing else."""
+    import torch
+
+    import hypermaml as hm
+    from benchmarks import speed
+
+    backbone = hm.build_model(speed.model_config("hypermaml", shot)).backbone.train()
+    sampler, g = speed.fake_sampler(shot), torch.Generator().manual_seed(2)
+    batches = []
+    for _ in range(2):
+        e = sampler.sample(g)
+        batches.append(torch.cat([e.support_x, e.query_x]))
+
+    def step(i: int) -> None:
+        for p in backbone.parameters():
+            p.grad = None
+        backbone(batches[i % len(batches)]).square().mean().backward()
+
+    for i in range(4):
+        step(i)
+    start = time.perf_counter()
+    for i in range(episodes):
+        step(i)
+    return episodes / (time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------------------------- the paper's side
+
+
+def _import_paper(path: Path):
+    """Their modules, importable on a CPU-only machine with torch and numpy (see the module docstring)."""
+    import importlib.util
+    import types
+
+    import torch
+
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    torch.nn.Module.cuda = lambda self, *args, **kwargs: self
+    sys.path.insert(0, str(path))
+    for name in ("methods", "methods.hypernets"):  # the packages, without their import-everything __init__.py
+        package = types.ModuleType(name)
+        package.__path__ = [str(path / name.replace(".", "/"))]
+        sys.modules[name] = package
+    sys.modules["methods"].hypernets = sys.modules["methods.hypernets"]
+    sys.modules["methods.hypernets"].hypernet_types = dict.fromkeys(["hyper_shot", "hn_ppa", "hn_poc"])
+    if importlib.util.find_spec("neptune") is None:  # their experiment logger, imported by io_utils only
+        neptune, new = types.ModuleType("neptune"), types.ModuleType("neptune.new")
+        new.Run = object
+        neptune.new = new
+        sys.modules.update({"neptune": neptune, "neptune.new": new})
+    import backbone
+    import io_utils
+    from methods.hypernets.hypermaml import HyperMAML
+    from methods.maml import MAML
+
+    return backbone, io_utils, MAML, HyperMAML
+
+
+def _paper(args) -> dict:
+    import contextlib
+    import io
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    backbone, io_utils, MAML, HyperMAML = _import_paper(Path(args.paper))
+    parser = io_utils.create_parser("train")
+    channels = 3 if args.paper_backbone == "Conv4" else 1
+    model_func = getattr(backbone, args.paper_backbone)
+
+    def build(cls, flags: list[str], shot: int):
+        params = parser.parse_args([*flags, "--n_shot", str(shot)])
+        for block in (backbone.ConvBlock, backbone.SimpleBlock, backbone.BottleneckBlock, backbone.ResNet):
+            block.maml = True  # as their train.py does for maml and hyper_maml
+        torch.manual_seed(0)
+        model = cls(model_func, params=params, approx=False, n_way=N_WAY, n_support=shot, n_query=N_QUERY)
+        model.n_task = 1  # their train.py: 32 for cross_char
+        model.task_update_num = 1  # their train.py for cross_char
+        model.train_lr = 0.1  # their train.py for cross_char
+        if cls is HyperMAML:  # after the MAML warm-up and the blend: the hypernetwork alone (p = 0)
+            model.epoch = params.hm_maml_warmup_epochs + params.hm_maml_warmup_switch_epochs
+            model.start_epoch, model.stop_epoch = 0, params.stop_epoch * 32
+        return model, params
+
+    def episodes(shot: int, n: int) -> list:
+        g = torch.Generator().manual_seed(shot)
+        pool = [torch.rand(N_WAY, shot + N_QUERY, channels, 28, 28, generator=g) for _ in range(8)]
+        return [(pool[i % len(pool)], None) for i in range(n)]
+
+    def train_rate(model, params, shot: int, n: int) -> float:
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)  # their train.py
+        epoch = getattr(model, "epoch", 0)
+        with contextlib.redirect_stdout(io.StringIO()):  # their progress lines
+            model.train_loop(epoch, episodes(shot, args.warmup), optimizer)
+            loader = episodes(shot, n)
+            start = time.perf_counter()
+            model.train_loop(epoch, loader, optimizer)
+            return n / (time.perf_counter() - start)
+
+    def adapt_ms(hyper_flags: list[str], shot: int) -> tuple[float, float]:
+        model, params = build(HyperMAML, hyper_flags, shot)
+        model.eval()
+        model.single_test = True  # as their test.py sets it
+        model.n_query = N_QUERY
+        x = episodes(shot, 1)[0][0]
+        support = x[:, :shot].contiguous().view(N_WAY * shot, *x.shape[2:])
+
+        def adapt() -> None:  # set_forward up to the adapted classifier (the classifier's .fast weights)
+            with torch.no_grad():
+                labels = model.get_support_data_labels()
+                embeddings = model.feature(support)
+                deltas = model._get_list_of_delta_params(False, embeddings, labels)
+                model._update_network_weights(deltas, embeddings, labels)
+
+        def adapt_score() -> None:  # their evaluation's forward: the adapted classifier's query scores
+            with torch.no_grad():
+                model.set_forward(x)
+
+        return _median_ms(adapt, args.repeats), _median_ms(adapt_score, args.repeats)
+
+    values: dict[str, float] = {}
+    for shot in SHOTS:
+        hyper_flags = PAPER_HYPERMAML_FLAGS + (["--hn_sup_aggregation", "mean"] if shot == 5 else [])
+        model, params = build(HyperMAML, hyper_flags, shot)
+        values[f"train_hypermaml_{shot}shot"] = train_rate(model, params, shot, args.episodes)
+        model, params = build(MAML, PAPER_MAML_FLAGS, shot)
+        values[f"train_maml2_{shot}shot"] = train_rate(model, params, shot, max(1, args.episodes // 2))
+
+        values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(hyper_flags, shot)
+    return {"paper_backbone": args.paper_backbone, "input_channels": channels, "values": values}
+
+
+def _child(args) -> None:
+    started = time.perf_counter()
+    result = _ours(args) if args.child == "ours" else _paper(args)
+    import torch
+
+    result.update(side=args.child, torch=torch.__version__, threads=torch.get_num_threads())
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- driver
+
+
+def paper_problem(path: str | None) -> str | None:
+    """Why ``path`` cannot be used as the paper's code (one line), or None."""
+    if not path:
+        return f"--paper PATH is required: a copy of the paper's code ({PAPER_REPO}; git clone it, commit {PAPER_COMMIT})"
+    p = Path(path)
+    if not p.is_dir():
+        return f"--paper {path}: no such directory (expected a copy of {PAPER_REPO})"
+    missing = [f for f in PAPER_FILES if not (p / f).is_file()]
+    if missing:
+        return f"--paper {path}: not a copy of {PAPER_REPO} (no {missing[-1]} there)"
+    return None
+
+
+def _paper_commit(path: Path) -> str | None:
+    """The copy's commit when it is a git checkout of its own (not a folder inside another repository)."""
+    cmd = ["git", "-C", str(path), "rev-parse", "--show-toplevel", "--short", "HEAD"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != path.resolve():
+        return None
+    return lines[1]
+
+
+def _run_child(side: str, args) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.paper_code",
+        "--child",
+        side,
+        "--paper",
+        str(Path(args.paper).resolve()),
+        "--threads",
+        str(args.threads),
+        "--episodes",
+        str(args.episodes),
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
+        "--paper-backbone",
+        args.paper_backbone,
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"error: the {side} side's process failed (exit status {proc.returncode}): {' '.join(cmd)}")
+    return json.loads(lines[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--paper", metavar="PATH", default=None, help=f"a copy of {PAPER_REPO} (required)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds, each side once per round (default 5; --quick 2)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides (default 2)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of fewer episodes and repeats, to try it out")
+    parser.add_argument("--episodes", type=int, default=None, help="HyperMAML training episodes per measurement (MAML: half)")
+    parser.add_argument("--repeats", type=int, default=None, help="adaptation calls per measurement (the median is kept)")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up training episodes before each training measurement")
+    parser.add_argument(
+        "--paper-backbone",
+        choices=["Conv4S", "Conv4"],
+        default="Conv4S",
+        help="their Conv4S (one input channel, as ours; default) or Conv4 (3 channels, as their cross_char runs)",
+    )
+    parser.add_argument("--json", metavar="FILE", default=None, help="also store the report in FILE")
+    parser.add_argument(
+        "--save", action="store_true", help="store the report as docs/paper_code.json and write README.md's table from it"
+    )
+    parser.add_argument("--child", choices=["ours", "paper"], default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    problem = paper_problem(args.paper)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+    args.rounds = args.rounds or (2 if args.quick else 5)
+    args.episodes = args.episodes or (16 if args.quick else 60)
+    args.repeats = args.repeats or (10 if args.quick else 30)
+    if args.child:
+        _child(args)
+        return
+
+    started, load_before = time.perf_counter(), os.getloadavg()
+    runs: dict[str, list[dict]] = {"ours": [], "paper": []}
+    for r in range(args.rounds):
+        for side in ("ours", "paper") if r % 2 == 0 else ("paper", "ours"):
+            result = _run_child(side, args)
+            runs[side].append(result)
+            shown = {k: round(v, 2) for k, v in result["values"].items()}
+            print(f"round {r + 1}/{args.rounds}, {side} ({result['seconds']:.0f} s): {json.dumps(shown)}", flush=True)
+    median = {
+        side: {k: statistics.median(run["values"][k] for run in runs[side]) for k in runs[side][0]["values"]} for side in runs
+    }
+    median = {side: {k: round(v, 3) for k, v in values.items()} for side, values in median.items()}
+    report = {
+        "benchmark": "paper_code",
+        "paper": str(Path(args.paper).resolve()),
+        "paper_commit": _paper_commit(Path(args.paper)),
+        "paper_backbone": args.paper_backbone,
+        "workload": f"Conv4, 28x28x1, {N_WAY}-way, {N_QUERY} queries/class, 1 episode per optimiser step",
+        "rounds": args.rounds,
+        "episodes": args.episodes,
+        "maml_episodes": max(1, args.episodes // 2),
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "quick": args.quick,
+        "threads": args.threads,
+        "torch": runs["ours"][0]["torch"],
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "keep_freed_memory": runs["ours"][0]["keep_freed_memory"],
+        "median": median,
+        "ratios": {k: round(v, 3) for k, v in ratios(median).items()},
+        "goals": goals(median),
+        "rounds_raw": {side: [{k: round(v, 3) for k, v in run["values"].items()} for run in runs[side]] for side in runs},
+        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print()
+    print(markdown(report))
+    print()
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    if args.save:
+        from benchmarks.readme import save_report
+
+        save_report("paper_code", report, markdown(report), SAVE_COMMAND)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

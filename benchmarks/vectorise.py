@@ -1,0 +1,90 @@
+"""A meta-batch as a Python loop over episodes or as one ``torch.func.vmap`` call: training steps per second.
+
+    .venv/bin/python -m benchmarks.vectorise                   # CPU, meta-batch 4 and 16, 3 rounds
+    .venv/bin/python -m benchmarks.vectorise --device cuda --meta-batch 1 16 64 256
+
+For each method (the configs' 1-shot models, fresh weights, random 28x28 images, 5-way, 15 queries per class)
+one optimiser step is ``hypermaml.vectorise.meta_batch_loss`` over the meta-batch, backward, Adam; the loop
+and vmap alternate over the rounds in one process; medians of episodes/s. This is what ``train.vectorise``'s
+"auto" rests on: vmap on CUDA, the loop on CPU. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import hypermaml as hm
+from benchmarks.readme import save_report
+from benchmarks.speed import fake_sampler, model_config, sync
+from hypermaml.memory import keep_freed_memory
+from hypermaml.vectorise import meta_batch_loss
+
+COMMAND = ".venv/bin/python -m benchmarks.vectorise --save"
+METHODS = {"hypermaml": ("hypermaml", {}), "protonet": ("protonet", {}), "maml_so_1step": ("maml", {"train_steps": 1})}
+
+
+def episodes_per_s(model: hm.FewShotModel, meta_batch: int, device: torch.device, vectorised: bool, seconds: float) -> float:
+    sampler, g = fake_sampler(1), torch.Generator().manual_seed(0)
+    episodes = [sampler.sample(g).to(device) for _ in range(meta_batch)]
+    optimizer = torch.optim.Adam(model.parameters())
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss, _ = meta_batch_loss(model, episodes, vectorised=vectorised)
+        loss.backward()
+        optimizer.step()
+
+    step()
+    sync(device)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        n += 1
+    sync(device)
+    return n * meta_batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--meta-batch", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed per measurement")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save", action="store_true", help="store docs/vectorise.json and write README.md's table from it")
+    args = parser.parse_args()
+    keep_freed_memory()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    report = {"device": str(device), "threads": args.threads, "rounds": args.rounds, "episodes_per_s": {}}
+    for key, (method, maml) in METHODS.items():
+        model = hm.build_model(model_config(method, 1, **maml)).to(device).train()
+        for meta_batch in args.meta_batch:
+            runs: dict[str, list[float]] = {"loop": [], "vmap": []}
+            for _ in range(args.rounds):
+                for mode in runs:
+                    runs[mode].append(episodes_per_s(model, meta_batch, device, mode == "vmap", args.seconds))
+            row = {mode: round(statistics.median(v), 1) for mode, v in runs.items()}
+            row["vmap_over_loop"] = round(row["vmap"] / row["loop"], 2)
+            report["episodes_per_s"][f"{key}, meta-batch {meta_batch}"] = row
+            print(f"{key}, meta-batch {meta_batch}: {json.dumps(row)}", flush=True)
+    print(markdown(report))
+    if args.save:
+        save_report("vectorise", report, markdown(report), COMMAND)
+    print(json.dumps(report))
+
+
+def markdown(report: dict) -> str:
+    lines = ["| method, meta-batch | loop (episodes/s) | vmap (episodes/s) | vmap / loop |", "|---|---|---|---|"]
+    for key, row in report["episodes_per_s"].items():
+        lines.append(f"| {key} | {row['loop']} | {row['vmap']} | {row['vmap_over_loop']:.2f}× |")
+    return "\n".join(lines) + f"\n\n*{report['device']}, {report['threads']} threads, medians of {report['rounds']} rounds.*"
+
+
+if __name__ == "__main__":
+    main()
