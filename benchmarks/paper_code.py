@@ -206,7 +206,7 @@ def markdown(report: dict) -> str:
             lines.append(f"| our HyperMAML {shot}-shot training / our bare Conv4 | {r[key]:.2f}× | — | — |")
     lines += ["", "ours / paper: a speed ratio, > 1 when ours is faster (for times: the paper's time / ours).", ""]
     for g in goals(median):
-        lines.append(f"{'PASS' if g['pass'] else 'MISS'}  {g['goal']} = {g['value']:.2f}× (goal ≥ {g['minimum']}×)")
+        lines.append(f"- {'PASS' if g['pass'] else 'MISS'}  {g['goal']} = {g['value']:.2f}× (goal ≥ {g['minimum']}×)")
     facts = [
         (f"{report['rounds']} round{'s' if report['rounds'] != 1 else ''}, medians") if "rounds" in report else None,
         f"{report['threads']} torch thread(s)" if "threads" in report else None,
