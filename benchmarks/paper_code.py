@@ -221,20 +221,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------------------- timing helpers
-
-
-def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 # ---------------------------------------------------------------------------------------------- our side
 
 
@@ -273,7 +259,7 @@ def _ours(args) -> dict:
             with torch.no_grad():
                 model.logits(e.query_x, model.adapt(e.support_x, e.support_y))
 
-        return _median_ms(adapt, args.repeats), _median_ms(adapt_score, args.repeats)
+        return speed.median_ms(adapt, args.repeats), speed.median_ms(adapt_score, args.repeats)
 
     for shot in SHOTS:
         torch.manual_seed(0)
@@ -284,36 +270,8 @@ def _ours(args) -> dict:
         values[f"train_maml2_{shot}shot"] = train_rate(maml, shot, max(1, args.episodes // 2))
 
         values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(shot)
-        values[f"conv4_{shot}shot"] = _conv4_fwd_bwd_episodes_per_s(shot, args.episodes)
+        values[f"conv4_{shot}shot"] = speed.conv4_fwd_bwd_episodes_per_s(shot, cpu, args.episodes, meta_batch=1)
     return {"keep_freed_memory": kept, "values": values}
-
-
-def _conv4_fwd_bwd_episodes_per_s(shot: int, episodes: int) -> float:
-    """``benchmarks.speed.conv4_fwd_bwd_episodes_per_s`` at meta-batch 1: the models' Conv4, one forward over an
-    episode's images (support and query in one batch) and one backward, nothing else."""
-    import torch
-
-    import hypermaml as hm
-    from benchmarks import speed
-
-    backbone = hm.build_model(speed.model_config("hypermaml", shot)).backbone.train()
-    sampler, g = speed.fake_sampler(shot), torch.Generator().manual_seed(2)
-    batches = []
-    for _ in range(2):
-        e = sampler.sample(g)
-        batches.append(torch.cat([e.support_x, e.query_x]))
-
-    def step(i: int) -> None:
-        for p in backbone.parameters():
-            p.grad = None
-        backbone(batches[i % len(batches)]).square().mean().backward()
-
-    for i in range(4):
-        step(i)
-    start = time.perf_counter()
-    for i in range(episodes):
-        step(i)
-    return episodes / (time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------------------------- the paper's side
@@ -355,6 +313,8 @@ def _paper(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
+    from benchmarks.speed import median_ms  # importing our library changes nothing here (keep_freed_memory is a call)
+
     backbone, io_utils, MAML, HyperMAML = _import_paper(Path(args.paper))
     parser = io_utils.create_parser("train")
     channels = 3 if args.paper_backbone == "Conv4" else 1
@@ -409,7 +369,7 @@ def _paper(args) -> dict:
             with torch.no_grad():
                 model.set_forward(x)
 
-        return _median_ms(adapt, args.repeats), _median_ms(adapt_score, args.repeats)
+        return median_ms(adapt, args.repeats), median_ms(adapt_score, args.repeats)
 
     values: dict[str, float] = {}
     for shot in SHOTS:

@@ -142,15 +142,16 @@ def train_episodes_per_s(key: str, shot: int, device: torch.device, episodes: in
     return cfg.episodes_per_epoch / (time.perf_counter() - start)
 
 
-def conv4_fwd_bwd_episodes_per_s(shot: int, device: torch.device, episodes: int) -> float:
+def conv4_fwd_bwd_episodes_per_s(shot: int, device: torch.device, episodes: int, meta_batch: int | None = None) -> float:
     """The same Conv4 as the models, forward + backward over each episode's images and nothing else.
 
-    Shaped like a training step: a meta-batch of episodes, one forward each (support and query images in
-    one batch), one backward of their summed outputs; no sampling, head, hypernetwork or optimiser.
+    Shaped like a training step: a meta-batch of episodes (default: the configs'), one forward each (support
+    and query images in one batch), one backward of their summed outputs; no sampling, head, hypernetwork or
+    optimiser.
     """
     # HyperMAML's backbone, normalisation included (MetaBN), so the ratio compares like with like
     backbone = build_model(model_config("hypermaml", shot)).backbone.to(device).train()
-    meta_batch = train_cfg(shot, 8, device).meta_batch
+    meta_batch = meta_batch or train_cfg(shot, 8, device).meta_batch
     sampler, g = fake_sampler(shot), torch.Generator().manual_seed(2)
     batches = []
     for _ in range(2 * meta_batch):

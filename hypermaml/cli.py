@@ -221,7 +221,8 @@ def _check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) ->
         raise UsageError(f"{run_dir} already holds a run (last.pt): pass --resume to continue it, or choose another --run-dir")
     if args.resume and (run_dir / "last.pt").is_file():
         try:
-            state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+            # mmap: only the few bytes read here come off the disk; meta_train loads the file for real later
+            state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True, mmap=True)
         except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to remove
             raise UsageError(
                 f"{run_dir / 'last.pt'} cannot be read ({type(exc).__name__}); remove it to restart the run"

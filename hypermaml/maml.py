@@ -54,17 +54,14 @@ def gradient_steps(
     functional = inside_vmap()
     for _ in range(steps):
         if functional:  # inside torch.func.vmap (a vectorised meta-batch): autograd.grad has no batching rule
-            grad_dict = torch.func.grad(loss_fn)(params)
-            grads = [grad_dict[k] for k in params]
-            if first_order or not differentiable:
-                grads = [g.detach() for g in grads]
-            params = {k: v - inner_lr * g for (k, v), g in zip(params.items(), grads)}
-            trajectory.append(params)
-            continue
-        with torch.enable_grad():
-            current = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
-            loss = loss_fn(current)
-            grads = torch.autograd.grad(loss, list(current.values()), create_graph=differentiable and not first_order)
+            current = params
+            grad_dict = torch.func.grad(loss_fn)(current)
+            grads = [grad_dict[k] if differentiable and not first_order else grad_dict[k].detach() for k in current]
+        else:
+            with torch.enable_grad():
+                current = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
+                loss = loss_fn(current)
+                grads = torch.autograd.grad(loss, list(current.values()), create_graph=differentiable and not first_order)
         params = {k: v - inner_lr * g for (k, v), g in zip(current.items(), grads)}
         if not differentiable:
             params = {k: v.detach() for k, v in params.items()}

@@ -114,7 +114,7 @@ CONFIG = {
 }
 
 
-def torchrun_train(config: Path, run_dir: Path, *extra: str, nproc: int = 2, **popen) -> list[str]:
+def torchrun_train(config: Path, run_dir: Path, *extra: str, nproc: int = 2) -> list[str]:
     return [*TORCHRUN, f"--nproc_per_node={nproc}", "-m", "hypermaml", "train", "--config", str(config),
             "--run-dir", str(run_dir), "--no-progress", *extra]  # fmt: skip
 

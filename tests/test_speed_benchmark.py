@@ -25,18 +25,21 @@ def test_channels_last_and_contiguous_conv4_compute_the_same_function():
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
-def test_the_measurements_have_the_documented_keys(monkeypatch):
-    # The keys, not the speeds: the same functions on the configs' models with an 8-channel Conv4 (at the
-    # configs' 64 channels this is a quarter-minute of compute for numbers nobody reads here).
+CONFIG = speed.model_config  # the original, kept before any test replaces it
+
+
+def narrow_config(*args, **kwargs):
+    """``speed.model_config`` with an 8-channel Conv4: the benchmarks' functions in seconds (at the configs' 64
+    channels a quarter-minute of compute for numbers nobody reads here)."""
     import dataclasses
 
-    config = speed.model_config
+    cfg = CONFIG(*args, **kwargs)
+    return dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, hidden=8))
 
-    def narrow(*args, **kwargs):
-        cfg = config(*args, **kwargs)
-        return dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, hidden=8))
 
-    monkeypatch.setattr(speed, "model_config", narrow)
+def test_the_measurements_have_the_documented_keys(monkeypatch):
+    # The keys, not the speeds.
+    monkeypatch.setattr(speed, "model_config", narrow_config)
     cpu = torch.device("cpu")
     assert set(speed.adapt_ms(1, cpu, repeats=1)) == {"hypermaml", "protonet", "maml_1", "maml_5", "maml_10"}
     assert set(speed.eval_600_s(1, cpu, 1)) == {"hypermaml", "protonet", "maml_1", "maml_5", "maml_10"}
@@ -58,22 +61,14 @@ def test_the_readme_speed_table_is_the_stored_report():
 
 
 def test_the_layout_and_vectorise_benchmarks_measure_every_layout_and_mode(monkeypatch):
-    import dataclasses
-
     from benchmarks import layout, vectorise
 
-    config = speed.model_config
-
-    def narrow(*args, **kwargs):
-        cfg = config(*args, **kwargs)
-        return dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, hidden=8))
-
-    monkeypatch.setattr(layout, "model_config", narrow)
+    monkeypatch.setattr(layout, "model_config", narrow_config)
     case = layout.measure_case("maml", 1, {"train_steps": 1}, rounds=1, seconds=0.01)
     assert set(case) == {"train_step_ms", "adapt_and_score_ms"}
     for phase in case.values():
         assert set(phase) == {"channels_last", "contiguous", "library"} and all(v > 0 for v in phase.values())
-    model = hm.build_model(narrow("hypermaml", 1)).train()
+    model = hm.build_model(narrow_config("hypermaml", 1)).train()
     cpu = torch.device("cpu")
     assert vectorise.episodes_per_s(model, 2, cpu, vectorised=True, seconds=0.01) > 0
     assert vectorise.episodes_per_s(model, 2, cpu, vectorised=False, seconds=0.01) > 0
