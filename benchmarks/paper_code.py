@@ -34,7 +34,11 @@ What is timed (after a few warm-up steps or calls in the same process):
   Ours: ``hm.meta_train(model, sampler, cfg, progress=False)`` over ``--episodes`` episodes (MAML: half as many),
   ``cfg = benchmarks.speed.train_cfg(...)`` with ``meta_batch=1``: drawing each episode from an in-memory image
   tensor (``benchmarks.speed.fake_sampler``), forward, backward, Adam step. MAML is
-  ``model_config("maml", k, train_steps=1, first_order=False)``.
+  ``model_config("maml", k, train_steps=1, first_order=False)``, which normalises with TaskNorm-I (batch-
+  independent: each image's own moments blended with the support's, more arithmetic than batch norm). The
+  rows "ours with the paper's batch norm" time the same MAML with ``batch_norm="transductive"``, the batch
+  norm their MAML uses (statistics of the batch it is given), so both sides do the same arithmetic; their
+  side of those rows is their MAML's measurement above.
   Theirs: their own ``model.train_loop(epoch, loader, optimizer)`` (what their ``train.py`` calls once per epoch)
   with ``model.n_task = 1``, over a list of ready-made episode tensors shaped (5, k + 15, 1, 28, 28): per episode
   exactly their ``set_forward_loss(x)``, ``loss.item()``, ``backward()``, ``optimizer.step()``,
@@ -137,6 +141,8 @@ ROWS = [
     ("train_hypermaml_5shot", "HyperMAML 5-shot training", "episodes/s"),
     ("train_maml2_1shot", "MAML, second order, 1 inner step, 1-shot training", "episodes/s"),
     ("train_maml2_5shot", "MAML, second order, 1 inner step, 5-shot training", "episodes/s"),
+    ("train_maml2_bn_1shot", "the same MAML 1-shot, ours with the paper's batch norm", "episodes/s"),
+    ("train_maml2_bn_5shot", "the same MAML 5-shot, ours with the paper's batch norm", "episodes/s"),
     ("adapt_hypermaml_1shot", "HyperMAML 1-shot adaptation of one task", "ms"),
     ("adapt_hypermaml_5shot", "HyperMAML 5-shot adaptation of one task", "ms"),
     ("adapt_score_hypermaml_1shot", "HyperMAML 1-shot adaptation + scoring 75 queries", "ms"),
@@ -268,6 +274,9 @@ def _ours(args) -> dict:
         )
         maml = hm.build_model(speed.model_config("maml", shot, train_steps=1, first_order=False))
         values[f"train_maml2_{shot}shot"] = train_rate(maml, shot, max(1, args.episodes // 2))
+        cfg = speed.model_config("maml", shot, train_steps=1, first_order=False)
+        like_theirs = dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, batch_norm="transductive"))
+        values[f"train_maml2_bn_{shot}shot"] = train_rate(hm.build_model(like_theirs), shot, max(1, args.episodes // 2))
 
         values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(shot)
         values[f"conv4_{shot}shot"] = speed.conv4_fwd_bwd_episodes_per_s(shot, cpu, args.episodes, meta_batch=1)
@@ -378,6 +387,7 @@ def _paper(args) -> dict:
         values[f"train_hypermaml_{shot}shot"] = train_rate(model, params, shot, args.episodes)
         model, params = build(MAML, PAPER_MAML_FLAGS, shot)
         values[f"train_maml2_{shot}shot"] = train_rate(model, params, shot, max(1, args.episodes // 2))
+        values[f"train_maml2_bn_{shot}shot"] = values[f"train_maml2_{shot}shot"]  # their MAML's batch norm: the same run
 
         values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(hyper_flags, shot)
     return {"paper_backbone": args.paper_backbone, "input_channels": channels, "values": values}

@@ -83,6 +83,93 @@ def batch_normalise(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, e
     return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale)
 
 
+def _normalise_support(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A support set normalised by its own moments, and those moments (each (C,)). Without autograd, one fused
+    kernel gives both (``native_batch_norm`` returns the mean and 1/sqrt(var + eps) it used); with autograd the
+    moments must carry gradients (they normalise the queries), so they are computed apart and the fused kernel
+    normalises (its backward is the fastest)."""
+    grad = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad or bias.requires_grad)
+    if grad or inside_vmap():
+        mean, var = moments_of(h, (0, 2, 3))
+        return batch_normalise(h, weight, bias, eps), mean.flatten(), var.flatten()
+    out, mean, invstd = torch.native_batch_norm(h, weight, bias, None, None, True, 0.0, eps)
+    return out, mean, (invstd.square().reciprocal() - eps).clamp_min(0)
+
+
+def _as_matrix_product(weight: torch.Tensor, fmt: torch.memory_format) -> bool:
+    """Whether a one-input-channel 3x3 convolution runs faster as one matrix product (``_conv3x3_one_channel``)
+    than as oneDNN's convolution, from measurements on these CPUs (``benchmarks/layout.py --first-layer``): always
+    in the standard layout (forward 2-3x, with the weight gradient 1.5-3x, MAML's double backward 1.7-2.9x), and
+    in channels-last without autograd (forward 2x: adaptation, evaluation, the studio); with autograd in
+    channels-last, oneDNN's backward was as fast or faster. Not inside ``vmap`` (its convolution rule suffices)."""
+    if inside_vmap() or weight.device.type != "cpu":
+        return False
+    return fmt == torch.contiguous_format or not (torch.is_grad_enabled() and weight.requires_grad)
+
+
+def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=1)`` for a one-channel input, (n, 1, H, W) -> (n, C, H, W) in layout
+    ``fmt``, as one matrix product of the 3x3 patches (``F.unfold``, n*H*W rows of 9) with the (C, 9) weight:
+    equal up to float rounding, and differentiable to any order like the convolution."""
+    n, _, height, width = x.shape
+    out_channels = weight.shape[0]
+    patches = F.unfold(x, 3, padding=1)  # (n, 9, H*W)
+    w = weight.reshape(out_channels, 9)
+    if fmt == torch.channels_last:  # rows are pixels: (n*H*W, C) is channels-last memory
+        rows = patches.transpose(1, 2).reshape(n * height * width, 9)
+        return torch.addmm(bias, rows, w.t()).view(n, height, width, out_channels).permute(0, 3, 1, 2)
+    columns = patches.transpose(0, 1).reshape(9, n * height * width)  # (C, n*H*W), then (n, C, H, W) in memory
+    out = torch.addmm(bias.view(-1, 1), w, columns).view(out_channels, n, height, width)
+    return out.transpose(0, 1).contiguous()
+
+
+class _NormaliseBySupport(torch.autograd.Function):
+    """MetaBN over ``cat(support, query)``: every row of ``h`` normalised with the per-channel moments of its
+    first ``k`` rows (the support), ``(h - mean) * weight / sqrt(var + eps) + bias``. Returns (out, mean, var),
+    mean and var of shape (C,).
+
+    What autograd would compute from the written-out formula, in fewer passes over the activations: the
+    backward is batch norm's (the gradients through the support moments land on the support rows) in four
+    passes, where the written-out form took about ten and made the one-pass episode slower than two passes.
+    The backward is made of differentiable operations, so gradients of gradients work too. Checked against
+    the written-out formula in ``tests/test_joint_pass.py``.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, k: int, eps: float):
+        mean, var = moments_of(h[:k], (0, 2, 3))
+        invstd = torch.rsqrt(var + eps)
+        scale = weight.view(1, -1, 1, 1) * invstd
+        ctx.save_for_backward(h, weight, mean, invstd)
+        ctx.k, ctx.eps = k, eps
+        return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale), mean.flatten(), var.flatten()
+
+    @staticmethod
+    def backward(ctx, grad, grad_mean, grad_var):
+        h, weight, mean, invstd = ctx.saved_tensors
+        k, w = ctx.k, weight.view(1, -1, 1, 1)
+        if torch.is_grad_enabled():  # a differentiable backward (create_graph): the moments as functions of h
+            mean, var = moments_of(h[:k], (0, 2, 3))
+            invstd = torch.rsqrt(var + ctx.eps)
+        total = grad.sum((0, 2, 3), keepdim=True)  # sum of grad
+        centred = (grad * h).sum((0, 2, 3), keepdim=True) - mean * total  # sum of grad * (h - mean)
+        grad_h = grad * (w * invstd)
+        # the loss through the support moments: d/dmean and d/dvar, then onto the support rows
+        d_mean = -invstd * w * total
+        d_var = -0.5 * invstd.pow(3) * w * centred
+        if grad_mean is not None:
+            d_mean = d_mean + grad_mean.view_as(mean)
+        if grad_var is not None:
+            d_var = d_var + grad_var.view_as(mean)
+        support = h[:k]
+        count = support.numel() // support.shape[1]
+        slope = 2 * d_var / count  # d var / d h_j = 2 (h_j - mean) / count; d mean / d h_j = 1 / count
+        grad_h = torch.cat([torch.addcmul(grad_h[:k] + (d_mean / count - slope * mean), support, slope), grad_h[k:]])
+        return grad_h, (centred * invstd).flatten(), total.flatten(), None, None
+
+
 @dataclass(frozen=True)
 class SupportStats:
     """The support set's per-channel moments at every normalisation layer, carried in a task state.
@@ -130,6 +217,11 @@ class IdentityBackbone(nn.Module):
 
     def embed_support(self, x: torch.Tensor, params: Params | None = None) -> tuple[torch.Tensor, SupportStats | None]:
         return self(x, params), None
+
+    def embed_episode(
+        self, support_x: torch.Tensor, query_x: torch.Tensor, params: Params | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, SupportStats | None]:
+        return self(support_x, params), self(query_x, params), None
 
 
 class Conv4(nn.Module):
@@ -204,13 +296,36 @@ class Conv4(nn.Module):
         """Embed the support set and return its moments for normalising queries (None where not needed)."""
         return self._run(x, params, None)
 
-    def _run(self, x: torch.Tensor, params: Params | None, stats: SupportStats | None):
+    def embed_episode(
+        self, support_x: torch.Tensor, query_x: torch.Tensor, params: Params | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, SupportStats | None]:
+        """Support and query embeddings and the support's moments: ``embed_support`` then ``forward``, the same
+        numbers up to float rounding. With a batch-independent normalisation (``metabn``, ``tasknorm-i``) in ONE
+        pass over ``cat(support, query)``, the statistics taken from the support rows alone: every convolution
+        runs once on a larger batch and the support is not embedded twice (MAML's final step needs its moments
+        under the adapted weights). The other modes normalise the query batch with its own statistics, so they
+        take two passes. Returns (support features, query features, stats)."""
+        if self.batch_norm not in TASK_NORMS:
+            support, stats = self._run(support_x, params, None)
+            return support, self._run(query_x, params, stats)[0], stats
+        self._check(query_x)
+        n = len(support_x)
+        h, stats = self._run(torch.cat([support_x, query_x]), params, None, n_support=n)
+        return h[:n], h[n:], stats
+
+    def _run(self, x: torch.Tensor, params: Params | None, stats: SupportStats | None, n_support: int | None = None):
+        """The forward. ``stats`` None with a task normalisation: the support's moments are collected, from the
+        first ``n_support`` rows of ``x`` (default: all of them), and normalise every row."""
         self._check(x)
         p = dict(self.named_parameters()) if params is None else {**dict(self.named_parameters()), **params}
         mode = self.batch_norm
         collect = mode in TASK_NORMS and stats is None
         moments: list[tuple[torch.Tensor, torch.Tensor]] = []
-        n_support = stats.n_support if stats is not None else len(x)
+        if stats is not None:
+            n_support = stats.n_support
+        elif n_support is None:
+            n_support = len(x)
+        alone = n_support == len(x)  # x is the support set alone
         own = self.memory_format
         fmt = _LAYOUT.get() or own
         h = self.standardize(x).contiguous(memory_format=fmt)
@@ -219,9 +334,12 @@ class Conv4(nn.Module):
             weight = p[f"{conv}.weight"]
             if fmt != own:  # a convolution answers in channels-last when its weight is: the weight follows too
                 weight = weight.contiguous(memory_format=fmt)
-            # A one-channel input is "contiguous" in both layouts, and the first convolution then answers in the
-            # standard one, where the pooling below runs ten times slower: say which layout is meant.
-            h = F.conv2d(h, weight, p[f"{conv}.bias"], padding=1).contiguous(memory_format=fmt)
+            if h.shape[1] == 1 and _as_matrix_product(weight, fmt):
+                h = _conv3x3_one_channel(h, weight, p[f"{conv}.bias"], fmt)
+            else:
+                # A one-channel input is "contiguous" in both layouts, and the first convolution then answers in
+                # the standard one, where the pooling below runs ten times slower: say which layout is meant.
+                h = F.conv2d(h, weight, p[f"{conv}.bias"], padding=1).contiguous(memory_format=fmt)
             weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
             if mode == "transductive" or (mode == "running" and self.training):
                 h = batch_normalise(h, weight, bias, self.eps)
@@ -233,14 +351,22 @@ class Conv4(nn.Module):
                     mean_i, var_i = moments_of(h, (2, 3))  # each image's moments, (n, C, 1, 1)
                 if collect:
                     if mode == "tasknorm-i":  # the support's moments from its images' (total variance): no pass more
-                        mean = mean_i.mean(0, keepdim=True)
-                        var = (var_i + (mean_i - mean).square()).mean(0, keepdim=True)
-                    else:
-                        mean, var = moments_of(h, (0, 2, 3))
-                    moments.append((mean.flatten(), var.flatten()))
-                    if mode == "metabn":  # the support set normalised by its own moments: batch norm's fused kernel
-                        h = F.relu(F.max_pool2d(batch_normalise(h, weight, bias, self.eps), 2))
+                        mean_s, var_s = mean_i[:n_support], var_i[:n_support]
+                        mean = mean_s.mean(0, keepdim=True)
+                        var = (var_s + (mean_s - mean).square()).mean(0, keepdim=True)
+                    elif alone:  # MetaBN on the support set alone: batch norm's fused kernel, its own moments
+                        h, mean, var = _normalise_support(h, weight, bias, self.eps)
+                        moments.append((mean, var))
+                        h = F.relu(F.max_pool2d(h, 2))
                         continue
+                    elif not inside_vmap():  # MetaBN over cat(support, query): batch norm's backward, written out
+                        h, mean, var = _NormaliseBySupport.apply(h, weight, bias, n_support, self.eps)
+                        moments.append((mean, var))
+                        h = F.relu(F.max_pool2d(h, 2))
+                        continue
+                    else:
+                        mean, var = moments_of(h[:n_support], (0, 2, 3))
+                    moments.append((mean.flatten(), var.flatten()))
                 else:
                     mean, var = stats.moments[i]
                 if mode == "tasknorm-i":
@@ -254,7 +380,7 @@ class Conv4(nn.Module):
                 scale_ = weight.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
                 h = torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale_, h, scale_)
             h = F.relu(F.max_pool2d(h, 2))
-        out_stats = SupportStats(tuple(moments), len(x)) if collect else None
+        out_stats = SupportStats(tuple(moments), n_support) if collect else None
         return h.flatten(1), out_stats
 
     @torch.no_grad()

@@ -96,8 +96,10 @@ class HyperMAML(FewShotModel):
                 test time.
         """
         self.check_support(support_x, support_y, self.config.n_way)
-        support_y = support_y.long()
-        features, stats = self.backbone.embed_support(support_x)
+        return self._task(*self.backbone.embed_support(support_x), support_y.long(), maml_weight)
+
+    def _task(self, features: torch.Tensor, stats: SupportStats | None, support_y: torch.Tensor, maml_weight: float) -> HyperTask:
+        """The task state from the support embeddings (``adapt`` after its backbone pass)."""
         delta_w, delta_b = torch.zeros_like(self.head.weight), torch.zeros_like(self.head.bias)
         if maml_weight < 1.0:
             hyper_w, hyper_b = self.hypernet(self.hypernet_inputs(features, support_y))
@@ -122,8 +124,10 @@ class HyperMAML(FewShotModel):
         """Query cross-entropy (+ lambda * ||delta||^2), with the warm-up blend of ``epoch``."""
         hcfg = self.config.hypermaml
         p = maml_weight(epoch, hcfg.warmup_epochs, hcfg.blend_epochs) if self.training else 0.0
-        task = self.adapt(episode.support_x, episode.support_y, maml_weight=p)
-        logits = self.logits(episode.query_x, task)
+        self.check_support(episode.support_x, episode.support_y, self.config.n_way)
+        support, query, stats = self.backbone.embed_episode(episode.support_x, episode.query_x)  # one pass
+        task = self._task(support, stats, episode.support_y.long(), p)
+        logits = F.linear(query, task.adapted_weight, task.adapted_bias)  # = self.logits(query_x, task)
         loss = F.cross_entropy(logits, episode.query_y)
         if hcfg.delta_penalty > 0:
             loss = loss + hcfg.delta_penalty * (task.delta_weight.square().sum() + task.delta_bias.square().sum())

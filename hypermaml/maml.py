@@ -113,6 +113,8 @@ class MAML(FewShotModel):
         support_y: torch.Tensor,
         steps: int | None = None,
         inner_lr: float | None = None,
+        *,
+        final_stats: bool = True,
     ) -> list[MAMLTask]:
         """Every intermediate task state 0..steps in one inner loop (state 0 is the meta-initialisation).
 
@@ -121,6 +123,9 @@ class MAML(FewShotModel):
             support_y: (n_way * n_shot,) labels in 0..n_way-1.
             steps: inner steps; default ``train_steps`` in training mode, ``test_steps`` in eval mode.
             inner_lr: step size; default ``inner_lr`` in training mode, ``test_inner_lr`` (if set) in eval mode.
+            final_stats: in training, compute the support moments under the final weights (False: the caller
+                computes them in its own pass, as ``meta_loss`` does together with the queries; the final
+                state's ``stats`` is then None).
         """
         cfg = self.config.maml
         self.check_support(support_x, support_y, self.config.n_way)
@@ -151,12 +156,11 @@ class MAML(FewShotModel):
                 return F.cross_entropy(logits, support_y)
 
         trajectory = gradient_steps(loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order)
-        if differentiable and cfg.adapt != "head":  # training: only the final state's moments are used (by the query loss)
-            final_stats = self._support_stats(support_x, trajectory[-1])
         if cfg.adapt == "head":
             stats = [shared_stats] * len(trajectory)
-        elif differentiable:
-            stats = [None] * (len(trajectory) - 1) + [final_stats]
+        elif differentiable:  # training: only the final state's moments are used (by the query loss)
+            stats = [None] * (len(trajectory) - 1)
+            stats.append(self._support_stats(support_x, trajectory[-1]) if final_stats else None)
         else:  # the support moments under each state's weights, for predicting with any state: those of states
             # 0..steps-1 came with their gradient step's forward; the last state needs one forward more
             with torch.no_grad():
@@ -191,8 +195,20 @@ class MAML(FewShotModel):
         second_order = self.training and torch.is_grad_enabled() and not cfg.first_order and cfg.adapt == "all"
         if second_order and cfg.train_steps > 0 and chosen_layout() is None:
             with memory_layout(torch.contiguous_format):
-                return super().meta_loss(episode, epoch)
-        return super().meta_loss(episode, epoch)
+                return self._meta_loss(episode)
+        return self._meta_loss(episode)
+
+    def _meta_loss(self, episode) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training with all weights adapted and a task normalisation: the inner loop, then ONE backbone pass over the support and the
+        queries under the adapted weights (``embed_episode``), which gives the support moments that normalise the
+        queries and the query features together. Otherwise ``adapt`` then ``logits``."""
+        joint = self.config.backbone.batch_norm in TASK_NORMS and self.config.maml.adapt == "all"
+        if not (joint and self.training and torch.is_grad_enabled()):
+            return super().meta_loss(episode)
+        params = self.adapt_trajectory(episode.support_x, episode.support_y, final_stats=False)[-1].params
+        query = self.backbone.embed_episode(episode.support_x, episode.query_x, _backbone_part(params))[1]
+        logits = F.linear(query, params["head.weight"], params["head.bias"])
+        return F.cross_entropy(logits, episode.query_y), logits
 
 
 def _backbone_part(params: Params) -> Params:

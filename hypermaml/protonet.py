@@ -12,6 +12,7 @@ from torch import nn
 from .backbones import SupportStats
 from .base import FewShotModel
 from .config import ModelConfig
+from .episodes import Episode
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,23 @@ class ProtoNet(FewShotModel):
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> ProtoTask:
         """(n_support, *input_shape), (n_support,) -> prototypes (n_way, d)."""
         n_way = self.check_support(support_x, support_y)
-        features, stats = self.backbone.embed_support(support_x)
+        return self._task(*self.backbone.embed_support(support_x), support_y, n_way)
+
+    def _task(self, features: torch.Tensor, stats: SupportStats | None, support_y: torch.Tensor, n_way: int) -> ProtoTask:
         one_hot = F.one_hot(support_y.long(), n_way).to(features.dtype)  # (n_support, n_way)
         return ProtoTask(one_hot.T @ features / one_hot.sum(0, keepdim=True).T, stats)
 
     def logits(self, query_x: torch.Tensor, task: ProtoTask) -> torch.Tensor:
         """(n_query_total, n_way) negative scaled squared distances."""
-        features = self.backbone(query_x, stats=task.stats)
+        return self._scores(self.backbone(query_x, stats=task.stats), task)
+
+    def _scores(self, features: torch.Tensor, task: ProtoTask) -> torch.Tensor:
         sq_dist = (features[:, None, :] - task.prototypes[None, :, :]).square().sum(-1)
         return -self.log_scale.exp() * sq_dist
+
+    def meta_loss(self, episode: Episode, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Query cross-entropy; support and queries embedded in one backbone pass (``embed_episode``)."""
+        n_way = self.check_support(episode.support_x, episode.support_y)
+        support, query, stats = self.backbone.embed_episode(episode.support_x, episode.query_x)
+        logits = self._scores(query, self._task(support, stats, episode.support_y, n_way))
+        return F.cross_entropy(logits, episode.query_y), logits

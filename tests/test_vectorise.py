@@ -73,11 +73,14 @@ def test_vectorised_training_follows_the_loop_step_for_step():
         losses.append([r["loss"] for r in result.history])
         with torch.no_grad():
             probs.append(model.predict_proba(episode.query_x, model.adapt(episode.support_x, episode.support_y)))
-    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    # float32 over 8 Adam steps: the loop's one-pass MetaBN and matrix-product first layer round differently
+    # from vmap's convolutions (equal in float64 to 1e-10: the test above), about 2e-5 by the second epoch
+    assert losses[0] == pytest.approx(losses[1], abs=1e-4)
     # Compared as functions, not parameter by parameter: a few parameters get a true gradient of exactly zero
     # (a convolution's bias before batch norm; the hypernetwork's output bias, shared by every class, which
     # shifts all logits alike), so what they get is rounding noise, which Adam scales up to full-size steps.
-    assert torch.allclose(probs[0], probs[1], atol=1e-4)
+    # (The loop's one-pass MetaBN rounds unlike vmap's two passes: about 5e-4 in probability after 8 steps.)
+    assert torch.allclose(probs[0], probs[1], atol=2e-3)
 
 
 def test_a_vectorised_meta_batch_refuses_episodes_with_different_labels():

@@ -1,0 +1,102 @@
+"""The first convolution (one input channel, 3x3, 64 outputs, 28x28): oneDNN's convolution or one matrix product.
+
+    .venv/bin/python -m benchmarks.first_layer            # batches of 5, 25, 100 images; both layouts
+    .venv/bin/python -m benchmarks.first_layer --quick    # 5 and 25 images, fewer repeats
+
+The measurements behind ``hypermaml.backbones._as_matrix_product``: for each layout (channels-last, the
+standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches as rows,
+one ``addmm`` with the (64, 9) weight) in three uses:
+
+- ``forward``: no autograd (adaptation, evaluation, the studio);
+- ``backward``: forward, then the weight and bias gradients (training; the images need none);
+- ``double``: the weight gradient kept differentiable and differentiated again (second-order MAML).
+
+The two alternate call by call in one process, after a few untimed calls; each entry is the 20th percentile
+and the median of the times in ms (the machine's noise lies mostly above the 20th percentile). The last line is
+one JSON object; ``ratio`` is conv / matrix product (> 1: the matrix product is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from hypermaml.backbones import _conv3x3_one_channel
+from hypermaml.memory import keep_freed_memory
+
+LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
+def _conv(x, w, b, fmt):
+    return F.conv2d(x.contiguous(memory_format=fmt), w.contiguous(memory_format=fmt), b, padding=1).contiguous(memory_format=fmt)
+
+
+def _uses(fn, x, w0, b0, fmt):
+    grad_out = torch.randn(len(x), w0.shape[0], *x.shape[2:]).contiguous(memory_format=fmt)
+
+    def forward() -> None:
+        with torch.no_grad():
+            fn(x, w0, b0, fmt)
+
+    def backward() -> None:
+        w, b = w0.detach().requires_grad_(), b0.detach().requires_grad_()
+        torch.autograd.grad(fn(x, w, b, fmt), (w, b), grad_out)
+
+    def double() -> None:
+        w, b = w0.detach().requires_grad_(), b0.detach().requires_grad_()
+        gw, gb = torch.autograd.grad(fn(x, w, b, fmt), (w, b), grad_out, create_graph=True)
+        torch.autograd.grad(gw.square().sum() + gb.square().sum(), (w, b))
+
+    return {"forward": forward, "backward": backward, "double": double}
+
+
+def measure(batches: list[int], repeats: int) -> list[dict]:
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    w0, b0 = torch.randn(64, 1, 3, 3, generator=g), torch.randn(64, generator=g)
+    for layout, fmt in LAYOUTS.items():
+        for n in batches:
+            x = torch.rand(n, 1, 28, 28, generator=g)
+            sides = {"conv": _uses(_conv, x, w0, b0, fmt), "matrix_product": _uses(_conv3x3_one_channel, x, w0, b0, fmt)}
+            for use in ("forward", "backward", "double"):
+                times: dict[str, list[float]] = {"conv": [], "matrix_product": []}
+                for side in sides.values():
+                    for _ in range(3):
+                        side[use]()
+                for _ in range(repeats):
+                    for name, side in sides.items():
+                        start = time.perf_counter()
+                        side[use]()
+                        times[name].append(1000 * (time.perf_counter() - start))
+                row = {"layout": layout, "images": n, "use": use}
+                for name, values in times.items():
+                    values.sort()
+                    row[name] = {"p20_ms": round(values[len(values) // 5], 3), "median_ms": round(values[len(values) // 2], 3)}
+                row["ratio"] = round(row["conv"]["p20_ms"] / row["matrix_product"]["p20_ms"], 2)
+                rows.append(row)
+                print(
+                    f"{layout:13s} {n:4d} images  {use:8s}  conv {row['conv']['p20_ms']:8.3f} ms   "
+                    f"matrix product {row['matrix_product']['p20_ms']:8.3f} ms   conv/matrix {row['ratio']:.2f}",
+                    flush=True,
+                )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 and 25 images, fewer repeats")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    kept = keep_freed_memory()
+    torch.set_num_threads(args.threads)
+    batches, repeats = ([5, 25], 5) if args.quick else ([5, 25, 100], 40)
+    rows = measure(batches, repeats)
+    print(json.dumps({"benchmark": "first_layer", "threads": args.threads, "keep_freed_memory": kept, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The faster training and adaptation paths compute what the plain ones compute.
+
+- ``embed_episode``: support and queries in one backbone pass (statistics from the support rows) equals
+  ``embed_support`` then ``forward``; every method's ``meta_loss`` built on it equals adapt-then-logits
+  (``FewShotModel.meta_loss``), loss, logits and gradients, second-order MAML included.
+- ``_NormaliseBySupport``: MetaBN over ``cat(support, query)`` with a written-out backward, against autograd
+  through the plain formula, first and second derivatives.
+- ``_conv3x3_one_channel``: the first convolution as one matrix product, against ``F.conv2d``.
+- MetaBN's support pass without autograd (moments from the fused kernel) equals the autograd path.
+"""
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import hypermaml as hm
+from hypermaml.backbones import _conv3x3_one_channel, _NormaliseBySupport, memory_layout, moments_of
+from hypermaml.base import FewShotModel
+from tests.conftest import METHOD_VARIANTS, image_episode, tiny_conv_config
+
+NORMS = ["metabn", "tasknorm-i", "transductive", "running"]
+LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
+def build(variant: str, batch_norm: str, dtype=torch.float64) -> hm.FewShotModel:
+    torch.manual_seed(0)
+    kw = dict(METHOD_VARIANTS[variant])
+    if kw["method"] == "maml":
+        kw["maml"] = dataclasses.replace(kw["maml"], train_steps=2, first_order=False)
+    model = hm.build_model(tiny_conv_config(kw.pop("method"), n_way=3, n_shot=2, batch_norm=batch_norm, **kw))
+    with torch.no_grad():  # away from the initialisation, where some terms vanish
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model.to(dtype)
+
+
+def as_dtype(episode: hm.Episode, dtype) -> hm.Episode:
+    return dataclasses.replace(episode, support_x=episode.support_x.to(dtype), query_x=episode.query_x.to(dtype))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("batch_norm", NORMS)
+def test_one_pass_over_support_and_queries_equals_two(batch_norm, layout):
+    model = build("hypermaml", batch_norm, torch.float32).train()
+    ep = image_episode(n_way=3, n_shot=2, n_query=5, seed=4)
+    with memory_layout(LAYOUTS[layout]):
+        support, stats = model.backbone.embed_support(ep.support_x)
+        query = model.backbone(ep.query_x, stats=stats)
+        joint_support, joint_query, joint_stats = model.backbone.embed_episode(ep.support_x, ep.query_x)
+    torch.testing.assert_close(joint_support, support, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(joint_query, query, rtol=1e-4, atol=1e-5)
+    assert (joint_stats is None) == (stats is None)
+    if stats is not None:
+        assert joint_stats.n_support == stats.n_support == len(ep.support_x)
+        for (m1, v1), (m2, v2) in zip(joint_stats.moments, stats.moments):
+            torch.testing.assert_close(m1, m2, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(v1, v2, rtol=1e-4, atol=1e-5)
+
+
+# Where meta_loss takes its own path (MAML with adapt="head" or transductive normalisation adapts then scores).
+META_LOSS_CASES = [(v, bn) for v in ("hypermaml", "protonet") for bn in ("metabn", "tasknorm-i", "transductive")] + [
+    ("maml-all", bn) for bn in ("metabn", "tasknorm-i")
+]
+
+
+@pytest.mark.parametrize("variant,batch_norm", META_LOSS_CASES)
+def test_meta_loss_equals_adapt_then_logits(variant, batch_norm):
+    """Loss, logits and every parameter's gradient, in float64 (second-order MAML: through the inner loop)."""
+    model = build(variant, batch_norm).train()
+    ep = as_dtype(image_episode(n_way=3, n_shot=2, n_query=4, seed=5), torch.float64)
+    params = [p for p in model.parameters()]
+    loss, logits = model.meta_loss(ep)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    ref_loss, ref_logits = FewShotModel.meta_loss(model, ep)
+    ref_grads = torch.autograd.grad(ref_loss, params, allow_unused=True)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(logits, ref_logits, rtol=1e-10, atol=1e-12)
+    checked = 0
+    for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads):
+        assert (g is None) == (r is None), name
+        if g is not None:
+            torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10, msg=name)
+            checked += int(r.abs().max() > 0)
+    assert checked >= 8  # the backbone's weights got gradients, not only the head
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_normalise_by_support_matches_the_written_out_formula(layout):
+    torch.manual_seed(1)
+    fmt = LAYOUTS[layout]
+    h = torch.randn(5, 3, 4, 4, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+
+    def fused(h, w, b):
+        return _NormaliseBySupport.apply(h, w, b, 2, 1e-5)
+
+    def written_out(h, w, b):
+        mean, var = moments_of(h[:2], (0, 2, 3))
+        scale = w.view(1, -1, 1, 1) * torch.rsqrt(var + 1e-5)
+        return torch.addcmul(b.view(1, -1, 1, 1) - mean * scale, h, scale), mean.flatten(), var.flatten()
+
+    for out, ref in zip(fused(h, w, b), written_out(h, w, b)):
+        torch.testing.assert_close(out, ref)
+    # every output's gradient (the moments are outputs too), and gradients of gradients
+    assert torch.autograd.gradcheck(fused, (h, w, b))
+    assert torch.autograd.gradgradcheck(fused, (h, w, b))
+    weights = [
+        torch.randn(5, 3, 4, 4, dtype=torch.float64),
+        torch.randn(3, dtype=torch.float64),
+        torch.randn(3, dtype=torch.float64),
+    ]
+    got = torch.autograd.grad(sum((o * c).sum() for o, c in zip(fused(h, w, b), weights)), (h, w, b))
+    want = torch.autograd.grad(sum((o * c).sum() for o, c in zip(written_out(h, w, b), weights)), (h, w, b))
+    for g, r in zip(got, want):
+        torch.testing.assert_close(g, r)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_first_convolution_as_a_matrix_product(layout):
+    fmt = LAYOUTS[layout]
+    torch.manual_seed(2)
+    x = torch.rand(3, 1, 7, 6, dtype=torch.float64)
+    w = torch.randn(4, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    out = _conv3x3_one_channel(x, w, b, fmt)
+    assert out.is_contiguous(memory_format=fmt)
+    torch.testing.assert_close(out, F.conv2d(x, w, b, padding=1))
+    assert torch.autograd.gradcheck(lambda w, b: _conv3x3_one_channel(x, w, b, fmt), (w, b))
+    assert torch.autograd.gradgradcheck(lambda w, b: _conv3x3_one_channel(x, w, b, fmt), (w, b))  # MAML's
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_metabn_support_pass_without_autograd_equals_with(layout):
+    model = build("hypermaml", "metabn", torch.float32).eval()
+    ep = image_episode(n_way=3, n_shot=2, n_query=4, seed=6)
+    with memory_layout(LAYOUTS[layout]):
+        features, stats = model.backbone.embed_support(ep.support_x)
+        with torch.no_grad():
+            fast, fast_stats = model.backbone.embed_support(ep.support_x)
+    torch.testing.assert_close(fast, features.detach(), rtol=1e-4, atol=1e-5)
+    for (m1, v1), (m2, v2) in zip(fast_stats.moments, stats.moments):
+        torch.testing.assert_close(m1, m2.detach(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(v1, v2.detach(), rtol=1e-4, atol=1e-5)
