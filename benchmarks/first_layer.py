@@ -9,7 +9,8 @@ one ``addmm`` with the (64, 9) weight) in three uses:
 
 - ``forward``: no autograd (adaptation, evaluation, the studio);
 - ``backward``: forward, then the weight and bias gradients (training; the images need none);
-- ``double``: the weight gradient kept differentiable and differentiated again (second-order MAML).
+- ``double``: the weight gradient kept differentiable and differentiated again, through the output's gradient
+  as in second-order MAML.
 
 The two alternate call by call in one process, after a few untimed calls; each entry is the 20th percentile
 and the median of the times in ms (the machine's noise lies mostly above the 20th percentile). The last line is
@@ -46,10 +47,12 @@ def _uses(fn, x, w0, b0, fmt):
         w, b = w0.detach().requires_grad_(), b0.detach().requires_grad_()
         torch.autograd.grad(fn(x, w, b, fmt), (w, b), grad_out)
 
-    def double() -> None:
+    def double() -> None:  # as in MAML: the inner gradient depends on the weights through the output's gradient
         w, b = w0.detach().requires_grad_(), b0.detach().requires_grad_()
-        gw, gb = torch.autograd.grad(fn(x, w, b, fmt), (w, b), grad_out, create_graph=True)
-        torch.autograd.grad(gw.square().sum() + gb.square().sum(), (w, b))
+        g = grad_out.detach().requires_grad_()
+        out = fn(x, w, b, fmt)
+        gw, gb = torch.autograd.grad(out, (w, b), g, create_graph=True)
+        torch.autograd.grad(gw.square().sum() + gb.square().sum() + out.square().sum(), (w, b, g))
 
     return {"forward": forward, "backward": backward, "double": double}
 

@@ -99,14 +99,22 @@ def _normalise_support(
 
 
 def _as_matrix_product(weight: torch.Tensor, fmt: torch.memory_format) -> bool:
-    """Whether a one-input-channel 3x3 convolution runs faster as one matrix product (``_conv3x3_one_channel``)
-    than as oneDNN's convolution, from measurements on these CPUs (``benchmarks/layout.py --first-layer``): always
-    in the standard layout (forward 2-3x, with the weight gradient 1.5-3x, MAML's double backward 1.7-2.9x), and
-    in channels-last without autograd (forward 2x: adaptation, evaluation, the studio); with autograd in
-    channels-last, oneDNN's backward was as fast or faster. Not inside ``vmap`` (its convolution rule suffices)."""
+    """Whether a one-input-channel 3x3 convolution runs as one matrix product (``_conv3x3_one_channel``) rather
+    than oneDNN's convolution, from ``benchmarks/first_layer.py`` on these CPUs (5, 25, 100 images):
+
+    - channels-last without autograd (adaptation, evaluation, the studio): the product, 1.6-2.0x faster;
+    - channels-last with autograd (training): the convolution (the product's weight gradient is slower at a
+      training step's 80-100 images);
+    - the standard layout with autograd (second-order MAML training, the one user of that layout here): the
+      product, whose double backward is 1.2-1.5x faster;
+    - the standard layout without autograd: the convolution, 1.5-2x faster there.
+
+    Never inside ``vmap`` (its convolution rule suffices) or off the CPU.
+    """
     if inside_vmap() or weight.device.type != "cpu":
         return False
-    return fmt == torch.contiguous_format or not (torch.is_grad_enabled() and weight.requires_grad)
+    grad = torch.is_grad_enabled() and weight.requires_grad
+    return (fmt == torch.contiguous_format) == grad
 
 
 def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
