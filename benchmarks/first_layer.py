@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.first_layer            # batches of 5, 25, 100 images; both layouts
     .venv/bin/python -m benchmarks.first_layer --quick    # 5 and 25 images, fewer repeats
 
-The measurements behind ``hypermaml.backbones._as_matrix_product``: for each layout (channels-last, the
+The measurements behind ``hypermaml.backbones._conv3x3``: for each layout (channels-last, the
 standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches as rows,
 one ``addmm`` with the (64, 9) weight) in three uses:
 

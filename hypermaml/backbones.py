@@ -84,23 +84,38 @@ def batch_normalise(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, e
 
 
 def _normalise_support(
-    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, k: int, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A support set normalised by its own moments, and those moments (each (C,)). Without autograd, one fused
-    kernel gives both (``native_batch_norm`` returns the mean and 1/sqrt(var + eps) it used); with autograd the
-    moments must carry gradients (they normalise the queries), so they are computed apart and the fused kernel
-    normalises (its backward is the fastest)."""
-    grad = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad or bias.requires_grad)
-    if grad or inside_vmap():
+    """MetaBN: every row of ``h`` (n, C, H, W) normalised with the moments of its first ``k`` rows (the support
+    set); returns (out, mean, var), mean and var of shape (C,), the support's moments for later queries.
+
+    - the support set alone (``k == n``) without autograd: one fused kernel gives both (``native_batch_norm``
+      returns the mean and 1/sqrt(var + eps) it used);
+    - the support alone with autograd: the moments computed apart (they carry gradients to the queries they
+      normalise), the fused kernel normalises (its backward is the fastest);
+    - support and queries together (``k < n``, a training episode in one pass): ``_NormaliseBySupport``;
+    - inside ``vmap``: the formula written out (an ``autograd.Function`` has no batching rule here).
+    """
+    if inside_vmap():
+        mean, var = moments_of(h[:k], (0, 2, 3))
+        scale = weight.view(1, -1, 1, 1) * torch.rsqrt(var + eps)
+        return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale), mean.flatten(), var.flatten()
+    if k < len(h):
+        return _NormaliseBySupport.apply(h, weight, bias, k, eps)
+    if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad or bias.requires_grad):
         mean, var = moments_of(h, (0, 2, 3))
         return batch_normalise(h, weight, bias, eps), mean.flatten(), var.flatten()
     out, mean, invstd = torch.native_batch_norm(h, weight, bias, None, None, True, 0.0, eps)
     return out, mean, (invstd.square().reciprocal() - eps).clamp_min(0)
 
 
-def _as_matrix_product(weight: torch.Tensor, fmt: torch.memory_format) -> bool:
-    """Whether a one-input-channel 3x3 convolution runs as one matrix product (``_conv3x3_one_channel``) rather
-    than oneDNN's convolution, from ``benchmarks/first_layer.py`` on these CPUs (5, 25, 100 images):
+def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
+    """A Conv4 convolution, (n, C_in, H, W) -> (n, C_out, H, W) in layout ``fmt``.
+
+    A one-channel input is "contiguous" in both layouts, and the convolution then answers in the standard one,
+    where the pooling after it runs ten times slower: the layout is said explicitly. With one input channel it
+    runs as one matrix product (``_conv3x3_one_channel``) where ``benchmarks/first_layer.py`` measured that
+    faster than oneDNN's convolution on these CPUs (5, 25, 100 images):
 
     - channels-last without autograd (adaptation, evaluation, the studio): the product, 1.6-2.0x faster;
     - channels-last with autograd (training): the convolution (the product's weight gradient is slower at a
@@ -111,10 +126,11 @@ def _as_matrix_product(weight: torch.Tensor, fmt: torch.memory_format) -> bool:
 
     Never inside ``vmap`` (its convolution rule suffices) or off the CPU.
     """
-    if inside_vmap() or weight.device.type != "cpu":
-        return False
-    grad = torch.is_grad_enabled() and weight.requires_grad
-    return (fmt == torch.contiguous_format) == grad
+    if x.shape[1] == 1 and not inside_vmap() and weight.device.type == "cpu":
+        grad = torch.is_grad_enabled() and weight.requires_grad
+        if (fmt == torch.contiguous_format) == grad:
+            return _conv3x3_one_channel(x, weight, bias, fmt)
+    return F.conv2d(x, weight, bias, padding=1).contiguous(memory_format=fmt)
 
 
 def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
@@ -333,7 +349,6 @@ class Conv4(nn.Module):
             n_support = stats.n_support
         elif n_support is None:
             n_support = len(x)
-        alone = n_support == len(x)  # x is the support set alone
         own = self.memory_format
         fmt = _LAYOUT.get() or own
         h = self.standardize(x).contiguous(memory_format=fmt)
@@ -342,38 +357,23 @@ class Conv4(nn.Module):
             weight = p[f"{conv}.weight"]
             if fmt != own:  # a convolution answers in channels-last when its weight is: the weight follows too
                 weight = weight.contiguous(memory_format=fmt)
-            if h.shape[1] == 1 and _as_matrix_product(weight, fmt):
-                h = _conv3x3_one_channel(h, weight, p[f"{conv}.bias"], fmt)
-            else:
-                # A one-channel input is "contiguous" in both layouts, and the first convolution then answers in
-                # the standard one, where the pooling below runs ten times slower: say which layout is meant.
-                h = F.conv2d(h, weight, p[f"{conv}.bias"], padding=1).contiguous(memory_format=fmt)
+            h = _conv3x3(h, weight, p[f"{conv}.bias"], fmt)
             weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
             if mode == "transductive" or (mode == "running" and self.training):
                 h = batch_normalise(h, weight, bias, self.eps)
             elif mode == "running":
                 bn_module = self.features[4 * i + 1]
                 h = F.batch_norm(h, bn_module.running_mean, bn_module.running_var, weight, bias, training=False, eps=self.eps)
-            else:
+            elif mode == "metabn" and collect:  # the support rows' moments normalise every row
+                h, mean, var = _normalise_support(h, weight, bias, n_support, self.eps)
+                moments.append((mean, var))
+            else:  # TaskNorm-I, or MetaBN with the support's moments given
                 if mode == "tasknorm-i":
                     mean_i, var_i = moments_of(h, (2, 3))  # each image's moments, (n, C, 1, 1)
-                if collect:
-                    if mode == "tasknorm-i":  # the support's moments from its images' (total variance): no pass more
-                        mean_s, var_s = mean_i[:n_support], var_i[:n_support]
-                        mean = mean_s.mean(0, keepdim=True)
-                        var = (var_s + (mean_s - mean).square()).mean(0, keepdim=True)
-                    elif alone:  # MetaBN on the support set alone: batch norm's fused kernel, its own moments
-                        h, mean, var = _normalise_support(h, weight, bias, self.eps)
-                        moments.append((mean, var))
-                        h = F.relu(F.max_pool2d(h, 2))
-                        continue
-                    elif not inside_vmap():  # MetaBN over cat(support, query): batch norm's backward, written out
-                        h, mean, var = _NormaliseBySupport.apply(h, weight, bias, n_support, self.eps)
-                        moments.append((mean, var))
-                        h = F.relu(F.max_pool2d(h, 2))
-                        continue
-                    else:
-                        mean, var = moments_of(h[:n_support], (0, 2, 3))
+                if collect:  # TaskNorm-I: the support's moments from its images' (total variance): no pass more
+                    mean_s, var_s = mean_i[:n_support], var_i[:n_support]
+                    mean = mean_s.mean(0, keepdim=True)
+                    var = (var_s + (mean_s - mean).square()).mean(0, keepdim=True)
                     moments.append((mean.flatten(), var.flatten()))
                 else:
                     mean, var = stats.moments[i]

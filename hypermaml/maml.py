@@ -95,7 +95,11 @@ class MAML(FewShotModel):
         missing ones are the module's own)."""
         p = params or {}
         features = self.backbone(x, _backbone_part(p), stats)
-        return F.linear(features, p.get("head.weight", self.head.weight), p.get("head.bias", self.head.bias))
+        return self._head(features, p)
+
+    def _head(self, features: torch.Tensor, params: Params) -> torch.Tensor:
+        """(n, d) features -> (n, n_way) logits under ``params``' head (the module's own where missing)."""
+        return F.linear(features, params.get("head.weight", self.head.weight), params.get("head.bias", self.head.bias))
 
     def _support_stats(self, support_x: torch.Tensor, params: Params) -> SupportStats | None:
         if self.config.backbone.batch_norm not in TASK_NORMS:
@@ -152,8 +156,7 @@ class MAML(FewShotModel):
                 features, stats_ = self.backbone.embed_support(support_x, _backbone_part(p))
                 if not differentiable and stats_ is not None:
                     seen.append(stats_.detach())
-                logits = F.linear(features, p.get("head.weight", self.head.weight), p.get("head.bias", self.head.bias))
-                return F.cross_entropy(logits, support_y)
+                return F.cross_entropy(self._head(features, p), support_y)
 
         trajectory = gradient_steps(loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order)
         if cfg.adapt == "head":
@@ -199,15 +202,16 @@ class MAML(FewShotModel):
         return self._meta_loss(episode)
 
     def _meta_loss(self, episode) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training with all weights adapted and a task normalisation: the inner loop, then ONE backbone pass over the support and the
-        queries under the adapted weights (``embed_episode``), which gives the support moments that normalise the
-        queries and the query features together. Otherwise ``adapt`` then ``logits``."""
+        """Training with all weights adapted and a task normalisation: the inner loop, then ONE backbone pass
+        over the support and the queries under the adapted weights (``embed_episode``), which gives the support
+        moments that normalise the queries and the query features together. Otherwise ``adapt`` then
+        ``logits``."""
         joint = self.config.backbone.batch_norm in TASK_NORMS and self.config.maml.adapt == "all"
         if not (joint and self.training and torch.is_grad_enabled()):
             return super().meta_loss(episode)
         params = self.adapt_trajectory(episode.support_x, episode.support_y, final_stats=False)[-1].params
         query = self.backbone.embed_episode(episode.support_x, episode.query_x, _backbone_part(params))[1]
-        logits = F.linear(query, params["head.weight"], params["head.bias"])
+        logits = self._head(query, params)
         return F.cross_entropy(logits, episode.query_y), logits
 
 
