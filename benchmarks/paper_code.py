@@ -272,11 +272,10 @@ def _ours(args) -> dict:
         values[f"train_hypermaml_{shot}shot"] = train_rate(
             hm.build_model(speed.model_config("hypermaml", shot)), shot, args.episodes
         )
-        maml = hm.build_model(speed.model_config("maml", shot, train_steps=1, first_order=False))
-        values[f"train_maml2_{shot}shot"] = train_rate(maml, shot, max(1, args.episodes // 2))
-        cfg = speed.model_config("maml", shot, train_steps=1, first_order=False)
-        like_theirs = dataclasses.replace(cfg, backbone=dataclasses.replace(cfg.backbone, batch_norm="transductive"))
-        values[f"train_maml2_bn_{shot}shot"] = train_rate(hm.build_model(like_theirs), shot, max(1, args.episodes // 2))
+        maml = speed.model_config("maml", shot, train_steps=1, first_order=False)
+        like_theirs = dataclasses.replace(maml, backbone=dataclasses.replace(maml.backbone, batch_norm="transductive"))
+        for key, cfg in ((f"train_maml2_{shot}shot", maml), (f"train_maml2_bn_{shot}shot", like_theirs)):
+            values[key] = train_rate(hm.build_model(cfg), shot, max(1, args.episodes // 2))
 
         values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(shot)
         values[f"conv4_{shot}shot"] = speed.conv4_fwd_bwd_episodes_per_s(shot, cpu, args.episodes, meta_batch=1)

@@ -72,15 +72,22 @@ def moments_of(h: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, to
     return mean, (h - mean).square().mean(dims, keepdim=True)
 
 
+def normalise_with(
+    h: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float
+) -> torch.Tensor:
+    """``(h - mean) * weight / sqrt(var + eps) + bias`` in one pass over ``h`` (n, C, H, W); ``mean`` and ``var``
+    broadcast to it ((1, C, 1, 1) or per image (n, C, 1, 1)), ``weight`` and ``bias`` are (C,)."""
+    scale = weight.view(1, -1, 1, 1) * torch.rsqrt(var + eps)
+    return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale)
+
+
 def batch_normalise(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
     """Batch norm with the batch's own moments, (n, C, H, W) -> (n, C, H, W): PyTorch's fused kernel, except
     inside ``torch.func.vmap``, where its batching rule gave second derivatives (MAML's meta-gradient) off by
     1e-4 even in float64; the same formula written out matches the loop there to 1e-15."""
     if not inside_vmap():
         return F.batch_norm(h, None, None, weight, bias, training=True, eps=eps)
-    mean, var = moments_of(h, (0, 2, 3))
-    scale = weight.view(1, -1, 1, 1) * torch.rsqrt(var + eps)
-    return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale)
+    return normalise_with(h, *moments_of(h, (0, 2, 3)), weight, bias, eps)
 
 
 def _normalise_support(
@@ -98,8 +105,7 @@ def _normalise_support(
     """
     if inside_vmap():
         mean, var = moments_of(h[:k], (0, 2, 3))
-        scale = weight.view(1, -1, 1, 1) * torch.rsqrt(var + eps)
-        return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale), mean.flatten(), var.flatten()
+        return normalise_with(h, mean, var, weight, bias, eps), mean.flatten(), var.flatten()
     if k < len(h):
         return _NormaliseBySupport.apply(h, weight, bias, k, eps)
     if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad or bias.requires_grad):
@@ -385,8 +391,7 @@ class Conv4(nn.Module):
                     var = alpha * (var_s + (mean_s - mean).square()) + (1 - alpha) * (var_i + (mean_i - mean).square())
                 else:
                     mean, var = mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1)
-                scale_ = weight.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
-                h = torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale_, h, scale_)
+                h = normalise_with(h, mean, var, weight, bias, self.eps)
             h = F.relu(F.max_pool2d(h, 2))
         out_stats = SupportStats(tuple(moments), n_support) if collect else None
         return h.flatten(1), out_stats
