@@ -141,8 +141,10 @@ def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: tor
 
 def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=1)`` for a one-channel input, (n, 1, H, W) -> (n, C, H, W) in layout
-    ``fmt``, as one matrix product of the 3x3 patches (``F.unfold``, n*H*W rows of 9) with the (C, 9) weight:
-    equal up to float rounding, and differentiable to any order like the convolution."""
+    ``fmt``, as a matrix product of the 3x3 patches (``F.unfold``, n*H*W of 9 values) with the (C, 9) weight:
+    one product in channels-last (pixels as rows), one per image in the standard layout (``baddbmm``, whose
+    output is already that layout). Equal up to float rounding, and differentiable to any order like the
+    convolution."""
     n, _, height, width = x.shape
     out_channels = weight.shape[0]
     patches = F.unfold(x, 3, padding=1)  # (n, 9, H*W)
@@ -150,9 +152,9 @@ def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     if fmt == torch.channels_last:  # rows are pixels: (n*H*W, C) is channels-last memory
         rows = patches.transpose(1, 2).reshape(n * height * width, 9)
         return torch.addmm(bias, rows, w.t()).view(n, height, width, out_channels).permute(0, 3, 1, 2)
-    columns = patches.transpose(0, 1).reshape(9, n * height * width)  # (C, n*H*W), then (n, C, H, W) in memory
-    out = torch.addmm(bias.view(-1, 1), w, columns).view(out_channels, n, height, width)
-    return out.transpose(0, 1).contiguous()
+    # one (C, 9) x (9, H*W) product per image, straight into (n, C, H*W): the standard layout, no transpose
+    out = torch.baddbmm(bias.view(1, -1, 1), w.expand(n, -1, -1), patches)
+    return out.view(n, out_channels, height, width)
 
 
 class _NormaliseBySupport(torch.autograd.Function):
@@ -198,6 +200,92 @@ class _NormaliseBySupport(torch.autograd.Function):
         slope = 2 * d_var / count  # d var / d h_j = 2 (h_j - mean) / count; d mean / d h_j = 1 / count
         grad_h = torch.cat([torch.addcmul(grad_h[:k] + (d_mean / count - slope * mean), support, slope), grad_h[k:]])
         return grad_h, (centred * invstd).flatten(), total.flatten(), None, None
+
+
+def _tasknorm_moments(
+    h: torch.Tensor, alpha: torch.Tensor, k: int, support: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, ...]:
+    """TaskNorm-I's statistics for ``h`` (n, C, H, W), the support's moments taken from its first ``k`` rows or
+    given (``support``: mean and variance, each (1, C, 1, 1)).
+
+    Returns (mean_i, var_i, mean_s, var_s, d, mean, var): each image's moments (n, C, 1, 1), the support's
+    (1, C, 1, 1; the total variance of its rows), d = mean_i - mean_s, and each image's blended moments
+    ``mean = alpha mean_s + (1 - alpha) mean_i`` and ``var = alpha var_s + (1 - alpha) var_i + alpha (1 - alpha)
+    d^2``, the same as ``alpha (var_s + (mean_s - mean)^2) + (1 - alpha) (var_i + (mean_i - mean)^2)``. Only
+    the first line reads ``h``; the rest is per image and channel."""
+    mean_i, var_i = moments_of(h, (2, 3))
+    if support is None:
+        mean_s = mean_i[:k].mean(0, keepdim=True)
+        var_s = (var_i[:k] + (mean_i[:k] - mean_s).square()).mean(0, keepdim=True)
+    else:
+        mean_s, var_s = support
+    d = mean_i - mean_s
+    mean = mean_s + (1 - alpha) * d
+    var = alpha * var_s + (1 - alpha) * var_i + alpha * (1 - alpha) * d.square()
+    return mean_i, var_i, mean_s, var_s, d, mean, var
+
+
+class _TaskNormI(torch.autograd.Function):
+    """TaskNorm-I collecting the support moments: every row of ``h`` (n, C, H, W) normalised with its own
+    moments blended with those of the first ``k`` rows (the support set), weight ``alpha`` (a 0-dim tensor),
+    then scaled by ``weight`` and shifted by ``bias``. Returns (out, mean_s, var_s), the support moments of
+    shape (C,) for later queries.
+
+    The written-out formula (``_tasknorm_moments`` and ``normalise_with``) made autograd record about twenty
+    operations over the activations per layer, and second-order MAML differentiates that backward again. Here
+    the forward reads ``h`` three times and the backward five: two sums per image and channel (of the gradient
+    and of gradient times input), then ``grad * a + p + q * h`` with per-image-and-channel ``a, p, q``; the
+    chain through the moments is done on (n, C) numbers. The backward is made of differentiable operations
+    (in a differentiable backward it recomputes the moments from ``h``), so gradients of gradients work, as
+    second-order MAML needs. Checked against the written-out formula, with ``gradcheck`` and
+    ``gradgradcheck``, in ``tests/test_joint_pass.py``.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, alpha, k: int, eps: float):
+        mean_i, var_i, mean_s, var_s, d, mean, var = _tasknorm_moments(h, alpha, k)
+        invstd = torch.rsqrt(var + eps)
+        scale = weight.view(1, -1, 1, 1) * invstd
+        ctx.save_for_backward(h, weight, alpha)
+        ctx.k, ctx.eps = k, eps
+        ctx.moments = (mean_i, var_i, mean_s, var_s, d, invstd)
+        return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale), mean_s.flatten(), var_s.flatten()
+
+    @staticmethod
+    def backward(ctx, grad, grad_mean_s, grad_var_s):
+        h, weight, alpha = ctx.saved_tensors
+        k, n, w = ctx.k, len(h), weight.view(1, -1, 1, 1)
+        if torch.is_grad_enabled():  # a differentiable backward (create_graph): the moments as functions of h
+            mean_i, var_i, mean_s, var_s, d, _, var = _tasknorm_moments(h, alpha, k)
+            invstd = torch.rsqrt(var + ctx.eps)
+        else:
+            mean_i, var_i, mean_s, var_s, d, invstd = ctx.moments
+        beta = 1 - alpha
+        total = grad.sum((2, 3), keepdim=True)  # per image and channel: sum of grad
+        centred = (grad * h).sum((2, 3), keepdim=True) - mean_i * total  # sum of grad * (h - mean_i)
+        around = centred + (alpha * d) * total  # sum of grad * (h - mean), as mean_i - mean = alpha d
+        grad_weight = (invstd * around).sum((0, 2, 3))
+        grad_bias = total.sum((0, 2, 3))
+        d_mean = -w * invstd * total  # dL/dmean, per image
+        d_var = -0.5 * w * invstd.pow(3) * around  # dL/dvar, per image
+        # the blend: mean = alpha mean_s + beta mean_i; var = alpha var_s + beta var_i + alpha beta d^2
+        spread = 2 * alpha * beta * d * d_var
+        g_mean_s = (alpha * d_mean - spread).sum(0, keepdim=True)
+        g_var_s = alpha * d_var.sum(0, keepdim=True)
+        if grad_mean_s is not None:
+            g_mean_s = g_mean_s + grad_mean_s.view_as(g_mean_s)
+        if grad_var_s is not None:
+            g_var_s = g_var_s + grad_var_s.view_as(g_var_s)
+        grad_alpha = (-d * d_mean + (var_s - var_i + (1 - 2 * alpha) * d.square()) * d_var).sum().view_as(alpha)
+        # onto each image's moments; the support's are means over the first k images (var_s: total variance,
+        # whose dependence through mean_s vanishes, the deviations summing to zero)
+        support = (torch.arange(n, device=h.device) < k).to(h.dtype).view(n, 1, 1, 1) / k
+        g_mean_i = beta * d_mean + spread + support * (g_mean_s + 2 * g_var_s * d)
+        g_var_i = beta * d_var + support * g_var_s
+        count = h.shape[2] * h.shape[3]
+        slope = 2 * g_var_i / count  # d var_i / d h = 2 (h - mean_i) / count; d mean_i / d h = 1 / count
+        grad_h = torch.addcmul(torch.addcmul(g_mean_i / count - slope * mean_i, grad, w * invstd), h, slope)
+        return grad_h, grad_weight, grad_bias, grad_alpha, None, None
 
 
 @dataclass(frozen=True)
@@ -373,28 +461,29 @@ class Conv4(nn.Module):
             elif mode == "metabn" and collect:  # the support rows' moments normalise every row
                 h, mean, var = _normalise_support(h, weight, bias, n_support, self.eps)
                 moments.append((mean, var))
-            else:  # TaskNorm-I, or MetaBN with the support's moments given
-                if mode == "tasknorm-i":
-                    mean_i, var_i = moments_of(h, (2, 3))  # each image's moments, (n, C, 1, 1)
-                if collect:  # TaskNorm-I: the support's moments from its images' (total variance): no pass more
-                    mean_s, var_s = mean_i[:n_support], var_i[:n_support]
-                    mean = mean_s.mean(0, keepdim=True)
-                    var = (var_s + (mean_s - mean).square()).mean(0, keepdim=True)
-                    moments.append((mean.flatten(), var.flatten()))
-                else:
-                    mean, var = stats.moments[i]
-                if mode == "tasknorm-i":
-                    scale, offset = p["tasknorm"][i]
-                    alpha = torch.sigmoid(scale * n_support + offset)
-                    mean_s, var_s = mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1)
-                    mean = alpha * mean_s + (1 - alpha) * mean_i
-                    var = alpha * (var_s + (mean_s - mean).square()) + (1 - alpha) * (var_i + (mean_i - mean).square())
-                else:
-                    mean, var = mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1)
+            elif mode == "tasknorm-i":
+                alpha = self._alpha(p, i, n_support)
+                if collect and not inside_vmap():  # (an autograd.Function has no batching rule here)
+                    h, mean, var = _TaskNormI.apply(h, weight, bias, alpha, n_support, self.eps)
+                    moments.append((mean, var))
+                else:  # the support's moments given (a query batch), or inside vmap: written out
+                    given = None if collect else tuple(t.view(1, -1, 1, 1) for t in stats.moments[i])
+                    _, _, mean_s, var_s, _, mean, var = _tasknorm_moments(h, alpha, n_support, given)
+                    if collect:
+                        moments.append((mean_s.flatten(), var_s.flatten()))
+                    h = normalise_with(h, mean, var, weight, bias, self.eps)
+            else:  # MetaBN with the support's moments given
+                mean, var = (t.view(1, -1, 1, 1) for t in stats.moments[i])
                 h = normalise_with(h, mean, var, weight, bias, self.eps)
             h = F.relu(F.max_pool2d(h, 2))
         out_stats = SupportStats(tuple(moments), n_support) if collect else None
         return h.flatten(1), out_stats
+
+    @staticmethod
+    def _alpha(p: Params, i: int, n_support: int) -> torch.Tensor:
+        """TaskNorm-I's blend weight at layer ``i``: ``sigmoid(scale * n_support + offset)``, a 0-dim tensor."""
+        scale, offset = p["tasknorm"][i]
+        return torch.sigmoid(scale * n_support + offset)
 
     @torch.no_grad()
     def update_running_stats(self, x: torch.Tensor, params: Params | None = None, momentum: float = 0.1) -> None:

@@ -3,9 +3,10 @@
 - ``embed_episode``: support and queries in one backbone pass (statistics from the support rows) equals
   ``embed_support`` then ``forward``; every method's ``meta_loss`` built on it equals adapt-then-logits
   (``FewShotModel.meta_loss``), loss, logits and gradients, second-order MAML included.
-- ``_NormaliseBySupport``: MetaBN over ``cat(support, query)`` with a written-out backward, against autograd
-  through the plain formula, first and second derivatives.
-- ``_conv3x3_one_channel``: the first convolution as one matrix product, against ``F.conv2d``.
+- ``_NormaliseBySupport`` (MetaBN over ``cat(support, query)``) and ``_TaskNormI`` (TaskNorm-I collecting the
+  support moments), each with a written-out backward, against autograd through the plain formula, first and
+  second derivatives.
+- ``_conv3x3_one_channel``: the first convolution as a matrix product, against ``F.conv2d``.
 - MetaBN's support pass without autograd (moments from the fused kernel) equals the autograd path.
 """
 
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import hypermaml as hm
-from hypermaml.backbones import _conv3x3_one_channel, _NormaliseBySupport, memory_layout, moments_of
+from hypermaml.backbones import _conv3x3_one_channel, _NormaliseBySupport, _TaskNormI, memory_layout, moments_of
 from hypermaml.base import FewShotModel
 from tests.conftest import METHOD_VARIANTS, image_episode, tiny_conv_config
 
@@ -114,6 +115,45 @@ def test_normalise_by_support_matches_the_written_out_formula(layout):
     ]
     got = torch.autograd.grad(sum((o * c).sum() for o, c in zip(fused(h, w, b), weights)), (h, w, b))
     want = torch.autograd.grad(sum((o * c).sum() for o, c in zip(written_out(h, w, b), weights)), (h, w, b))
+    for g, r in zip(got, want):
+        torch.testing.assert_close(g, r)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_tasknorm_i_function_matches_the_written_out_formula(layout, k):
+    """``_TaskNormI`` (hand-written backward) against TaskNorm-I as Bronskill et al. write it, differentiated by
+    autograd: outputs, every input's gradient (the blend weight's too), gradients of gradients."""
+    torch.manual_seed(k)
+    fmt = LAYOUTS[layout]
+    h = (2 * torch.randn(5, 3, 4, 4, dtype=torch.float64) + 1).contiguous(memory_format=fmt).requires_grad_()
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    alpha = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+
+    def fused(h, w, b, alpha):
+        return _TaskNormI.apply(h, w, b, alpha, k, 1e-5)
+
+    def written_out(h, w, b, alpha):
+        mean_i, var_i = moments_of(h, (2, 3))
+        mean_s = mean_i[:k].mean(0, keepdim=True)
+        var_s = (var_i[:k] + (mean_i[:k] - mean_s).square()).mean(0, keepdim=True)
+        mean = alpha * mean_s + (1 - alpha) * mean_i
+        var = alpha * (var_s + (mean_s - mean).square()) + (1 - alpha) * (var_i + (mean_i - mean).square())
+        out = (h - mean) / torch.sqrt(var + 1e-5) * w.view(1, -1, 1, 1) + b.view(1, -1, 1, 1)
+        return out, mean_s.flatten(), var_s.flatten()
+
+    for out, ref in zip(fused(h, w, b, alpha), written_out(h, w, b, alpha)):
+        torch.testing.assert_close(out, ref)
+    assert torch.autograd.gradcheck(fused, (h, w, b, alpha))
+    assert torch.autograd.gradgradcheck(fused, (h, w, b, alpha))
+    weights = [
+        torch.randn(5, 3, 4, 4, dtype=torch.float64),
+        torch.randn(3, dtype=torch.float64),
+        torch.randn(3, dtype=torch.float64),
+    ]
+    got = torch.autograd.grad(sum((o * c).sum() for o, c in zip(fused(h, w, b, alpha), weights)), (h, w, b, alpha))
+    want = torch.autograd.grad(sum((o * c).sum() for o, c in zip(written_out(h, w, b, alpha), weights)), (h, w, b, alpha))
     for g, r in zip(got, want):
         torch.testing.assert_close(g, r)
 
