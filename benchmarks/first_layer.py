@@ -4,8 +4,9 @@
     .venv/bin/python -m benchmarks.first_layer --quick    # 5 and 25 images, fewer repeats
 
 The measurements behind ``hypermaml.backbones._conv3x3``: for each layout (channels-last, the
-standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches as rows,
-one ``addmm`` with the (64, 9) weight) in three uses:
+standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches times the
+(64, 9) weight: one ``addmm`` over the pixels as rows in channels-last, one ``baddbmm`` per image in the standard
+layout) in three uses:
 
 - ``forward``: no autograd (adaptation, evaluation, the studio);
 - ``backward``: forward, then the weight and bias gradients (training; the images need none);

@@ -34,8 +34,9 @@ What is timed (after a few warm-up steps or calls in the same process):
   Ours: ``hm.meta_train(model, sampler, cfg, progress=False)`` over ``--episodes`` episodes (MAML: half as many),
   ``cfg = benchmarks.speed.train_cfg(...)`` with ``meta_batch=1``: drawing each episode from an in-memory image
   tensor (``benchmarks.speed.fake_sampler``), forward, backward, Adam step. MAML is
-  ``model_config("maml", k, train_steps=1, first_order=False)``, which normalises with TaskNorm-I (batch-
-  independent: each image's own moments blended with the support's, more arithmetic than batch norm). The
+  ``model_config("maml", k, train_steps=1, first_order=False)``, normalised as our shipped configs are: MetaBN
+  at 1 shot (the support's moments normalise support and queries), TaskNorm-I at 5 shots (each image's own
+  moments blended with the support's, more arithmetic than batch norm); both batch-independent. The
   rows "ours with the paper's batch norm" time the same MAML with ``batch_norm="transductive"``, the batch
   norm their MAML uses (statistics of the batch it is given), so both sides do the same arithmetic; their
   side of those rows is their MAML's measurement above.

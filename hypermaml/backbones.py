@@ -120,15 +120,15 @@ def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: tor
 
     A one-channel input is "contiguous" in both layouts, and the convolution then answers in the standard one,
     where the pooling after it runs ten times slower: the layout is said explicitly. With one input channel it
-    runs as one matrix product (``_conv3x3_one_channel``) where ``benchmarks/first_layer.py`` measured that
-    faster than oneDNN's convolution on these CPUs (5, 25, 100 images):
+    runs as a matrix product (``_conv3x3_one_channel``) where ``benchmarks/first_layer.py`` measured that
+    faster than oneDNN's convolution on these CPUs (5, 25, 100 images; ``docs/first_layer.json``):
 
-    - channels-last without autograd (adaptation, evaluation, the studio): the product, 1.6-2.0x faster;
+    - channels-last without autograd (adaptation, evaluation, the studio): the product, 1.6-1.7x faster;
     - channels-last with autograd (training): the convolution (the product's weight gradient is slower at a
-      training step's 80-100 images);
+      training step's 80-100 images, 0.65x);
     - the standard layout with autograd (second-order MAML training, the one user of that layout here): the
-      product, whose double backward is 1.2-1.5x faster;
-    - the standard layout without autograd: the convolution, 1.5-2x faster there.
+      product, 1.6-2.0x faster in the backward and 1.8-2.1x in the double backward;
+    - the standard layout without autograd: the convolution (the product 1.1x at 5-25 images, 0.8x at 100).
 
     Never inside ``vmap`` (its convolution rule suffices) or off the CPU.
     """

@@ -184,3 +184,21 @@ def test_metabn_support_pass_without_autograd_equals_with(layout):
     for (m1, v1), (m2, v2) in zip(fast_stats.moments, stats.moments):
         torch.testing.assert_close(m1, m2.detach(), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(v1, v2.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_tasknorm_benchmark_compares_two_ways_of_one_function():
+    """``benchmarks/tasknorm.py`` times ``_TaskNormI`` against a written-out stand-in: both give the same
+    outputs and gradients, so the benchmark compares speed only."""
+    from benchmarks.tasknorm import _WrittenOut
+
+    torch.manual_seed(2)
+    h = torch.randn(6, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    alpha = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    outs = [impl.apply(h, w, b, alpha, 2, 1e-5) for impl in (_TaskNormI, _WrittenOut)]
+    for got, want in zip(*outs):
+        torch.testing.assert_close(got, want)
+    grads = [torch.autograd.grad(out[0].square().sum() + out[2].sum(), (h, w, b, alpha)) for out in outs]
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want)
