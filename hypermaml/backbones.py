@@ -112,7 +112,7 @@ def _normalise_support(
         mean, var = moments_of(h, (0, 2, 3))
         return batch_normalise(h, weight, bias, eps), mean.flatten(), var.flatten()
     out, mean, invstd = torch.native_batch_norm(h, weight, bias, None, None, True, 0.0, eps)
-    return out, mean, (invstd.square().reciprocal() - eps).clamp_min(0)
+    return out, mean, invstd.pow(-2).sub_(eps).clamp_min_(0)
 
 
 def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:

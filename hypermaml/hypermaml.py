@@ -100,10 +100,12 @@ class HyperMAML(FewShotModel):
 
     def _task(self, features: torch.Tensor, stats: SupportStats | None, support_y: torch.Tensor, maml_weight: float) -> HyperTask:
         """The task state from the support embeddings (``adapt`` after its backbone pass)."""
-        delta_w, delta_b = torch.zeros_like(self.head.weight), torch.zeros_like(self.head.bias)
+        deltas: list[tuple[torch.Tensor, torch.Tensor]] = []  # the blend's terms (one at test time: no arithmetic)
         if maml_weight < 1.0:
             hyper_w, hyper_b = self.hypernet(self.hypernet_inputs(features, support_y))
-            delta_w, delta_b = (1.0 - maml_weight) * hyper_w, (1.0 - maml_weight) * hyper_b
+            deltas.append(
+                (hyper_w, hyper_b) if maml_weight == 0.0 else ((1.0 - maml_weight) * hyper_w, (1.0 - maml_weight) * hyper_b)
+            )
         if maml_weight > 0.0:
             hcfg = self.config.hypermaml
 
@@ -112,8 +114,8 @@ class HyperMAML(FewShotModel):
 
             start = {"weight": self.head.weight, "bias": self.head.bias}
             end = gradient_steps(loss_fn, start, hcfg.warmup_steps, hcfg.warmup_inner_lr, differentiable=self.training)[-1]
-            delta_w = delta_w + maml_weight * (end["weight"] - self.head.weight)
-            delta_b = delta_b + maml_weight * (end["bias"] - self.head.bias)
+            deltas.append((maml_weight * (end["weight"] - self.head.weight), maml_weight * (end["bias"] - self.head.bias)))
+        delta_w, delta_b = deltas[0] if len(deltas) == 1 else (deltas[0][0] + deltas[1][0], deltas[0][1] + deltas[1][1])
         return HyperTask(self.head.weight, self.head.bias, delta_w, delta_b, stats=stats)
 
     def logits(self, query_x: torch.Tensor, task: HyperTask) -> torch.Tensor:
