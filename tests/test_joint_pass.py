@@ -8,6 +8,8 @@
   second derivatives.
 - ``_conv3x3_one_channel``: the first convolution as a matrix product, against ``F.conv2d``.
 - MetaBN's support pass without autograd (moments from the fused kernel) equals the autograd path.
+- ``max_pool``: 2x2 max-pooling as elementwise maxima in the standard layout equals ``F.max_pool2d``, values,
+  gradients and gradients of gradients, ties included.
 """
 
 import dataclasses
@@ -17,7 +19,15 @@ import torch
 import torch.nn.functional as F
 
 import hypermaml as hm
-from hypermaml.backbones import _conv3x3_one_channel, _NormaliseBySupport, _TaskNormI, memory_layout, moments_of
+from hypermaml.backbones import (
+    _conv3x3_one_channel,
+    _MaxPool2x2,
+    _NormaliseBySupport,
+    _TaskNormI,
+    max_pool,
+    memory_layout,
+    moments_of,
+)
 from hypermaml.base import FewShotModel
 from tests.conftest import METHOD_VARIANTS, image_episode, tiny_conv_config
 
@@ -202,3 +212,39 @@ def test_the_tasknorm_benchmark_compares_two_ways_of_one_function():
     grads = [torch.autograd.grad(out[0].square().sum() + out[2].sum(), (h, w, b, alpha)) for out in outs]
     for got, want in zip(*grads):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_max_pool_equals_max_pool2d_with_ties(dtype):
+    """Rounded values make ties in most windows (as a blank background does): every output, gradient and
+    gradient of a gradient must pick the element ``F.max_pool2d`` picks, the first in row-major order."""
+    torch.manual_seed(3)
+    h = torch.randn(4, 5, 8, 6, dtype=dtype).round().requires_grad_()
+    assert h.is_contiguous() and max_pool(h).grad_fn.name().startswith("_MaxPool2x2")
+    want = F.max_pool2d(h, 2)
+    got = max_pool(h)
+    assert torch.equal(got, want)
+    grad = torch.randn_like(want).requires_grad_()
+    got_h = torch.autograd.grad(got, h, grad, create_graph=True)[0]
+    want_h = torch.autograd.grad(want, h, grad, create_graph=True)[0]
+    assert torch.equal(got_h, want_h)
+    weights = torch.randn_like(h)
+    assert torch.equal(
+        torch.autograd.grad((got_h * weights).sum(), grad)[0], torch.autograd.grad((want_h * weights).sum(), grad)[0]
+    )
+
+
+def test_max_pool_gradients_and_its_other_inputs():
+    torch.manual_seed(4)
+    h = torch.randn(2, 3, 4, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_MaxPool2x2.apply, (h,))
+    assert torch.autograd.gradgradcheck(_MaxPool2x2.apply, (h,))
+    for other in (
+        torch.randn(2, 3, 7, 7),  # odd sizes round down
+        torch.randn(2, 3, 6, 6).contiguous(memory_format=torch.channels_last),
+        torch.randn(2, 1, 6, 6),
+    ):
+        assert torch.equal(max_pool(other), F.max_pool2d(other, 2))
+    with torch.no_grad():
+        x = torch.randn(3, 4, 10, 12)
+        assert torch.equal(max_pool(x), F.max_pool2d(x, 2))
