@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.speed import alternate_ms
 from hypermaml.backbones import _conv3x3_one_channel
 from hypermaml.memory import keep_freed_memory
 
@@ -67,19 +67,8 @@ def measure(batches: list[int], repeats: int) -> list[dict]:
             x = torch.rand(n, 1, 28, 28, generator=g)
             sides = {"conv": _uses(_conv, x, w0, b0, fmt), "matrix_product": _uses(_conv3x3_one_channel, x, w0, b0, fmt)}
             for use in ("forward", "backward", "double"):
-                times: dict[str, list[float]] = {"conv": [], "matrix_product": []}
-                for side in sides.values():
-                    for _ in range(3):
-                        side[use]()
-                for _ in range(repeats):
-                    for name, side in sides.items():
-                        start = time.perf_counter()
-                        side[use]()
-                        times[name].append(1000 * (time.perf_counter() - start))
-                row = {"layout": layout, "images": n, "use": use}
-                for name, values in times.items():
-                    values.sort()
-                    row[name] = {"p20_ms": round(values[len(values) // 5], 3), "median_ms": round(values[len(values) // 2], 3)}
+                timed = alternate_ms({name: side[use] for name, side in sides.items()}, repeats)
+                row = {"layout": layout, "images": n, "use": use, **timed}
                 row["ratio"] = round(row["conv"]["p20_ms"] / row["matrix_product"]["p20_ms"], 2)
                 rows.append(row)
                 print(

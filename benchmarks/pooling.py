@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.speed import alternate_ms
 from hypermaml.backbones import max_pool
 from hypermaml.memory import keep_freed_memory
 
@@ -58,19 +58,8 @@ def measure(repeats: int) -> list[dict]:
         x = torch.randn(*shape, generator=g)
         sides = {"max_pool2d": _uses(lambda h: F.max_pool2d(h, 2), x), "max_pool": _uses(max_pool, x)}
         for use in ("forward", "backward", "double"):
-            times: dict[str, list[float]] = {name: [] for name in sides}
-            for side in sides.values():
-                for _ in range(3):
-                    side[use]()
-            for _ in range(repeats):
-                for name, side in sides.items():
-                    start = time.perf_counter()
-                    side[use]()
-                    times[name].append(1000 * (time.perf_counter() - start))
-            row = {"shape": list(shape), "use": use}
-            for name, values in times.items():
-                values.sort()
-                row[name] = {"p20_ms": round(values[len(values) // 5], 3), "median_ms": round(values[len(values) // 2], 3)}
+            timed = alternate_ms({name: side[use] for name, side in sides.items()}, repeats)
+            row = {"shape": list(shape), "use": use, **timed}
             row["ratio"] = round(row["max_pool2d"]["p20_ms"] / row["max_pool"]["p20_ms"], 2)
             rows.append(row)
             print(
