@@ -6,9 +6,10 @@
 The shipped configs that normalise with TaskNorm-I (``omniglot_emnist_protonet_{1,5}shot``,
 ``omniglot_emnist_maml_5shot`` with one second-order inner step) take one-episode training steps (``meta_loss``,
 backward, Adam) on random 28x28 images, in one process. The two implementations alternate round by round on
-the same model and the same six episodes: ``_TaskNormI`` (the library's), and the written-out formula
-(``_tasknorm_moments`` then ``normalise_with``, differentiated by autograd), swapped in for the duration of a
-round. Each entry is the median and the 20th percentile over rounds of the mean step time in ms; ``speedup`` is
+the same model (``benchmarks.speed.alternate_ms``), a round being the same six episodes: ``_TaskNormI`` (the
+library's), and the written-out formula (``backbones.tasknorm_written_out``, differentiated by autograd),
+swapped in for the duration of a round. Each entry is the 20th percentile and the median over rounds of the
+mean step time in ms; ``speedup`` is
 written-out / hand-written at the 20th percentile (> 1: the hand-written backward is faster). The last line is
 one JSON object.
 """
@@ -17,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 
 import hypermaml as hm
 from benchmarks import speed
+from benchmarks.speed import alternate_ms
 from hypermaml import backbones
 from hypermaml.memory import keep_freed_memory
 
@@ -31,12 +31,9 @@ CASES = (("protonet", 1, {}), ("protonet", 5, {}), ("maml", 5, {"train_steps": 1
 
 
 class _WrittenOut:
-    """``_TaskNormI.apply``'s signature over the plain formula, for autograd to differentiate."""
+    """Stands in for ``_TaskNormI`` (its ``apply``): the library's written-out form, differentiated by autograd."""
 
-    @staticmethod
-    def apply(h, weight, bias, alpha, k, eps):
-        _, _, mean_s, var_s, _, mean, var = backbones._tasknorm_moments(h, alpha, k)
-        return backbones.normalise_with(h, mean, var, weight, bias, eps), mean_s.flatten(), var_s.flatten()
+    apply = staticmethod(backbones.tasknorm_written_out)
 
 
 def measure(method: str, shot: int, maml: dict, rounds: int) -> dict:
@@ -55,24 +52,22 @@ def measure(method: str, shot: int, maml: dict, rounds: int) -> dict:
         loss.backward()
         optimiser.step()
 
-    sides = {"hand_written": backbones._TaskNormI, "written_out": _WrittenOut}
-    times: dict[str, list[float]] = {name: [] for name in sides}
+    def rounds_of(implementation):
+        def one_round() -> None:  # the six episodes with ``implementation`` swapped in
+            backbones._TaskNormI = implementation
+            for episode in episodes:
+                step(episode)
+
+        return one_round
+
+    library = backbones._TaskNormI
     try:
-        for episode in episodes[:2]:
-            step(episode)
-        for r in range(rounds):
-            for name in list(sides) if r % 2 == 0 else list(sides)[::-1]:
-                backbones._TaskNormI = sides[name]
-                start = time.perf_counter()
-                for episode in episodes:
-                    step(episode)
-                times[name].append(1000 * (time.perf_counter() - start) / len(episodes))
+        timed = alternate_ms({"hand_written": rounds_of(library), "written_out": rounds_of(_WrittenOut)}, rounds, warmup=1)
     finally:
-        backbones._TaskNormI = sides["hand_written"]
+        backbones._TaskNormI = library
     row = {"method": method, "shots": shot, **({"maml": maml} if maml else {})}
-    for name, values in times.items():
-        values.sort()
-        row[name] = {"median_ms": round(statistics.median(values), 1), "p20_ms": round(values[len(values) // 5], 1)}
+    for name, times in timed.items():  # per round of six episodes -> per step
+        row[name] = {key: round(value / len(episodes), 1) for key, value in times.items()}
     row["speedup"] = round(row["written_out"]["p20_ms"] / row["hand_written"]["p20_ms"], 2)
     return row
 

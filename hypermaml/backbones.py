@@ -77,7 +77,15 @@ def normalise_with(
 ) -> torch.Tensor:
     """``(h - mean) * weight / sqrt(var + eps) + bias`` in one pass over ``h`` (n, C, H, W); ``mean`` and ``var``
     broadcast to it ((1, C, 1, 1) or per image (n, C, 1, 1)), ``weight`` and ``bias`` are (C,)."""
-    scale = weight.view(1, -1, 1, 1) * torch.rsqrt(var + eps)
+    return _scale_shift(h, mean, torch.rsqrt(var + eps), weight, bias)
+
+
+def _scale_shift(
+    h: torch.Tensor, mean: torch.Tensor, invstd: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """``(h - mean) * invstd * weight + bias`` as one ``addcmul`` over ``h``: ``normalise_with`` once 1/sqrt(var +
+    eps) is known (the autograd Functions below keep it for their backward)."""
+    scale = weight.view(1, -1, 1, 1) * invstd
     return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale)
 
 
@@ -218,10 +226,9 @@ class _NormaliseBySupport(torch.autograd.Function):
     def forward(ctx, h, weight, bias, k: int, eps: float):
         mean, var = moments_of(h[:k], (0, 2, 3))
         invstd = torch.rsqrt(var + eps)
-        scale = weight.view(1, -1, 1, 1) * invstd
         ctx.save_for_backward(h, weight, mean, invstd)
         ctx.k, ctx.eps = k, eps
-        return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale), mean.flatten(), var.flatten()
+        return _scale_shift(h, mean, invstd, weight, bias), mean.flatten(), var.flatten()
 
     @staticmethod
     def backward(ctx, grad, grad_mean, grad_var):
@@ -270,13 +277,33 @@ def _tasknorm_moments(
     return mean_i, var_i, mean_s, var_s, d, mean, var
 
 
+def _tasknorm_support(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, k: int, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """TaskNorm-I collecting the support moments from the first ``k`` rows of ``h`` (n, C, H, W); returns (out,
+    mean_s, var_s), the support's moments of shape (C,). ``_TaskNormI`` (its hand-written backward), or inside
+    ``vmap`` (where an ``autograd.Function`` has no batching rule) ``tasknorm_written_out``."""
+    if inside_vmap():
+        return tasknorm_written_out(h, weight, bias, alpha, k, eps)
+    return _TaskNormI.apply(h, weight, bias, alpha, k, eps)
+
+
+def tasknorm_written_out(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, alpha: torch.Tensor, k: int, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What ``_TaskNormI`` computes, as plain operations for autograd to differentiate (inside ``vmap``; and
+    ``benchmarks/tasknorm.py`` times the two against each other)."""
+    _, _, mean_s, var_s, _, mean, var = _tasknorm_moments(h, alpha, k)
+    return normalise_with(h, mean, var, weight, bias, eps), mean_s.flatten(), var_s.flatten()
+
+
 class _TaskNormI(torch.autograd.Function):
     """TaskNorm-I collecting the support moments: every row of ``h`` (n, C, H, W) normalised with its own
     moments blended with those of the first ``k`` rows (the support set), weight ``alpha`` (a 0-dim tensor),
     then scaled by ``weight`` and shifted by ``bias``. Returns (out, mean_s, var_s), the support moments of
     shape (C,) for later queries.
 
-    The written-out formula (``_tasknorm_moments`` and ``normalise_with``) made autograd record about twenty
+    The written-out formula (``tasknorm_written_out``) made autograd record about twenty
     operations over the activations per layer, and second-order MAML differentiates that backward again. Here
     the forward reads ``h`` three times and the backward five: two sums per image and channel (of the gradient
     and of gradient times input), then ``grad * a + p + q * h`` with per-image-and-channel ``a, p, q``; the
@@ -290,11 +317,10 @@ class _TaskNormI(torch.autograd.Function):
     def forward(ctx, h, weight, bias, alpha, k: int, eps: float):
         mean_i, var_i, mean_s, var_s, d, mean, var = _tasknorm_moments(h, alpha, k)
         invstd = torch.rsqrt(var + eps)
-        scale = weight.view(1, -1, 1, 1) * invstd
         ctx.save_for_backward(h, weight, alpha)
         ctx.k, ctx.eps = k, eps
         ctx.moments = (mean_i, var_i, mean_s, var_s, d, invstd)
-        return torch.addcmul(bias.view(1, -1, 1, 1) - mean * scale, h, scale), mean_s.flatten(), var_s.flatten()
+        return _scale_shift(h, mean, invstd, weight, bias), mean_s.flatten(), var_s.flatten()
 
     @staticmethod
     def backward(ctx, grad, grad_mean_s, grad_var_s):
@@ -503,22 +529,17 @@ class Conv4(nn.Module):
             elif mode == "running":
                 bn_module = self.features[4 * i + 1]
                 h = F.batch_norm(h, bn_module.running_mean, bn_module.running_var, weight, bias, training=False, eps=self.eps)
-            elif mode == "metabn" and collect:  # the support rows' moments normalise every row
-                h, mean, var = _normalise_support(h, weight, bias, n_support, self.eps)
+            elif collect:  # MetaBN or TaskNorm-I: the support rows' moments normalise every row
+                h, mean, var = (
+                    _normalise_support(h, weight, bias, n_support, self.eps)
+                    if mode == "metabn"
+                    else _tasknorm_support(h, weight, bias, self._alpha(p, i, n_support), n_support, self.eps)
+                )
                 moments.append((mean, var))
-            elif mode == "tasknorm-i":
-                alpha = self._alpha(p, i, n_support)
-                if collect and not inside_vmap():  # (an autograd.Function has no batching rule here)
-                    h, mean, var = _TaskNormI.apply(h, weight, bias, alpha, n_support, self.eps)
-                    moments.append((mean, var))
-                else:  # the support's moments given (a query batch), or inside vmap: written out
-                    given = None if collect else tuple(t.view(1, -1, 1, 1) for t in stats.moments[i])
-                    _, _, mean_s, var_s, _, mean, var = _tasknorm_moments(h, alpha, n_support, given)
-                    if collect:
-                        moments.append((mean_s.flatten(), var_s.flatten()))
-                    h = normalise_with(h, mean, var, weight, bias, self.eps)
-            else:  # MetaBN with the support's moments given
+            else:  # MetaBN or TaskNorm-I with the support's moments given (a query batch)
                 mean, var = (t.view(1, -1, 1, 1) for t in stats.moments[i])
+                if mode == "tasknorm-i":  # blended with each image's own
+                    mean, var = _tasknorm_moments(h, self._alpha(p, i, n_support), n_support, (mean, var))[5:]
                 h = normalise_with(h, mean, var, weight, bias, self.eps)
             h = F.relu(max_pool(h))
         out_stats = SupportStats(tuple(moments), n_support) if collect else None

@@ -100,12 +100,11 @@ class HyperMAML(FewShotModel):
 
     def _task(self, features: torch.Tensor, stats: SupportStats | None, support_y: torch.Tensor, maml_weight: float) -> HyperTask:
         """The task state from the support embeddings (``adapt`` after its backbone pass)."""
-        deltas: list[tuple[torch.Tensor, torch.Tensor]] = []  # the blend's terms (one at test time: no arithmetic)
+        delta_w = delta_b = None  # p = 0 (test time, after the warm-up): the hypernetwork's update, no arithmetic
         if maml_weight < 1.0:
-            hyper_w, hyper_b = self.hypernet(self.hypernet_inputs(features, support_y))
-            deltas.append(
-                (hyper_w, hyper_b) if maml_weight == 0.0 else ((1.0 - maml_weight) * hyper_w, (1.0 - maml_weight) * hyper_b)
-            )
+            delta_w, delta_b = self.hypernet(self.hypernet_inputs(features, support_y))
+            if maml_weight > 0.0:
+                delta_w, delta_b = (1.0 - maml_weight) * delta_w, (1.0 - maml_weight) * delta_b
         if maml_weight > 0.0:
             hcfg = self.config.hypermaml
 
@@ -114,8 +113,9 @@ class HyperMAML(FewShotModel):
 
             start = {"weight": self.head.weight, "bias": self.head.bias}
             end = gradient_steps(loss_fn, start, hcfg.warmup_steps, hcfg.warmup_inner_lr, differentiable=self.training)[-1]
-            deltas.append((maml_weight * (end["weight"] - self.head.weight), maml_weight * (end["bias"] - self.head.bias)))
-        delta_w, delta_b = deltas[0] if len(deltas) == 1 else (deltas[0][0] + deltas[1][0], deltas[0][1] + deltas[1][1])
+            maml_w = maml_weight * (end["weight"] - self.head.weight)
+            maml_b = maml_weight * (end["bias"] - self.head.bias)
+            delta_w, delta_b = (maml_w, maml_b) if delta_w is None else (delta_w + maml_w, delta_b + maml_b)
         return HyperTask(self.head.weight, self.head.bias, delta_w, delta_b, stats=stats)
 
     def logits(self, query_x: torch.Tensor, task: HyperTask) -> torch.Tensor:
