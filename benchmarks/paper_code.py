@@ -22,11 +22,15 @@ inputs 64 + 5 + 1 values per shot (1-shot concatenated, 5-shot averaged over the
 every image, which is most of the work. MAML adapts every parameter on both sides (their
 ``maml_adapt_classifier`` is off by default).
 
-Each round runs one fresh process per side (``--child ours`` / ``--child paper``, the order alternating between
-rounds), which measures everything below and prints one JSON line; the table gives per-row medians over the
-``--rounds`` rounds (default 5). Fresh processes because our side calls ``hypermaml.memory.keep_freed_memory()``
-at start-up, our library's documented setting, which changes glibc's allocator for the whole process: the
-paper's code runs with glibc's defaults, as a user of it gets them.
+Each side runs in a worker process of its own (``--child ours`` / ``--child paper``), started once and kept for
+the whole run; it builds each model on first use and keeps it. Every round, the driver asks the two workers
+for each row in turn, back to back (who goes first alternates from row to row), so the two measurements of a
+row lie seconds apart. This shared machine's speed drifts by up to 2x over minutes, for both sides alike; the
+ratio of two measurements taken back to back is far steadier than either measurement. So the "ours / paper"
+column and the goals are, per row, the median over the ``--rounds`` rounds (default 8) of that round's ratio;
+the two time columns are each side's median. Separate processes because our side calls
+``hypermaml.memory.keep_freed_memory()`` at start-up, our library's documented setting, which changes glibc's
+allocator for the whole process: the paper's code runs with glibc's defaults, as a user of it gets them.
 
 What is timed (after a few warm-up steps or calls in the same process):
 
@@ -116,6 +120,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -179,8 +184,8 @@ def ratios(median: dict) -> dict[str, float]:
     return out
 
 
-def goals(median: dict) -> list[dict]:
-    r = ratios(median)
+def goals(r: dict[str, float]) -> list[dict]:
+    """Pass or miss for each goal, from speed ratios (``ratios`` or ``paired_ratios``)."""
     return [
         {"goal": label, "value": round(r[key], 3), "minimum": minimum, "pass": r[key] >= minimum}
         for label, key, minimum in GOALS
@@ -194,9 +199,11 @@ def _num(value: float) -> str:
 
 def markdown(report: dict) -> str:
     """The comparison table and the goal lines from one report (the JSON this script prints); only
-    ``report["median"]`` (``{"ours": {...}, "paper": {...}}``) is required."""
+    ``report["median"]`` (``{"ours": {...}, "paper": {...}}``) is required. The ratios are the report's own
+    (``report["ratios"]``: the paired ones) where it has them, else those of the medians."""
     median = report["median"]
-    ours, paper, r = median["ours"], median["paper"], ratios(median)
+    ours, paper = median["ours"], median["paper"]
+    r = report.get("ratios") or ratios(median)
     lines = ["| one episode per optimiser step | ours | paper's code | ours / paper |", "|---|---:|---:|---:|"]
     for key, label, unit in ROWS:
         if key in ours or key in paper:
@@ -211,11 +218,15 @@ def markdown(report: dict) -> str:
         key = f"hypermaml_over_conv4_{shot}shot"
         if key in r:
             lines.append(f"| our HyperMAML {shot}-shot training / our bare Conv4 | {r[key]:.2f}× | — | — |")
-    lines += ["", "ours / paper: a speed ratio, > 1 when ours is faster (for times: the paper's time / ours).", ""]
-    for g in goals(median):
+    explain = "ours / paper: a speed ratio, > 1 when ours is faster (for times: the paper's time / ours)"
+    if "ratios" in report:
+        explain += "; the median over rounds of each round's ratio of two measurements taken back to back"
+    lines += ["", explain + ".", ""]
+    for g in goals(r):
         lines.append(f"- {'PASS' if g['pass'] else 'MISS'}  {g['goal']} = {g['value']:.2f}× (goal ≥ {g['minimum']}×)")
     facts = [
         (f"{report['rounds']} round{'s' if report['rounds'] != 1 else ''}, medians") if "rounds" in report else None,
+        "both sides in one worker process each, kept for the whole run" if "ratios" in report else None,
         f"{report['threads']} torch thread(s)" if "threads" in report else None,
         f"torch {report['torch']}" if "torch" in report else None,
         f"{report['cpu']}, {report['cpu_count']} cores" if "cpu" in report else None,
@@ -231,7 +242,9 @@ def markdown(report: dict) -> str:
 # ---------------------------------------------------------------------------------------------- our side
 
 
-def _ours(args) -> dict:
+def _ours(args) -> tuple[dict, dict]:
+    """Our side: (facts, measurements), each measurement a function of no arguments returning one number. Models
+    are built on first use and kept, so every later measurement of a row continues on the same warm model."""
     from hypermaml.memory import keep_freed_memory
 
     kept = keep_freed_memory()  # first: the library's documented start-up setting
@@ -244,43 +257,52 @@ def _ours(args) -> dict:
 
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    values: dict[str, float] = {}
+    models: dict[str, object] = {}
 
-    def train_rate(model, shot: int, episodes: int) -> float:
+    def kept_model(key: str, build):
+        if key not in models:
+            torch.manual_seed(0)
+            models[key] = build()
+        return models[key]
+
+    def train_rate(key: str, cfg, shot: int, episodes: int) -> float:
+        model = kept_model(key, lambda: hm.build_model(cfg))
         sampler = speed.fake_sampler(shot)
-        cfg = dataclasses.replace(speed.train_cfg(shot, episodes, cpu), meta_batch=1, episodes_per_epoch=episodes)
-        hm.meta_train(model, sampler, dataclasses.replace(cfg, episodes_per_epoch=args.warmup), progress=False)
+        train = dataclasses.replace(speed.train_cfg(shot, episodes, cpu), meta_batch=1, episodes_per_epoch=episodes)
+        hm.meta_train(model, sampler, dataclasses.replace(train, episodes_per_epoch=args.warmup), progress=False)
         start = time.perf_counter()
-        hm.meta_train(model, sampler, cfg, progress=False)
+        hm.meta_train(model, sampler, train, progress=False)
         return episodes / (time.perf_counter() - start)
 
-    def adapt_ms(shot: int) -> tuple[float, float]:
-        model = hm.build_model(speed.model_config("hypermaml", shot)).eval()
+    def adapt_ms(shot: int, score: bool) -> float:
+        model = kept_model(f"adapt_{shot}", lambda: hm.build_model(speed.model_config("hypermaml", shot)).eval())
         e = speed.fake_sampler(shot).sample(torch.Generator().manual_seed(1))
 
         def adapt() -> None:
             with torch.no_grad():
-                model.adapt(e.support_x, e.support_y)
+                task = model.adapt(e.support_x, e.support_y)
+                if score:
+                    model.logits(e.query_x, task)
 
-        def adapt_score() -> None:
-            with torch.no_grad():
-                model.logits(e.query_x, model.adapt(e.support_x, e.support_y))
+        return speed.median_ms(adapt, args.repeats)
 
-        return speed.median_ms(adapt, args.repeats), speed.median_ms(adapt_score, args.repeats)
-
+    measures = {}
     for shot in SHOTS:
-        torch.manual_seed(0)
-        values[f"train_hypermaml_{shot}shot"] = train_rate(
-            hm.build_model(speed.model_config("hypermaml", shot)), shot, args.episodes
-        )
         maml = speed.model_config("maml", shot, train_steps=1, first_order=False)
         like_theirs = dataclasses.replace(maml, backbone=dataclasses.replace(maml.backbone, batch_norm="transductive"))
-        for key, cfg in ((f"train_maml2_{shot}shot", maml), (f"train_maml2_bn_{shot}shot", like_theirs)):
-            values[key] = train_rate(hm.build_model(cfg), shot, max(1, args.episodes // 2))
-
-        values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(shot)
-        values[f"conv4_{shot}shot"] = speed.conv4_fwd_bwd_episodes_per_s(shot, cpu, args.episodes, meta_batch=1)
-    return {"keep_freed_memory": kept, "values": values}
+        rows = {
+            f"train_hypermaml_{shot}shot": (speed.model_config("hypermaml", shot), args.episodes),
+            f"train_maml2_{shot}shot": (maml, max(1, args.episodes // 2)),
+            f"train_maml2_bn_{shot}shot": (like_theirs, max(1, args.episodes // 2)),
+        }
+        for key, (cfg, n) in rows.items():
+            measures[key] = lambda key=key, cfg=cfg, n=n, shot=shot: train_rate(key, cfg, shot, n)
+        measures[f"adapt_hypermaml_{shot}shot"] = lambda shot=shot: adapt_ms(shot, score=False)
+        measures[f"adapt_score_hypermaml_{shot}shot"] = lambda shot=shot: adapt_ms(shot, score=True)
+        measures[f"conv4_{shot}shot"] = lambda shot=shot: speed.conv4_fwd_bwd_episodes_per_s(
+            shot, cpu, args.episodes, meta_batch=1
+        )
+    return {"keep_freed_memory": kept}, measures
 
 
 # ---------------------------------------------------------------------------------------------- the paper's side
@@ -315,7 +337,8 @@ def _import_paper(path: Path):
     return backbone, io_utils, MAML, HyperMAML
 
 
-def _paper(args) -> dict:
+def _paper(args) -> tuple[dict, dict]:
+    """The paper's side: (facts, measurements), as ``_ours``."""
     import contextlib
     import io
 
@@ -328,8 +351,12 @@ def _paper(args) -> dict:
     parser = io_utils.create_parser("train")
     channels = 3 if args.paper_backbone == "Conv4" else 1
     model_func = getattr(backbone, args.paper_backbone)
+    models: dict[str, tuple] = {}
 
-    def build(cls, flags: list[str], shot: int):
+    def build(key: str, cls, flags: list[str], shot: int):
+        """Their model and params, built as their train.py builds them on first use, then kept."""
+        if key in models:
+            return models[key]
         params = parser.parse_args([*flags, "--n_shot", str(shot)])
         for block in (backbone.ConvBlock, backbone.SimpleBlock, backbone.BottleneckBlock, backbone.ResNet):
             block.maml = True  # as their train.py does for maml and hyper_maml
@@ -341,14 +368,16 @@ def _paper(args) -> dict:
         if cls is HyperMAML:  # after the MAML warm-up and the blend: the hypernetwork alone (p = 0)
             model.epoch = params.hm_maml_warmup_epochs + params.hm_maml_warmup_switch_epochs
             model.start_epoch, model.stop_epoch = 0, params.stop_epoch * 32
-        return model, params
+        models[key] = model, params
+        return models[key]
 
     def episodes(shot: int, n: int) -> list:
         g = torch.Generator().manual_seed(shot)
         pool = [torch.rand(N_WAY, shot + N_QUERY, channels, 28, 28, generator=g) for _ in range(8)]
         return [(pool[i % len(pool)], None) for i in range(n)]
 
-    def train_rate(model, params, shot: int, n: int) -> float:
+    def train_rate(key: str, cls, flags: list[str], shot: int, n: int) -> float:
+        model, params = build(key, cls, flags, shot)
         model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)  # their train.py
         epoch = getattr(model, "epoch", 0)
@@ -359,8 +388,8 @@ def _paper(args) -> dict:
             model.train_loop(epoch, loader, optimizer)
             return n / (time.perf_counter() - start)
 
-    def adapt_ms(hyper_flags: list[str], shot: int) -> tuple[float, float]:
-        model, params = build(HyperMAML, hyper_flags, shot)
+    def adapt_ms(hyper_flags: list[str], shot: int, score: bool) -> float:
+        model, _ = build(f"adapt_{shot}", HyperMAML, hyper_flags, shot)
         model.eval()
         model.single_test = True  # as their test.py sets it
         model.n_query = N_QUERY
@@ -378,29 +407,36 @@ def _paper(args) -> dict:
             with torch.no_grad():
                 model.set_forward(x)
 
-        return median_ms(adapt, args.repeats), median_ms(adapt_score, args.repeats)
+        return median_ms(adapt_score if score else adapt, args.repeats)
 
-    values: dict[str, float] = {}
+    measures = {}
     for shot in SHOTS:
-        hyper_flags = PAPER_HYPERMAML_FLAGS + (["--hn_sup_aggregation", "mean"] if shot == 5 else [])
-        model, params = build(HyperMAML, hyper_flags, shot)
-        values[f"train_hypermaml_{shot}shot"] = train_rate(model, params, shot, args.episodes)
-        model, params = build(MAML, PAPER_MAML_FLAGS, shot)
-        values[f"train_maml2_{shot}shot"] = train_rate(model, params, shot, max(1, args.episodes // 2))
-        values[f"train_maml2_bn_{shot}shot"] = values[f"train_maml2_{shot}shot"]  # their MAML's batch norm: the same run
-
-        values[f"adapt_hypermaml_{shot}shot"], values[f"adapt_score_hypermaml_{shot}shot"] = adapt_ms(hyper_flags, shot)
-    return {"paper_backbone": args.paper_backbone, "input_channels": channels, "values": values}
+        hyper = PAPER_HYPERMAML_FLAGS + (["--hn_sup_aggregation", "mean"] if shot == 5 else [])
+        rows = {
+            f"train_hypermaml_{shot}shot": (HyperMAML, hyper, args.episodes),
+            f"train_maml2_{shot}shot": (MAML, PAPER_MAML_FLAGS, max(1, args.episodes // 2)),
+        }
+        for key, (cls, flags, n) in rows.items():
+            measures[key] = lambda key=key, cls=cls, flags=flags, n=n, shot=shot: train_rate(key, cls, flags, shot, n)
+        measures[f"adapt_hypermaml_{shot}shot"] = lambda hyper=hyper, shot=shot: adapt_ms(hyper, shot, score=False)
+        measures[f"adapt_score_hypermaml_{shot}shot"] = lambda hyper=hyper, shot=shot: adapt_ms(hyper, shot, score=True)
+    return {"paper_backbone": args.paper_backbone, "input_channels": channels}, measures
 
 
 def _child(args) -> None:
-    started = time.perf_counter()
-    result = _ours(args) if args.child == "ours" else _paper(args)
+    """A side's worker: loads its side once, says so in one JSON line, then answers each measurement name read
+    from stdin with one JSON line ``{"key": ..., "value": ...}`` until stdin closes. The answers go to the
+    original stdout; everything else the side prints (their progress lines, warnings) goes to stderr."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    facts, measures = _ours(args) if args.child == "ours" else _paper(args)
     import torch
 
-    result.update(side=args.child, torch=torch.__version__, threads=torch.get_num_threads())
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    print(json.dumps(result), flush=True)
+    facts.update(side=args.child, torch=torch.__version__, threads=torch.get_num_threads(), keys=sorted(measures))
+    print(json.dumps(facts), file=answers, flush=True)
+    for line in sys.stdin:
+        key = line.strip()
+        print(json.dumps({"key": key, "value": measures[key]()}), file=answers, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -432,38 +468,67 @@ def _paper_commit(path: Path) -> str | None:
     return lines[1]
 
 
-def _run_child(side: str, args) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.paper_code",
-        "--child",
-        side,
-        "--paper",
-        str(Path(args.paper).resolve()),
-        "--threads",
-        str(args.threads),
-        "--episodes",
-        str(args.episodes),
-        "--repeats",
-        str(args.repeats),
-        "--warmup",
-        str(args.warmup),
-        "--paper-backbone",
-        args.paper_backbone,
+class _Worker:
+    """One side's worker process (``--child``), asked for one measurement at a time."""
+
+    def __init__(self, side: str, args) -> None:
+        cmd = [sys.executable, "-m", "benchmarks.paper_code", "--child", side, "--paper", str(Path(args.paper).resolve())]
+        for flag in ("threads", "episodes", "repeats", "warmup"):
+            cmd += [f"--{flag}", str(getattr(args, flag))]
+        cmd += ["--paper-backbone", args.paper_backbone]
+        self.side, self.cmd = side, cmd
+        self.log = tempfile.TemporaryFile(mode="w+")  # its stderr, shown if it fails
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.facts = self._answer()
+
+    def _answer(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            sys.stderr.write(self.log.read()[-4000:])
+            status = self.proc.wait()
+            raise SystemExit(f"error: the {self.side} side's process failed (exit status {status}): {' '.join(self.cmd)}")
+        return json.loads(line)
+
+    def measure(self, key: str) -> float:
+        self.proc.stdin.write(key + "\n")
+        self.proc.stdin.flush()
+        return self._answer()["value"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+        self.log.close()
+
+
+def schedule(shot: int) -> list[tuple[str, tuple[str, ...]]]:
+    """One round's measurements for ``shot``, in order: (key, the sides that measure it). A row measured by
+    both sides is a pair, its two measurements back to back; our rows without a counterpart come right after
+    the pair they are compared with (our bare Conv4 after HyperMAML training; ours with the paper's batch norm
+    after the MAML pair, whose paper side it is compared with)."""
+    both, ours = ("ours", "paper"), ("ours",)
+    return [
+        (f"train_hypermaml_{shot}shot", both),
+        (f"conv4_{shot}shot", ours),
+        (f"train_maml2_{shot}shot", both),
+        (f"train_maml2_bn_{shot}shot", ours),
+        (f"adapt_hypermaml_{shot}shot", both),
+        (f"adapt_score_hypermaml_{shot}shot", both),
     ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(f"error: the {side} side's process failed (exit status {proc.returncode}): {' '.join(cmd)}")
-    return json.loads(lines[-1])
+
+
+def paired_ratios(rounds: dict[str, list[dict]]) -> dict[str, float]:
+    """Per row, the median over rounds of that round's ratio (``ratios`` of the two sides' values in the same
+    round): each ratio compares measurements taken seconds apart, so a machine whose speed drifts over minutes
+    (these shared CPUs) moves both sides of it alike."""
+    per_round = [ratios({"ours": o, "paper": p}) for o, p in zip(rounds["ours"], rounds["paper"])]
+    return {k: statistics.median(r[k] for r in per_round) for k in per_round[0]}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paper", metavar="PATH", default=None, help=f"a copy of {PAPER_REPO} (required)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds, each side once per round (default 5; --quick 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds, each row measured once per side per round (default 8; --quick 2)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides (default 2)")
     parser.add_argument("--quick", action="store_true", help="2 rounds of fewer episodes and repeats, to try it out")
     parser.add_argument("--episodes", type=int, default=None, help="HyperMAML training episodes per measurement (MAML: half)")
@@ -485,25 +550,37 @@ def main(argv: list[str] | None = None) -> None:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         raise SystemExit(2)
-    args.rounds = args.rounds or (2 if args.quick else 5)
-    args.episodes = args.episodes or (16 if args.quick else 60)
+    args.rounds = args.rounds or (2 if args.quick else 8)
+    args.episodes = args.episodes or (16 if args.quick else 40)
     args.repeats = args.repeats or (10 if args.quick else 30)
     if args.child:
         _child(args)
         return
 
     started, load_before = time.perf_counter(), os.getloadavg()
+    workers = {side: _Worker(side, args) for side in ("ours", "paper")}
     runs: dict[str, list[dict]] = {"ours": [], "paper": []}
+    pairs = 0
     for r in range(args.rounds):
-        for side in ("ours", "paper") if r % 2 == 0 else ("paper", "ours"):
-            result = _run_child(side, args)
-            runs[side].append(result)
-            shown = {k: round(v, 2) for k, v in result["values"].items()}
-            print(f"round {r + 1}/{args.rounds}, {side} ({result['seconds']:.0f} s): {json.dumps(shown)}", flush=True)
-    median = {
-        side: {k: statistics.median(run["values"][k] for run in runs[side]) for k in runs[side][0]["values"]} for side in runs
-    }
-    median = {side: {k: round(v, 3) for k, v in values.items()} for side, values in median.items()}
+        round_started = time.perf_counter()
+        values: dict[str, dict] = {"ours": {}, "paper": {}}
+        for shot in SHOTS:
+            for key, sides in schedule(shot):
+                if len(sides) == 2 and pairs % 2:  # who goes first alternates from pair to pair
+                    sides = sides[::-1]
+                pairs += len(sides) == 2
+                for side in sides:
+                    values[side][key] = workers[side].measure(key)
+            values["paper"][f"train_maml2_bn_{shot}shot"] = values["paper"][f"train_maml2_{shot}shot"]  # their MAML's BN
+        for side in runs:
+            runs[side].append(values[side])
+            shown = {k: round(v, 2) for k, v in values[side].items()}
+            print(f"round {r + 1}/{args.rounds}, {side}: {json.dumps(shown)}", flush=True)
+        print(f"round {r + 1}/{args.rounds} took {time.perf_counter() - round_started:.0f} s", flush=True)
+    for worker in workers.values():
+        worker.close()
+    median = {side: {k: round(statistics.median(run[k] for run in runs[side]), 3) for k in runs[side][0]} for side in runs}
+    paired = {k: round(v, 3) for k, v in paired_ratios(runs).items()}
     report = {
         "benchmark": "paper_code",
         "paper": str(Path(args.paper).resolve()),
@@ -517,14 +594,14 @@ def main(argv: list[str] | None = None) -> None:
         "warmup": args.warmup,
         "quick": args.quick,
         "threads": args.threads,
-        "torch": runs["ours"][0]["torch"],
+        "torch": workers["ours"].facts["torch"],
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "keep_freed_memory": runs["ours"][0]["keep_freed_memory"],
+        "keep_freed_memory": workers["ours"].facts["keep_freed_memory"],
         "median": median,
-        "ratios": {k: round(v, 3) for k, v in ratios(median).items()},
-        "goals": goals(median),
-        "rounds_raw": {side: [{k: round(v, 3) for k, v in run["values"].items()} for run in runs[side]] for side in runs},
+        "ratios": paired,
+        "goals": goals(paired),
+        "rounds_raw": {side: [{k: round(v, 3) for k, v in run.items()} for run in runs[side]] for side in runs},
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "seconds": round(time.perf_counter() - started, 1),
     }

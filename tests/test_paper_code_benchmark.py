@@ -1,5 +1,6 @@
 """benchmarks/paper_code.py without the paper's code and without timing: its errors and its report table."""
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -121,10 +122,68 @@ def test_the_goal_lines_say_pass_or_miss():
         "our HyperMAML 5-shot training / our bare Conv4 = 0.80× (goal ≥ 0.9×)": "MISS",
     }
     assert {line[6:]: line[:4] for line in goal_lines} == expected
-    assert [g["pass"] for g in paper_code.goals(REPORT["median"])] == [v == "PASS" for v in expected.values()]
+    assert [g["pass"] for g in paper_code.goals(paper_code.ratios(REPORT["median"]))] == [v == "PASS" for v in expected.values()]
 
 
 def test_the_table_needs_only_the_medians():
     text = paper_code.markdown({"median": REPORT["median"]})
     assert "| HyperMAML 1-shot training (episodes/s) | 30.0 | 20.0 | 1.50× |" in text
     assert "*" not in text.splitlines()[-1]  # no footnote without the run's facts
+
+
+def test_the_ratio_of_a_row_is_the_median_of_its_rounds_ratios_not_the_ratio_of_medians():
+    # the machine slows down in round 2 (both sides), then ours is slow alone in round 3
+    rounds = {
+        "ours": [
+            {"train_hypermaml_1shot": 10.0, "adapt_hypermaml_1shot": 2.0},
+            {"train_hypermaml_1shot": 20.0, "adapt_hypermaml_1shot": 4.0},
+            {"train_hypermaml_1shot": 40.0, "adapt_hypermaml_1shot": 12.0},
+        ],
+        "paper": [
+            {"train_hypermaml_1shot": 5.0, "adapt_hypermaml_1shot": 5.0},
+            {"train_hypermaml_1shot": 25.0, "adapt_hypermaml_1shot": 10.0},
+            {"train_hypermaml_1shot": 20.0, "adapt_hypermaml_1shot": 12.0},
+        ],
+    }
+    paired = paper_code.paired_ratios(rounds)
+    assert paired == {"train_hypermaml_1shot": 2.0, "adapt_hypermaml_1shot": 2.5}  # rounds: 2, 0.8, 2 and 2.5, 2.5, 1
+    median = {side: {k: sorted(r[k] for r in rounds[side])[1] for k in rounds[side][0]} for side in rounds}
+    assert paper_code.ratios(median)["train_hypermaml_1shot"] == 1.0  # 20 / 20: what the medians alone would say
+    text = paper_code.markdown({"median": median, "ratios": paired})
+    assert "| HyperMAML 1-shot training (episodes/s) | 20.0 | 20.0 | 2.00× |" in text
+    assert "- PASS  HyperMAML 1-shot training, ours / paper = 2.00× (goal ≥ 1.4×)" in text
+    assert "taken back to back" in text
+
+
+def test_each_round_measures_every_row_each_pair_back_to_back():
+    for shot in paper_code.SHOTS:
+        steps = paper_code.schedule(shot)
+        keys = [key for key, _ in steps]
+        assert {key for key, _, _ in paper_code.ROWS if key.endswith(f"_{shot}shot")} <= set(keys)
+        both = {key for key, sides in steps if sides == ("ours", "paper")}
+        assert both == {
+            f"train_hypermaml_{shot}shot",
+            f"train_maml2_{shot}shot",
+            f"adapt_hypermaml_{shot}shot",
+            f"adapt_score_hypermaml_{shot}shot",
+        }
+        # ours alone: right after the pair it is compared with
+        assert keys.index(f"conv4_{shot}shot") == keys.index(f"train_hypermaml_{shot}shot") + 1
+        assert keys.index(f"train_maml2_bn_{shot}shot") == keys.index(f"train_maml2_{shot}shot") + 1
+
+
+def test_our_worker_answers_each_measurement_asked_for_and_only_that(tmp_path):
+    for name in paper_code.PAPER_FILES:  # our side never imports their files; the driver only checks they exist
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    args = argparse.Namespace(paper=str(tmp_path), threads=1, episodes=2, repeats=2, warmup=1, paper_backbone="Conv4S")
+    worker = paper_code._Worker("ours", args)
+    try:
+        assert worker.facts["side"] == "ours" and worker.facts["threads"] == 1
+        assert set(worker.facts["keys"]) >= {key for key, _, _ in paper_code.ROWS}
+        for key in ("adapt_hypermaml_1shot", "adapt_hypermaml_1shot", "train_maml2_bn_1shot"):
+            value = worker.measure(key)
+            assert isinstance(value, float) and value > 0
+    finally:
+        worker.close()
+    assert worker.proc.returncode == 0
