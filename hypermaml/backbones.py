@@ -255,17 +255,22 @@ class _NormaliseBySupport(torch.autograd.Function):
 
 
 def _tasknorm_moments(
-    h: torch.Tensor, alpha: torch.Tensor, k: int, support: tuple[torch.Tensor, torch.Tensor] | None = None
+    h: torch.Tensor,
+    alpha: torch.Tensor,
+    k: int,
+    support: tuple[torch.Tensor, torch.Tensor] | None = None,
+    own: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """TaskNorm-I's statistics for ``h`` (n, C, H, W), the support's moments taken from its first ``k`` rows or
-    given (``support``: mean and variance, each (1, C, 1, 1)).
+    given (``support``: mean and variance, each (1, C, 1, 1)); each image's own moments computed from ``h`` or
+    given (``own``: mean and variance, each (n, C, 1, 1)).
 
     Returns (mean_i, var_i, mean_s, var_s, d, mean, var): each image's moments (n, C, 1, 1), the support's
     (1, C, 1, 1; the total variance of its rows), d = mean_i - mean_s, and each image's blended moments
     ``mean = alpha mean_s + (1 - alpha) mean_i`` and ``var = alpha var_s + (1 - alpha) var_i + alpha (1 - alpha)
     d^2``, the same as ``alpha (var_s + (mean_s - mean)^2) + (1 - alpha) (var_i + (mean_i - mean)^2)``. Only
     the first line reads ``h``; the rest is per image and channel."""
-    mean_i, var_i = moments_of(h, (2, 3))
+    mean_i, var_i = moments_of(h, (2, 3)) if own is None else own
     if support is None:
         mean_s = mean_i[:k].mean(0, keepdim=True)
         var_s = (var_i[:k] + (mean_i[:k] - mean_s).square()).mean(0, keepdim=True)
@@ -315,25 +320,62 @@ class _TaskNormI(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, bias, alpha, k: int, eps: float):
-        mean_i, var_i, mean_s, var_s, d, mean, var = _tasknorm_moments(h, alpha, k)
-        invstd = torch.rsqrt(var + eps)
-        ctx.save_for_backward(h, weight, alpha)
         ctx.k, ctx.eps = k, eps
+        ctx.save_for_backward(h, weight, alpha)
+        if not _fused_instance_kernels(h):
+            mean_i, var_i, mean_s, var_s, d, mean, var = _tasknorm_moments(h, alpha, k)
+            invstd = torch.rsqrt(var + eps)
+            ctx.moments = (mean_i, var_i, mean_s, var_s, d, invstd)
+            return _scale_shift(h, mean, invstd, weight, bias), mean_s.flatten(), var_s.flatten()
+        # group norm with one channel per group: each image's moments in one pass, and h - mean_i scaled by
+        # 1/sqrt(var_i + eps) ("normed"); the blend only moves the mean and rescales: h - mean = (h - mean_i) +
+        # alpha d, so out = normed * w invstd / rstd_i + (w invstd alpha d + bias), written over normed
+        n, c, height, width = h.shape
+        normed, mean_i, rstd_i = torch.native_group_norm(h, None, None, n, c, height * width, c, eps)
+        mean_i, rstd_i = mean_i.view(n, c, 1, 1), rstd_i.view(n, c, 1, 1)
+        var_i = rstd_i.pow(-2).sub_(eps).clamp_min_(0)
+        _, _, mean_s, var_s, d, _, var = _tasknorm_moments(h, alpha, k, own=(mean_i, var_i))
+        invstd = torch.rsqrt(var + eps)
         ctx.moments = (mean_i, var_i, mean_s, var_s, d, invstd)
-        return _scale_shift(h, mean, invstd, weight, bias), mean_s.flatten(), var_s.flatten()
+        scale = weight.view(1, -1, 1, 1) * invstd
+        out = torch.addcmul(bias.view(1, -1, 1, 1) + scale * alpha * d, normed, scale / rstd_i, out=normed)
+        return out, mean_s.flatten(), var_s.flatten()
 
     @staticmethod
     def backward(ctx, grad, grad_mean_s, grad_var_s):
         h, weight, alpha = ctx.saved_tensors
         k, n, w = ctx.k, len(h), weight.view(1, -1, 1, 1)
-        if torch.is_grad_enabled():  # a differentiable backward (create_graph): the moments as functions of h
+        differentiable = torch.is_grad_enabled()
+        if differentiable:  # a differentiable backward (create_graph): the moments as functions of h
             mean_i, var_i, mean_s, var_s, d, _, var = _tasknorm_moments(h, alpha, k)
             invstd = torch.rsqrt(var + ctx.eps)
         else:
             mean_i, var_i, mean_s, var_s, d, invstd = ctx.moments
         beta = 1 - alpha
-        total = grad.sum((2, 3), keepdim=True)  # per image and channel: sum of grad
-        centred = (grad * h).sum((2, 3), keepdim=True) - mean_i * total  # sum of grad * (h - mean_i)
+        if not differentiable and _fused_instance_kernels(h):
+            # per image and channel, sum of grad * h and sum of grad in one pass: group norm's own backward over
+            # (1, n*C, H, W), one channel per group, with mean 0 and 1/std 1 (its weight gradient is then
+            # sum(grad * h) per channel, its bias gradient sum(grad))
+            nc, size = h.shape[0] * h.shape[1], h.shape[2] * h.shape[3]
+            flat = (1, nc, h.shape[2], h.shape[3])
+            unit = h.new_ones(1, nc)
+            _, dot, total = torch.ops.aten.native_group_norm_backward(
+                grad.contiguous().view(flat),
+                h.view(flat),
+                h.new_zeros(1, nc),
+                unit,
+                unit.view(nc),
+                1,
+                nc,
+                size,
+                nc,
+                [False, True, True],
+            )
+            dot, total = dot.view_as(mean_i), total.view_as(mean_i)
+        else:
+            total = grad.sum((2, 3), keepdim=True)  # per image and channel: sum of grad
+            dot = (grad * h).sum((2, 3), keepdim=True)
+        centred = dot - mean_i * total  # sum of grad * (h - mean_i)
         around = centred + (alpha * d) * total  # sum of grad * (h - mean), as mean_i - mean = alpha d
         grad_weight = (invstd * around).sum((0, 2, 3))
         grad_bias = total.sum((0, 2, 3))
@@ -355,8 +397,17 @@ class _TaskNormI(torch.autograd.Function):
         g_var_i = beta * d_var + support * g_var_s
         count = h.shape[2] * h.shape[3]
         slope = 2 * g_var_i / count  # d var_i / d h = 2 (h - mean_i) / count; d mean_i / d h = 1 / count
-        grad_h = torch.addcmul(torch.addcmul(g_mean_i / count - slope * mean_i, grad, w * invstd), h, slope)
+        grad_h = torch.addcmul(g_mean_i / count - slope * mean_i, grad, w * invstd)
+        # without autograd recording, the second term is added in place (one full-size tensor fewer)
+        grad_h = grad_h.addcmul_(h, slope) if not differentiable else torch.addcmul(grad_h, h, slope)
         return grad_h, grad_weight, grad_bias, grad_alpha, None, None
+
+
+def _fused_instance_kernels(h: torch.Tensor) -> bool:
+    """Whether ``_TaskNormI`` takes each image's moments (and, in a plain backward, its two sums) from PyTorch's
+    group-norm kernels: in the standard layout, where they read the activations once (``benchmarks/tasknorm.py``);
+    in channels-last their CPU kernels are many times slower than the plain reductions."""
+    return h.is_contiguous()
 
 
 @dataclass(frozen=True)
