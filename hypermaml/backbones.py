@@ -159,10 +159,42 @@ def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     w = weight.reshape(out_channels, 9)
     if fmt == torch.channels_last:  # rows are pixels: (n*H*W, C) is channels-last memory
         rows = patches.transpose(1, 2).reshape(n * height * width, 9)
-        return torch.addmm(bias, rows, w.t()).view(n, height, width, out_channels).permute(0, 3, 1, 2)
+        return _pixels_to_image(torch.addmm(bias, rows, w.t()), x.shape)
     # one (C, 9) x (9, H*W) product per image, straight into (n, C, H*W): the standard layout, no transpose
     out = torch.baddbmm(bias.view(1, -1, 1), w.expand(n, -1, -1), patches)
     return out.view(n, out_channels, height, width)
+
+
+def _pixels_to_image(rows: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """(n*H*W, C) pixel rows -> (n, C, H, W) in channels-last memory, no copy."""
+    n, _, height, width = shape
+    return rows.view(n, height, width, rows.shape[1]).permute(0, 3, 1, 2)
+
+
+def _first_layer_metabn(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    bn_weight: torch.Tensor,
+    bn_bias: torch.Tensor,
+    mean: torch.Tensor,
+    var: torch.Tensor,
+    eps: float,
+) -> torch.Tensor:
+    """A one-channel first convolution followed by MetaBN with given moments (``mean``, ``var``: the support's,
+    each (C,)), as one product without autograd, in channels-last: ``normalise_with(_conv3x3(x, ...), ...)``
+    for query images (scoring, evaluation, the studio), equal up to float rounding.
+
+    The convolution is a matrix product of each pixel's 3x3 patch with the (C, 9) weight
+    (``_conv3x3_one_channel``), and normalising with known moments a per-channel scale and shift, which fold
+    into the product's weight and bias: the activations are written once, already normalised, where the
+    convolution and the normalisation each passed over them (``benchmarks/first_layer.py``). The support set
+    itself keeps the two steps: its moments from the patches' covariance cost as much as the pass they save."""
+    out_channels = weight.shape[0]
+    rows = F.unfold(x, 3, padding=1).transpose(1, 2).reshape(-1, 9)  # (n*H*W, 9) patches
+    scale = bn_weight * torch.rsqrt(var + eps)
+    shift = torch.addcmul(bn_bias, bias - mean, scale)
+    return _pixels_to_image(torch.addmm(shift, rows, (weight.reshape(out_channels, 9) * scale[:, None]).t()), x.shape)
 
 
 def max_pool(h: torch.Tensor) -> torch.Tensor:
@@ -573,6 +605,11 @@ class Conv4(nn.Module):
             weight = p[f"{conv}.weight"]
             if fmt != own:  # a convolution answers in channels-last when its weight is: the weight follows too
                 weight = weight.contiguous(memory_format=fmt)
+            if i == 0 and mode == "metabn" and not collect and _folds_first_layer(h, weight, p, fmt):
+                conv_bias, bn_weight, bn_bias = p[f"{conv}.bias"], p[f"{bn}.weight"], p[f"{bn}.bias"]
+                h = _first_layer_metabn(h, weight, conv_bias, bn_weight, bn_bias, *stats.moments[0], self.eps)
+                h = F.relu(max_pool(h))
+                continue
             h = _conv3x3(h, weight, p[f"{conv}.bias"], fmt)
             weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
             if mode == "transductive" or (mode == "running" and self.training):
@@ -622,6 +659,16 @@ class Conv4(nn.Module):
             module.num_batches_tracked += 1
             h = F.batch_norm(h, None, None, p[f"{bn}.weight"], p[f"{bn}.bias"], training=True, eps=self.eps)
             h = F.relu(max_pool(h))
+
+
+def _folds_first_layer(x: torch.Tensor, weight: torch.Tensor, p: Params, fmt: torch.memory_format) -> bool:
+    """Whether ``Conv4._run`` computes its first block's convolution and MetaBN with given moments as one product
+    (``_first_layer_metabn``): one input channel, channels-last, on the CPU, outside ``vmap``, and nothing that
+    would need gradients (adaptation, evaluation and the studio; training keeps the two steps and their
+    backward)."""
+    if x.shape[1] != 1 or fmt != torch.channels_last or weight.device.type != "cpu" or inside_vmap():
+        return False
+    return not (torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in p.values())))
 
 
 def build_backbone(cfg: BackboneConfig) -> nn.Module:

@@ -21,12 +21,15 @@ import torch.nn.functional as F
 import hypermaml as hm
 from hypermaml.backbones import (
     _conv3x3_one_channel,
+    _first_layer_metabn,
+    _folds_first_layer,
     _MaxPool2x2,
     _NormaliseBySupport,
     _TaskNormI,
     max_pool,
     memory_layout,
     moments_of,
+    normalise_with,
 )
 from hypermaml.base import FewShotModel
 from tests.conftest import METHOD_VARIANTS, image_episode, tiny_conv_config
@@ -180,6 +183,33 @@ def test_first_convolution_as_a_matrix_product(layout):
     torch.testing.assert_close(out, F.conv2d(x, w, b, padding=1))
     assert torch.autograd.gradcheck(lambda w, b: _conv3x3_one_channel(x, w, b, fmt), (w, b))
     assert torch.autograd.gradgradcheck(lambda w, b: _conv3x3_one_channel(x, w, b, fmt), (w, b))  # MAML's
+
+
+def test_queries_first_convolution_and_metabn_folded_into_one_product_equal_the_two_steps():
+    torch.manual_seed(3)
+    x = torch.rand(4, 1, 8, 6)
+    w, b = torch.randn(5, 1, 3, 3), torch.randn(5)
+    bn_w, bn_b = torch.rand(5) + 0.5, torch.randn(5)
+    mean, var = torch.randn(5), torch.rand(5) + 0.1
+    folded = _first_layer_metabn(x, w, b, bn_w, bn_b, mean, var, 1e-5)
+    two_steps = normalise_with(F.conv2d(x, w, b, padding=1), mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1), bn_w, bn_b, 1e-5)
+    assert folded.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(folded, two_steps)
+
+
+def test_query_logits_take_the_folded_first_layer_only_where_nothing_needs_gradients():
+    model = build("hypermaml", "metabn", torch.float32).eval()
+    ep = image_episode(n_way=3, n_shot=2, n_query=4, seed=7)
+    params = dict(model.backbone.named_parameters())
+    with torch.no_grad():
+        assert _folds_first_layer(ep.query_x, params["features.0.weight"], params, torch.channels_last)
+        task = model.adapt(ep.support_x, ep.support_y)
+        folded = model.logits(ep.query_x, task)
+    # the parameters require gradients: the two steps, differentiable as before
+    assert not _folds_first_layer(ep.query_x, params["features.0.weight"], params, torch.channels_last)
+    two_steps = model.logits(ep.query_x, task)
+    assert two_steps.requires_grad
+    torch.testing.assert_close(folded, two_steps.detach(), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
