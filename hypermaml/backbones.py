@@ -157,18 +157,25 @@ def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     out_channels = weight.shape[0]
     patches = F.unfold(x, 3, padding=1)  # (n, 9, H*W)
     w = weight.reshape(out_channels, 9)
-    if fmt == torch.channels_last:  # rows are pixels: (n*H*W, C) is channels-last memory
-        rows = patches.transpose(1, 2).reshape(n * height * width, 9)
-        return _pixels_to_image(torch.addmm(bias, rows, w.t()), x.shape)
+    if fmt == torch.channels_last:  # rows are pixels: (n, H*W, C) is channels-last memory
+        return _pixels_to_image(_pixel_rows_product(patches, w, bias), x.shape)
     # one (C, 9) x (9, H*W) product per image, straight into (n, C, H*W): the standard layout, no transpose
     out = torch.baddbmm(bias.view(1, -1, 1), w.expand(n, -1, -1), patches)
     return out.view(n, out_channels, height, width)
 
 
+def _pixel_rows_product(patches: torch.Tensor, w: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Each pixel's 3x3 patch times the (C, 9) weight, plus ``bias`` (C,): patches (n, 9, H*W) as ``F.unfold``
+    gives them -> (n, H*W, C) pixel rows. One product per image over the patches' transpose, which the matrix
+    product reads as it lies (copying the patches into rows first was 16-19% slower at 5-75 images)."""
+    n = len(patches)
+    return torch.baddbmm(bias.view(1, 1, -1), patches.transpose(1, 2), w.t().expand(n, -1, -1))
+
+
 def _pixels_to_image(rows: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """(n*H*W, C) pixel rows -> (n, C, H, W) in channels-last memory, no copy."""
+    """(n, H*W, C) pixel rows -> (n, C, H, W) in channels-last memory, no copy."""
     n, _, height, width = shape
-    return rows.view(n, height, width, rows.shape[1]).permute(0, 3, 1, 2)
+    return rows.view(n, height, width, rows.shape[-1]).permute(0, 3, 1, 2)
 
 
 def _first_layer_metabn(
@@ -190,11 +197,10 @@ def _first_layer_metabn(
     into the product's weight and bias: the activations are written once, already normalised, where the
     convolution and the normalisation each passed over them (``benchmarks/first_layer.py``). The support set
     itself keeps the two steps: its moments from the patches' covariance cost as much as the pass they save."""
-    out_channels = weight.shape[0]
-    rows = F.unfold(x, 3, padding=1).transpose(1, 2).reshape(-1, 9)  # (n*H*W, 9) patches
     scale = bn_weight * torch.rsqrt(var + eps)
     shift = torch.addcmul(bn_bias, bias - mean, scale)
-    return _pixels_to_image(torch.addmm(shift, rows, (weight.reshape(out_channels, 9) * scale[:, None]).t()), x.shape)
+    folded = weight.reshape(len(weight), 9) * scale[:, None]
+    return _pixels_to_image(_pixel_rows_product(F.unfold(x, 3, padding=1), folded, shift), x.shape)
 
 
 def max_pool(h: torch.Tensor) -> torch.Tensor:
@@ -589,7 +595,7 @@ class Conv4(nn.Module):
         """The forward. ``stats`` None with a task normalisation: the support's moments are collected, from the
         first ``n_support`` rows of ``x`` (default: all of them), and normalise every row."""
         self._check(x)
-        p = dict(self.named_parameters()) if params is None else {**dict(self.named_parameters()), **params}
+        p = self._parameter_dict(params)
         mode = self.batch_norm
         collect = mode in TASK_NORMS and stats is None
         moments: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -608,7 +614,7 @@ class Conv4(nn.Module):
             if i == 0 and mode == "metabn" and not collect and _folds_first_layer(h, weight, p, fmt):
                 conv_bias, bn_weight, bn_bias = p[f"{conv}.bias"], p[f"{bn}.weight"], p[f"{bn}.bias"]
                 h = _first_layer_metabn(h, weight, conv_bias, bn_weight, bn_bias, *stats.moments[0], self.eps)
-                h = F.relu(max_pool(h))
+                h = max_pool(h).relu_()
                 continue
             h = _conv3x3(h, weight, p[f"{conv}.bias"], fmt)
             weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
@@ -629,9 +635,19 @@ class Conv4(nn.Module):
                 if mode == "tasknorm-i":  # blended with each image's own
                     mean, var = _tasknorm_moments(h, self._alpha(p, i, n_support), n_support, (mean, var))[5:]
                 h = normalise_with(h, mean, var, weight, bias, self.eps)
-            h = F.relu(max_pool(h))
+            h = max_pool(h).relu_()  # in place: the pooling keeps its input, not its output
         out_stats = SupportStats(tuple(moments), n_support) if collect else None
         return h.flatten(1), out_stats
+
+    def _parameter_dict(self, params: Params | None) -> Params:
+        """``dict(self.named_parameters())`` updated with ``params``, read straight from the layers: walking
+        the module tree for it took 60 us, a few percent of adapting a 1-shot task."""
+        own: Params = {
+            f"features.{j}.{name}": t for j, layer in enumerate(self.features) for name, t in layer._parameters.items()
+        }
+        if self.batch_norm == "tasknorm-i":
+            own["tasknorm"] = self.tasknorm
+        return own if params is None else {**own, **params}
 
     @staticmethod
     def _alpha(p: Params, i: int, n_support: int) -> torch.Tensor:
@@ -646,7 +662,7 @@ class Conv4(nn.Module):
         if self.batch_norm != "running":
             raise ValueError(f"update_running_stats needs batch_norm='running', this backbone uses {self.batch_norm!r}")
         self._check(x)
-        p = dict(self.named_parameters()) if params is None else {**dict(self.named_parameters()), **params}
+        p = self._parameter_dict(params)
         h = self.standardize(x).contiguous(memory_format=self.memory_format)
         for i in range(self.n_blocks):
             conv, bn = f"features.{4 * i}", f"features.{4 * i + 1}"

@@ -49,27 +49,44 @@ class FewShotModel(nn.Module):
 
     def check_support(self, support_x: torch.Tensor, support_y: torch.Tensor, n_way: int | None = None) -> int:
         """Validate a support set; returns its n_way. Labels must be 0..n_way-1, every class present."""
-        if support_y.dim() != 1 or len(support_y) != len(support_x):
-            raise ValueError(
-                f"support_y must be a 1-D tensor with one label per support example; got shape "
-                f"{tuple(support_y.shape)} for {len(support_x)} examples"
-            )
-        if support_y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise TypeError(f"support_y must hold integer labels, got {support_y.dtype}")
-        counts = torch.bincount(support_y.long())
-        found = len(counts)
-        if n_way is not None and found != n_way:
-            raise ValueError(f"this model was built for n_way={n_way}; the support labels span {found} classes")
-        if bool((counts == 0).any()) or int(support_y.min()) < 0:
-            missing = [i for i, c in enumerate(counts.tolist()) if c == 0]
-            raise ValueError(f"labels must be 0..n_way-1 with every class present; missing classes {missing}")
-        return found
+        return len(support_counts(support_x, support_y, n_way))
+
+
+def support_counts(support_x: torch.Tensor, support_y: torch.Tensor, n_way: int | None = None) -> list[int]:
+    """Validate a support set and count its labels: ``counts[c]`` examples of class c, for c in 0..n_way-1.
+
+    Labels must be 0..n_way-1 (``n_way`` None: 0..max), every class present. The labels are read once as a
+    Python list: a support set holds a few dozen, where each tensor operation costs more than the loop."""
+    if support_y.dim() != 1 or len(support_y) != len(support_x):
+        raise ValueError(
+            f"support_y must be a 1-D tensor with one label per support example; got shape "
+            f"{tuple(support_y.shape)} for {len(support_x)} examples"
+        )
+    if support_y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"support_y must hold integer labels, got {support_y.dtype}")
+    labels = support_y.tolist()
+    if not labels:
+        raise ValueError("the support set is empty")
+    if min(labels) < 0:
+        raise ValueError(f"labels must be 0..n_way-1; got {min(labels)}")
+    counts = [0] * (max(labels) + 1)
+    for label in labels:
+        counts[label] += 1
+    if n_way is not None and len(counts) != n_way:
+        raise ValueError(f"this model was built for n_way={n_way}; the support labels span {len(counts)} classes")
+    missing = [i for i, c in enumerate(counts) if c == 0]
+    if missing:
+        raise ValueError(f"labels must be 0..n_way-1 with every class present; missing classes {missing}")
+    return counts
 
 
 def split_by_class(x: torch.Tensor, y: torch.Tensor, n_way: int) -> torch.Tensor:
-    """Group rows of ``x`` by label: (n, ...) -> (n_way, n_per_class, ...); classes must be the same size."""
-    counts = torch.bincount(y, minlength=n_way)
-    if bool((counts != counts[0]).any()):
-        raise ValueError(f"every class needs the same number of support examples; got counts {counts.tolist()}")
-    order = torch.argsort(y, stable=True)
-    return x[order].reshape(n_way, int(counts[0]), *x.shape[1:])
+    """Group rows of ``x`` by label: (n, ...) -> (n_way, n_per_class, ...); classes must be the same size. Rows
+    already in class order (each class's examples together, classes in order) are only reshaped."""
+    labels = y.tolist()
+    counts = [labels.count(c) for c in range(n_way)]
+    if len(set(counts)) != 1 or sum(counts) != len(labels):
+        raise ValueError(f"every class needs the same number of support examples; got counts {counts}")
+    if labels != sorted(labels):
+        x = x[torch.argsort(y, stable=True)]
+    return x.reshape(n_way, counts[0], *x.shape[1:])

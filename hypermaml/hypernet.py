@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -39,7 +40,12 @@ class HyperNet(nn.Module):
 
     def forward(self, class_inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n_way, in_dim) -> (delta_weight (n_way, d), delta_bias (n_way,))."""
-        out = self.out(self.body(class_inputs))
+        # the layers' tensors used directly (Linear, ReLU, Linear, ReLU, ...): a module call's machinery costs
+        # more than these small products, and each result is rectified and extended in place
+        h = class_inputs
+        for layer in self.body[::2]:
+            h = F.linear(h, layer.weight, layer.bias).relu_()
+        out = F.linear(h, self.out.weight, self.out.bias)
         if self.skip is not None:
-            out = out + self.skip(class_inputs)
+            out = out.addmm_(class_inputs, self.skip.weight.t()).add_(self.skip.bias)
         return out[:, : self.embedding_dim], out[:, self.embedding_dim]

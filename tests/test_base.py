@@ -69,3 +69,30 @@ def test_float_labels_are_refused_with_a_clear_message():
     ep = image_episode()
     with pytest.raises(TypeError, match="integer labels"):
         model.adapt(ep.support_x, ep.support_y.float())
+
+
+def test_support_labels_are_counted_and_refused_with_the_numbers():
+    from hypermaml.base import support_counts
+
+    x = torch.zeros(6, 2)
+    assert support_counts(x, torch.tensor([2, 0, 1, 0, 2, 2])) == [2, 1, 3]
+    with pytest.raises(ValueError, match="labels must be 0..n_way-1; got -1"):
+        support_counts(x, torch.tensor([0, 1, -1, 0, 1, 0]))
+    with pytest.raises(ValueError, match="missing classes \\[1, 3\\]"):
+        support_counts(x, torch.tensor([0, 2, 4, 0, 2, 4]))
+    with pytest.raises(ValueError, match="built for n_way=2; the support labels span 3"):
+        support_counts(x, torch.tensor([0, 1, 2, 0, 1, 2]), n_way=2)
+    with pytest.raises(ValueError, match="the support set is empty"):
+        support_counts(torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64))
+
+
+def test_rows_are_grouped_by_class_in_the_order_given_whether_or_not_they_come_sorted():
+    from hypermaml.base import split_by_class
+
+    x = torch.arange(6.0)[:, None]
+    sorted_ = split_by_class(x, torch.tensor([0, 0, 1, 1, 2, 2]), 3)
+    assert sorted_[..., 0].tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    shuffled = split_by_class(x, torch.tensor([2, 0, 1, 0, 2, 1]), 3)
+    assert shuffled[..., 0].tolist() == [[1.0, 3.0], [2.0, 5.0], [0.0, 4.0]]  # within a class: order of appearance
+    with pytest.raises(ValueError, match="same number of support examples; got counts \\[3, 2, 1\\]"):
+        split_by_class(x, torch.tensor([0, 0, 0, 1, 1, 2]), 3)
