@@ -74,9 +74,10 @@ class HyperMAML(FewShotModel):
         """Enhanced support embeddings aggregated per class: (n_support, d) -> (n_way, in_dim)."""
         n_way = self.config.n_way
         probs = F.linear(features, self.head.weight, self.head.bias).softmax(-1)
-        enhanced = torch.cat([features, probs, F.one_hot(support_y, n_way).to(features.dtype)], dim=1)
+        # (n_support, n_way) rows of the identity: F.one_hot's range check and dtype copy took 7 operations here
+        one_hot = torch.eye(n_way, dtype=features.dtype, device=features.device)[support_y]
+        enhanced = torch.cat([features, probs, one_hot], dim=1)
         if self.config.hypermaml.aggregation == "mean":  # classes may differ in size
-            one_hot = F.one_hot(support_y, n_way).to(features.dtype)  # (n_support, n_way)
             return (one_hot.T @ enhanced) / one_hot.sum(0)[:, None]
         per_class = split_by_class(enhanced, support_y, n_way)  # (n_way, n_shot, d_enh)
         if per_class.shape[1] != self.config.n_shot:
