@@ -200,10 +200,11 @@ def _num(value: float) -> str:
 def markdown(report: dict) -> str:
     """The comparison table and the goal lines from one report (the JSON this script prints); only
     ``report["median"]`` (``{"ours": {...}, "paper": {...}}``) is required. The ratios are the report's own
-    (``report["ratios"]``: the paired ones) where it has them, else those of the medians."""
+    paired ones (``report["ratios"]``) when ``report["paired"]``, else those of the medians (reports stored
+    before the runs were paired)."""
     median = report["median"]
     ours, paper = median["ours"], median["paper"]
-    r = report.get("ratios") or ratios(median)
+    r = report["ratios"] if report.get("paired") else ratios(median)
     lines = ["| one episode per optimiser step | ours | paper's code | ours / paper |", "|---|---:|---:|---:|"]
     for key, label, unit in ROWS:
         if key in ours or key in paper:
@@ -219,14 +220,14 @@ def markdown(report: dict) -> str:
         if key in r:
             lines.append(f"| our HyperMAML {shot}-shot training / our bare Conv4 | {r[key]:.2f}× | — | — |")
     explain = "ours / paper: a speed ratio, > 1 when ours is faster (for times: the paper's time / ours)"
-    if "ratios" in report:
+    if report.get("paired"):
         explain += "; the median over rounds of each round's ratio of two measurements taken back to back"
     lines += ["", explain + ".", ""]
     for g in goals(r):
         lines.append(f"- {'PASS' if g['pass'] else 'MISS'}  {g['goal']} = {g['value']:.2f}× (goal ≥ {g['minimum']}×)")
     facts = [
         (f"{report['rounds']} round{'s' if report['rounds'] != 1 else ''}, medians") if "rounds" in report else None,
-        "both sides in one worker process each, kept for the whole run" if "ratios" in report else None,
+        "both sides in one worker process each, kept for the whole run" if report.get("paired") else None,
         f"{report['threads']} torch thread(s)" if "threads" in report else None,
         f"torch {report['torch']}" if "torch" in report else None,
         f"{report['cpu']}, {report['cpu_count']} cores" if "cpu" in report else None,
@@ -528,7 +529,9 @@ def paired_ratios(rounds: dict[str, list[dict]]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paper", metavar="PATH", default=None, help=f"a copy of {PAPER_REPO} (required)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds, each row measured once per side per round (default 8; --quick 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="rounds, each row measured once per side per round (default 8; --quick 2)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads on both sides (default 2)")
     parser.add_argument("--quick", action="store_true", help="2 rounds of fewer episodes and repeats, to try it out")
     parser.add_argument("--episodes", type=int, default=None, help="HyperMAML training episodes per measurement (MAML: half)")
@@ -599,6 +602,7 @@ def main(argv: list[str] | None = None) -> None:
         "cpu_count": os.cpu_count(),
         "keep_freed_memory": workers["ours"].facts["keep_freed_memory"],
         "median": median,
+        "paired": True,
         "ratios": paired,
         "goals": goals(paired),
         "rounds_raw": {side: [{k: round(v, 3) for k, v in run.items()} for run in runs[side]] for side in runs},

@@ -149,7 +149,7 @@ def test_the_ratio_of_a_row_is_the_median_of_its_rounds_ratios_not_the_ratio_of_
     assert paired == {"train_hypermaml_1shot": 2.0, "adapt_hypermaml_1shot": 2.5}  # rounds: 2, 0.8, 2 and 2.5, 2.5, 1
     median = {side: {k: sorted(r[k] for r in rounds[side])[1] for k in rounds[side][0]} for side in rounds}
     assert paper_code.ratios(median)["train_hypermaml_1shot"] == 1.0  # 20 / 20: what the medians alone would say
-    text = paper_code.markdown({"median": median, "ratios": paired})
+    text = paper_code.markdown({"median": median, "ratios": paired, "paired": True})
     assert "| HyperMAML 1-shot training (episodes/s) | 20.0 | 20.0 | 2.00× |" in text
     assert "- PASS  HyperMAML 1-shot training, ours / paper = 2.00× (goal ≥ 1.4×)" in text
     assert "taken back to back" in text
