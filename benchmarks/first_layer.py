@@ -5,17 +5,22 @@
 
 The measurements behind ``hypermaml.backbones._conv3x3``: for each layout (channels-last, the
 standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches times the
-(64, 9) weight: one ``addmm`` over the pixels as rows in channels-last, one ``baddbmm`` per image in the standard
-layout) in three uses:
+(64, 9) weight: in channels-last one ``baddbmm`` per image over the patches' transpose, whose output rows are the
+pixels; in the standard layout one ``baddbmm`` per image straight into that layout) in three uses:
 
 - ``forward``: no autograd (adaptation, evaluation, the studio);
 - ``backward``: forward, then the weight and bias gradients (training; the images need none);
 - ``double``: the weight gradient kept differentiable and differentiated again, through the output's gradient
   as in second-order MAML.
 
+And, in channels-last without autograd, the query images' first layer under MetaBN (``query_metabn``): the product
+then the normalisation by the support's moments (``normalise_with``), against the two folded into one product
+(``_first_layer_metabn``).
+
 The two alternate call by call in one process, after a few untimed calls; each entry is the 20th percentile
 and the median of the times in ms (the machine's noise lies mostly above the 20th percentile). The last line is
-one JSON object; ``ratio`` is conv / matrix product (> 1: the matrix product is faster).
+one JSON object; ``ratio`` is the first side's time over the second's (> 1: the matrix product, or the folded
+product, is faster).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.speed import alternate_ms
-from hypermaml.backbones import _conv3x3_one_channel
+from hypermaml.backbones import _conv3x3_one_channel, _first_layer_metabn, normalise_with
 from hypermaml.memory import keep_freed_memory
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
@@ -66,17 +71,39 @@ def measure(batches: list[int], repeats: int) -> list[dict]:
         for n in batches:
             x = torch.rand(n, 1, 28, 28, generator=g)
             sides = {"conv": _uses(_conv, x, w0, b0, fmt), "matrix_product": _uses(_conv3x3_one_channel, x, w0, b0, fmt)}
-            for use in ("forward", "backward", "double"):
-                timed = alternate_ms({name: side[use] for name, side in sides.items()}, repeats)
+            uses = {use: {name: side[use] for name, side in sides.items()} for use in ("forward", "backward", "double")}
+            if fmt == torch.channels_last:
+                uses["query_metabn"] = _query_layer(x, w0, b0)
+            for use, fns in uses.items():
+                timed = alternate_ms(fns, repeats)
+                first, second = fns
                 row = {"layout": layout, "images": n, "use": use, **timed}
-                row["ratio"] = round(row["conv"]["p20_ms"] / row["matrix_product"]["p20_ms"], 2)
+                row["ratio"] = round(row[first]["p20_ms"] / row[second]["p20_ms"], 2)
                 rows.append(row)
                 print(
-                    f"{layout:13s} {n:4d} images  {use:8s}  conv {row['conv']['p20_ms']:8.3f} ms   "
-                    f"matrix product {row['matrix_product']['p20_ms']:8.3f} ms   conv/matrix {row['ratio']:.2f}",
+                    f"{layout:13s} {n:4d} images  {use:12s}  {first} {row[first]['p20_ms']:8.3f} ms   "
+                    f"{second} {row[second]['p20_ms']:8.3f} ms   ratio {row['ratio']:.2f}",
                     flush=True,
                 )
     return rows
+
+
+def _query_layer(x, w, b) -> dict:
+    """The query images' first layer under MetaBN, without autograd: product then normalisation, or folded."""
+    g = torch.Generator().manual_seed(1)
+    bn_w, bn_b = torch.rand(64, generator=g) + 0.5, torch.randn(64, generator=g)
+    mean, var = torch.randn(64, generator=g), torch.rand(64, generator=g) + 0.1
+
+    def two_steps() -> None:
+        with torch.no_grad():
+            h = _conv3x3_one_channel(x, w, b, torch.channels_last)
+            normalise_with(h, mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1), bn_w, bn_b, 1e-5)
+
+    def folded() -> None:
+        with torch.no_grad():
+            _first_layer_metabn(x, w, b, bn_w, bn_b, mean, var, 1e-5)
+
+    return {"two_steps": two_steps, "folded": folded}
 
 
 def main(argv: list[str] | None = None) -> None:

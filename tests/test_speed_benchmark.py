@@ -88,3 +88,30 @@ def test_the_readme_layout_vectorise_and_paper_tables_are_the_stored_reports():
     ):
         report = json.loads((DOCS / f"{name}.json").read_text())
         assert stored_block(name, module.markdown(report), command) in text, name
+
+
+def test_the_commit_comparison_imports_a_commit_as_its_own_package_computing_the_same(tmp_path):
+    """``benchmarks/against_commit.py`` times this tree against a commit's ``hypermaml`` imported under another
+    name; here the commit is HEAD, whose package must be a separate module computing what ours computes."""
+    import subprocess
+    import sys
+
+    from benchmarks import against_commit, speed
+    from hypermaml import config
+
+    base = against_commit.import_base("HEAD", tmp_path)
+    try:
+        assert base.__name__ == "hypermaml_base" and base.build_model is not hm.build_model
+        cfg = speed.model_config("hypermaml", 1)
+        this = hm.build_model(cfg).eval()
+        old = base.build_model(base.config.from_dict(base.ModelConfig, config.to_dict(cfg))).eval()
+        old.load_state_dict(this.state_dict())
+        e = speed.fake_sampler(1).sample(torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            torch.testing.assert_close(against_commit._call(old, e, True), against_commit._call(this, e, True))
+    finally:
+        sys.path.remove(str(tmp_path / "pkgs"))
+        for name in [m for m in sys.modules if m.split(".")[0] == "hypermaml_base"]:
+            del sys.modules[name]
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=against_commit.ROOT, capture_output=True, text=True).stdout
+    assert str(tmp_path) not in worktrees  # the checkout was removed again
