@@ -272,11 +272,20 @@ class _NormaliseBySupport(torch.autograd.Function):
     def backward(ctx, grad, grad_mean, grad_var):
         h, weight, mean, invstd = ctx.saved_tensors
         k, w = ctx.k, weight.view(1, -1, 1, 1)
-        if torch.is_grad_enabled():  # a differentiable backward (create_graph): the moments as functions of h
+        differentiable = torch.is_grad_enabled()
+        if differentiable:  # a differentiable backward (create_graph): the moments as functions of h
             mean, var = moments_of(h[:k], (0, 2, 3))
             invstd = torch.rsqrt(var + ctx.eps)
-        total = grad.sum((0, 2, 3), keepdim=True)  # sum of grad
-        centred = (grad * h).sum((0, 2, 3), keepdim=True) - mean * total  # sum of grad * (h - mean)
+            total = grad.sum((0, 2, 3), keepdim=True)  # sum of grad
+            dot = (grad * h).sum((0, 2, 3), keepdim=True)  # sum of grad * h
+        else:  # both sums in one pass: batch norm's own backward with mean 0 and 1/std 1 (its weight and bias
+            # gradients are then sum(grad * h) and sum(grad) per channel)
+            zero, one = h.new_zeros(h.shape[1]), h.new_ones(h.shape[1])
+            _, dot, total = torch.ops.aten.native_batch_norm_backward(
+                grad, h, one, None, None, zero, one, True, 0.0, [False, True, True]
+            )
+            dot, total = dot.view_as(mean), total.view_as(mean)
+        centred = dot - mean * total  # sum of grad * (h - mean)
         grad_h = grad * (w * invstd)
         # the loss through the support moments: d/dmean and d/dvar, then onto the support rows
         d_mean = -invstd * w * total
@@ -288,7 +297,10 @@ class _NormaliseBySupport(torch.autograd.Function):
         support = h[:k]
         count = support.numel() // support.shape[1]
         slope = 2 * d_var / count  # d var / d h_j = 2 (h_j - mean) / count; d mean / d h_j = 1 / count
-        grad_h = torch.cat([torch.addcmul(grad_h[:k] + (d_mean / count - slope * mean), support, slope), grad_h[k:]])
+        if differentiable:
+            grad_h = torch.cat([torch.addcmul(grad_h[:k] + (d_mean / count - slope * mean), support, slope), grad_h[k:]])
+        else:  # the support rows' terms added in place, where the concatenation copied every row
+            grad_h[:k].add_(d_mean / count - slope * mean).addcmul_(support, slope)
         return grad_h, (centred * invstd).flatten(), total.flatten(), None, None
 
 
