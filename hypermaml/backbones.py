@@ -131,18 +131,18 @@ def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: tor
     runs as a matrix product (``_conv3x3_one_channel``) where ``benchmarks/first_layer.py`` measured that
     faster than oneDNN's convolution on these CPUs (5, 25, 100 images; ``docs/first_layer.json``):
 
-    - channels-last without autograd (adaptation, evaluation, the studio): the product, 1.6-1.7x faster;
-    - channels-last with autograd (training): the convolution (the product's weight gradient is slower at a
-      training step's 80-100 images, 0.65x);
+    - channels-last, the product: without autograd (adaptation, evaluation, the studio) 2.0-2.1x faster; with
+      autograd (training) 2.5-2.7x in the backward and 2.1-2.3x in the double backward (one product per image
+      over the patches' transpose; the earlier single product over copied pixel rows had a slower weight
+      gradient, 0.65x at 100 images, and training kept the convolution);
     - the standard layout with autograd (second-order MAML training, the one user of that layout here): the
-      product, 1.6-2.0x faster in the backward and 1.8-2.1x in the double backward;
-    - the standard layout without autograd: the convolution (the product 1.1x at 5-25 images, 0.8x at 100).
+      product, 1.6-2.0x faster in the backward and 1.7-1.9x in the double backward;
+    - the standard layout without autograd: the convolution (the product 0.9-1.1x at 5-25 images, 0.9x at 100).
 
     Never inside ``vmap`` (its convolution rule suffices) or off the CPU.
     """
     if x.shape[1] == 1 and not inside_vmap() and weight.device.type == "cpu":
-        grad = torch.is_grad_enabled() and weight.requires_grad
-        if (fmt == torch.contiguous_format) == grad:
+        if fmt == torch.channels_last or (torch.is_grad_enabled() and weight.requires_grad):
             return _conv3x3_one_channel(x, weight, bias, fmt)
     return F.conv2d(x, weight, bias, padding=1).contiguous(memory_format=fmt)
 
