@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .vectorise import inside_vmap
+
 
 class HyperNet(nn.Module):
     """An MLP applied to each class separately (shared weights), so relabelling the classes permutes its
@@ -46,6 +48,8 @@ class HyperNet(nn.Module):
         for layer in self.body[::2]:
             h = F.linear(h, layer.weight, layer.bias).relu_()
         out = F.linear(h, self.out.weight, self.out.bias)
-        if self.skip is not None:
+        if self.skip is not None and inside_vmap():  # vmap has no batching rule for addmm_
+            out = out + F.linear(class_inputs, self.skip.weight, self.skip.bias)
+        elif self.skip is not None:
             out = out.addmm_(class_inputs, self.skip.weight.t()).add_(self.skip.bias)
         return out[:, : self.embedding_dim], out[:, self.embedding_dim]
