@@ -276,15 +276,7 @@ class _NormaliseBySupport(torch.autograd.Function):
         if differentiable:  # a differentiable backward (create_graph): the moments as functions of h
             mean, var = moments_of(h[:k], (0, 2, 3))
             invstd = torch.rsqrt(var + ctx.eps)
-            total = grad.sum((0, 2, 3), keepdim=True)  # sum of grad
-            dot = (grad * h).sum((0, 2, 3), keepdim=True)  # sum of grad * h
-        else:  # both sums in one pass: batch norm's own backward with mean 0 and 1/std 1 (its weight and bias
-            # gradients are then sum(grad * h) and sum(grad) per channel)
-            zero, one = h.new_zeros(h.shape[1]), h.new_ones(h.shape[1])
-            _, dot, total = torch.ops.aten.native_batch_norm_backward(
-                grad, h, one, None, None, zero, one, True, 0.0, [False, True, True]
-            )
-            dot, total = dot.view_as(mean), total.view_as(mean)
+        dot, total = _gradient_sums(grad, h, per_image=False, fused=not differentiable)
         centred = dot - mean * total  # sum of grad * (h - mean)
         grad_h = grad * (w * invstd)
         # the loss through the support moments: d/dmean and d/dvar, then onto the support rows
@@ -302,6 +294,43 @@ class _NormaliseBySupport(torch.autograd.Function):
         else:  # the support rows' terms added in place, where the concatenation copied every row
             grad_h[:k].add_(d_mean / count - slope * mean).addcmul_(support, slope)
         return grad_h, (centred * invstd).flatten(), total.flatten(), None, None
+
+
+def _gradient_sums(grad: torch.Tensor, h: torch.Tensor, per_image: bool, fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sum(grad * h), sum(grad))`` for (n, C, H, W) tensors, per channel ((1, C, 1, 1), MetaBN's backward) or per
+    image and channel ((n, C, 1, 1), TaskNorm-I's).
+
+    ``fused``: both sums in one pass over ``grad`` and ``h`` from a normalisation's own backward kernel given
+    mean 0 and 1/std 1, whose weight gradient is then sum(grad * h) and bias gradient sum(grad): batch norm's per
+    channel (either layout), group norm's per image and channel over a (1, n*C, H, W) view of a standard-layout
+    ``h`` (one channel per group). Not differentiable (their second derivatives are not those sums'); otherwise
+    plain reductions."""
+    n, c, height, width = h.shape
+    shape = (n, c, 1, 1) if per_image else (1, c, 1, 1)
+    if not fused:
+        dims = (2, 3) if per_image else (0, 2, 3)
+        return (grad * h).sum(dims, keepdim=True), grad.sum(dims, keepdim=True)
+    if per_image:
+        rows, flat = n * c, (1, n * c, height, width)
+        unit = h.new_ones(rows)
+        _, dot, total = torch.ops.aten.native_group_norm_backward(
+            grad.contiguous().view(flat),
+            h.view(flat),
+            h.new_zeros(1, rows),
+            unit.view(1, rows),
+            unit,
+            1,
+            rows,
+            height * width,
+            rows,
+            [False, True, True],
+        )
+    else:
+        zero, one = h.new_zeros(c), h.new_ones(c)
+        _, dot, total = torch.ops.aten.native_batch_norm_backward(
+            grad, h, one, None, None, zero, one, True, 0.0, [False, True, True]
+        )
+    return dot.view(shape), total.view(shape)
 
 
 def _tasknorm_moments(
@@ -402,29 +431,7 @@ class _TaskNormI(torch.autograd.Function):
         else:
             mean_i, var_i, mean_s, var_s, d, invstd = ctx.moments
         beta = 1 - alpha
-        if not differentiable and _fused_instance_kernels(h):
-            # per image and channel, sum of grad * h and sum of grad in one pass: group norm's own backward over
-            # (1, n*C, H, W), one channel per group, with mean 0 and 1/std 1 (its weight gradient is then
-            # sum(grad * h) per channel, its bias gradient sum(grad))
-            nc, size = h.shape[0] * h.shape[1], h.shape[2] * h.shape[3]
-            flat = (1, nc, h.shape[2], h.shape[3])
-            unit = h.new_ones(1, nc)
-            _, dot, total = torch.ops.aten.native_group_norm_backward(
-                grad.contiguous().view(flat),
-                h.view(flat),
-                h.new_zeros(1, nc),
-                unit,
-                unit.view(nc),
-                1,
-                nc,
-                size,
-                nc,
-                [False, True, True],
-            )
-            dot, total = dot.view_as(mean_i), total.view_as(mean_i)
-        else:
-            total = grad.sum((2, 3), keepdim=True)  # per image and channel: sum of grad
-            dot = (grad * h).sum((2, 3), keepdim=True)
+        dot, total = _gradient_sums(grad, h, per_image=True, fused=not differentiable and _fused_instance_kernels(h))
         centred = dot - mean_i * total  # sum of grad * (h - mean_i)
         around = centred + (alpha * d) * total  # sum of grad * (h - mean), as mean_i - mean = alpha d
         grad_weight = (invstd * around).sum((0, 2, 3))
@@ -623,9 +630,9 @@ class Conv4(nn.Module):
             weight = p[f"{conv}.weight"]
             if fmt != own:  # a convolution answers in channels-last when its weight is: the weight follows too
                 weight = weight.contiguous(memory_format=fmt)
-            if i == 0 and mode == "metabn" and not collect and _folds_first_layer(h, weight, p, fmt):
-                conv_bias, bn_weight, bn_bias = p[f"{conv}.bias"], p[f"{bn}.weight"], p[f"{bn}.bias"]
-                h = _first_layer_metabn(h, weight, conv_bias, bn_weight, bn_bias, *stats.moments[0], self.eps)
+            layer = (weight, p[f"{conv}.bias"], p[f"{bn}.weight"], p[f"{bn}.bias"])
+            if i == 0 and mode == "metabn" and not collect and _folds_first_layer(h, layer, fmt):
+                h = _first_layer_metabn(h, *layer, *stats.moments[0], self.eps)
                 h = max_pool(h).relu_()
                 continue
             h = _conv3x3(h, weight, p[f"{conv}.bias"], fmt)
@@ -689,14 +696,14 @@ class Conv4(nn.Module):
             h = F.relu(max_pool(h))
 
 
-def _folds_first_layer(x: torch.Tensor, weight: torch.Tensor, p: Params, fmt: torch.memory_format) -> bool:
+def _folds_first_layer(x: torch.Tensor, layer: tuple[torch.Tensor, ...], fmt: torch.memory_format) -> bool:
     """Whether ``Conv4._run`` computes its first block's convolution and MetaBN with given moments as one product
-    (``_first_layer_metabn``): one input channel, channels-last, on the CPU, outside ``vmap``, and nothing that
-    would need gradients (adaptation, evaluation and the studio; training keeps the two steps and their
-    backward)."""
-    if x.shape[1] != 1 or fmt != torch.channels_last or weight.device.type != "cpu" or inside_vmap():
+    (``_first_layer_metabn``): one input channel, channels-last, on the CPU, outside ``vmap``, and neither the
+    images nor that block's tensors (``layer``: convolution weight and bias, normalisation weight and bias)
+    needing gradients (adaptation, evaluation and the studio; training keeps the two steps and their backward)."""
+    if x.shape[1] != 1 or fmt != torch.channels_last or layer[0].device.type != "cpu" or inside_vmap():
         return False
-    return not (torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in p.values())))
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *layer)))
 
 
 def build_backbone(cfg: BackboneConfig) -> nn.Module:

@@ -23,6 +23,7 @@ from hypermaml.backbones import (
     _conv3x3_one_channel,
     _first_layer_metabn,
     _folds_first_layer,
+    _gradient_sums,
     _MaxPool2x2,
     _NormaliseBySupport,
     _TaskNormI,
@@ -185,6 +186,20 @@ def test_first_convolution_as_a_matrix_product(layout):
     assert torch.autograd.gradgradcheck(lambda w, b: _conv3x3_one_channel(x, w, b, fmt), (w, b))  # MAML's
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gradient_sums_from_the_normalisation_kernels_equal_the_plain_reductions(layout):
+    torch.manual_seed(4)
+    h = torch.randn(5, 3, 6, 4, dtype=torch.float64) * 2 + 1
+    grad = torch.randn(5, 3, 6, 4, dtype=torch.float64)
+    per_channel = _gradient_sums(grad, h.contiguous(memory_format=LAYOUTS[layout]), per_image=False, fused=True)
+    assert [t.shape for t in per_channel] == [(1, 3, 1, 1)] * 2
+    torch.testing.assert_close(per_channel, ((grad * h).sum((0, 2, 3), keepdim=True), grad.sum((0, 2, 3), keepdim=True)))
+    per_image = _gradient_sums(grad, h, per_image=True, fused=True)  # the standard layout, as _TaskNormI uses it
+    assert [t.shape for t in per_image] == [(5, 3, 1, 1)] * 2
+    torch.testing.assert_close(per_image, _gradient_sums(grad, h, per_image=True, fused=False))
+    torch.testing.assert_close(per_image[0], (grad * h).sum((2, 3), keepdim=True))
+
+
 def test_queries_first_convolution_and_metabn_folded_into_one_product_equal_the_two_steps():
     torch.manual_seed(3)
     x = torch.rand(4, 1, 8, 6)
@@ -201,12 +216,13 @@ def test_query_logits_take_the_folded_first_layer_only_where_nothing_needs_gradi
     model = build("hypermaml", "metabn", torch.float32).eval()
     ep = image_episode(n_way=3, n_shot=2, n_query=4, seed=7)
     params = dict(model.backbone.named_parameters())
+    first = tuple(params[f"features.{j}.{name}"] for j, name in ((0, "weight"), (0, "bias"), (1, "weight"), (1, "bias")))
     with torch.no_grad():
-        assert _folds_first_layer(ep.query_x, params["features.0.weight"], params, torch.channels_last)
+        assert _folds_first_layer(ep.query_x, first, torch.channels_last)
         task = model.adapt(ep.support_x, ep.support_y)
         folded = model.logits(ep.query_x, task)
     # the parameters require gradients: the two steps, differentiable as before
-    assert not _folds_first_layer(ep.query_x, params["features.0.weight"], params, torch.channels_last)
+    assert not _folds_first_layer(ep.query_x, first, torch.channels_last)
     two_steps = model.logits(ep.query_x, task)
     assert two_steps.requires_grad
     torch.testing.assert_close(folded, two_steps.detach(), rtol=1e-4, atol=1e-5)
