@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.speed import percentiles_ms
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -63,10 +65,7 @@ def paired(fns: dict, repeats: int, warmup: int = 10) -> dict:
             start = time.perf_counter()
             fn()
             times[name].append(1000 * (time.perf_counter() - start))
-    out = {}
-    for name, values in times.items():
-        ordered = sorted(values)
-        out[name] = {"p20_ms": round(ordered[len(ordered) // 5], 3), "median_ms": round(statistics.median(ordered), 3)}
+    out: dict = {name: percentiles_ms(values) for name, values in times.items()}
     out["base_over_this"] = round(statistics.median(x / y for x, y in zip(times[a], times[b])), 3)
     return out
 

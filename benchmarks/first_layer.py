@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.first_layer            # batches of 5, 25, 100 images; both layouts
     .venv/bin/python -m benchmarks.first_layer --quick    # 5 and 25 images, fewer repeats
+    .venv/bin/python -m benchmarks.first_layer --save     # also store docs/first_layer.json
 
 The measurements behind ``hypermaml.backbones._conv3x3``: for each layout (channels-last, the
 standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches times the
@@ -25,15 +26,11 @@ product, is faster).
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import torch
 import torch.nn.functional as F
 
-from benchmarks.speed import alternate_ms
+from benchmarks.speed import alternate_ms, micro_main
 from hypermaml.backbones import _conv3x3_one_channel, _first_layer_metabn, normalise_with
-from hypermaml.memory import keep_freed_memory
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
@@ -107,15 +104,13 @@ def _query_layer(x, w, b) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 and 25 images, fewer repeats")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    kept = keep_freed_memory()
-    torch.set_num_threads(args.threads)
-    batches, repeats = ([5, 25], 5) if args.quick else ([5, 25, 100], 40)
-    rows = measure(batches, repeats)
-    print(json.dumps({"benchmark": "first_layer", "threads": args.threads, "keep_freed_memory": kept, "rows": rows}))
+    micro_main(
+        "first_layer",
+        __doc__,
+        lambda quick: measure(*(([5, 25], 5) if quick else ([5, 25, 100], 40))),
+        "5 and 25 images, fewer repeats",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -244,6 +244,19 @@ def markdown(report: dict) -> str:
 # ---------------------------------------------------------------------------------------------- our side
 
 
+class _Warmups:
+    """Untimed warm-up episodes (or calls) before a measurement, the same rule on both sides: ``first`` before a
+    row's first measurement, one before each later one."""
+
+    def __init__(self, first: int) -> None:
+        self.first, self.used = first, set()
+
+    def __call__(self, key: str) -> int:
+        seen = key in self.used
+        self.used.add(key)
+        return 1 if seen else self.first
+
+
 def _ours(args) -> tuple[dict, dict]:
     """Our side: (facts, measurements), each measurement a function of no arguments returning one number. Models
     are built on first use and kept, so every later measurement of a row continues on the same warm model."""
@@ -260,12 +273,7 @@ def _ours(args) -> tuple[dict, dict]:
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     models: dict[str, object] = {}
-    used: set[str] = set()  # measurements made once: later ones warm up with one untimed episode or call
-
-    def warmup(key: str) -> int:
-        first = key not in used
-        used.add(key)
-        return args.warmup if first else 1
+    warmup = _Warmups(args.warmup)
 
     def kept_model(key: str, build):
         if key not in models:
@@ -360,12 +368,7 @@ def _paper(args) -> tuple[dict, dict]:
     channels = 3 if args.paper_backbone == "Conv4" else 1
     model_func = getattr(backbone, args.paper_backbone)
     models: dict[str, tuple] = {}
-    used: set[str] = set()  # as on our side
-
-    def warmup(key: str) -> int:
-        first = key not in used
-        used.add(key)
-        return args.warmup if first else 1
+    warmup = _Warmups(args.warmup)
 
     def build(key: str, cls, flags: list[str], shot: int):
         """Their model and params, built as their train.py builds them on first use, then kept."""

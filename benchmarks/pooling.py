@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.pooling            # 25 and 100 images of 64 x 28 x 28, 100 of 64 x 14 x 14
     .venv/bin/python -m benchmarks.pooling --quick    # fewer repeats
+    .venv/bin/python -m benchmarks.pooling --save     # also store docs/pooling.json
 
 The measurements behind ``hypermaml.backbones.max_pool``, which second-order MAML's training step uses (it runs
 in the standard layout; channels-last keeps ``F.max_pool2d``). For each shape it times the two in three uses:
@@ -18,15 +19,11 @@ and the median of the times in ms. The last line is one JSON object; ``ratio`` i
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import torch
 import torch.nn.functional as F
 
-from benchmarks.speed import alternate_ms
+from benchmarks.speed import alternate_ms, micro_main
 from hypermaml.backbones import max_pool
-from hypermaml.memory import keep_freed_memory
 
 SHAPES = ((25, 64, 28, 28), (100, 64, 28, 28), (100, 64, 14, 14))
 
@@ -71,14 +68,7 @@ def measure(repeats: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="5 repeats instead of 40")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    kept = keep_freed_memory()
-    torch.set_num_threads(args.threads)
-    rows = measure(5 if args.quick else 40)
-    print(json.dumps({"benchmark": "pooling", "threads": args.threads, "keep_freed_memory": kept, "rows": rows}))
+    micro_main("pooling", __doc__, lambda quick: measure(5 if quick else 40), "5 repeats instead of 40", argv)
 
 
 if __name__ == "__main__":

@@ -95,11 +95,34 @@ def alternate_ms(fns: dict, repeats: int, warmup: int = 3) -> dict[str, dict[str
             start = time.perf_counter()
             fn()
             times[name].append(1000 * (time.perf_counter() - start))
-    out = {}
-    for name, values in times.items():
-        values.sort()
-        out[name] = {"p20_ms": round(values[len(values) // 5], 3), "median_ms": round(values[len(values) // 2], 3)}
-    return out
+    return {name: percentiles_ms(values) for name, values in times.items()}
+
+
+def percentiles_ms(values: list[float]) -> dict[str, float]:
+    """The 20th percentile and the median of times in ms, as every alternating benchmark reports them."""
+    ordered = sorted(values)
+    return {"p20_ms": round(ordered[len(ordered) // 5], 3), "median_ms": round(ordered[len(ordered) // 2], 3)}
+
+
+def micro_main(name: str, doc: str, measure, quick_help: str, argv: list[str] | None = None) -> None:
+    """The command line of the small alternating benchmarks (``first_layer``, ``pooling``, ``tasknorm``):
+    ``--quick`` (``quick_help``), ``--threads`` (default 2) and ``--save`` (store the report as
+    ``docs/<name>.json``); keeps freed memory, runs ``measure(quick)`` for its rows and prints the report as one
+    JSON line."""
+    from benchmarks.readme import DOCS
+    from hypermaml.memory import keep_freed_memory
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save", action="store_true", help=f"also store the report as docs/{name}.json")
+    args = parser.parse_args(argv)
+    kept = keep_freed_memory()
+    torch.set_num_threads(args.threads)
+    report = {"benchmark": name, "threads": args.threads, "keep_freed_memory": kept, "rows": measure(args.quick)}
+    if args.save:
+        (DOCS / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report))
 
 
 def sync(device: torch.device) -> None:

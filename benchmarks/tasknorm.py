@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.tasknorm            # ProtoNet 1/5-shot, second-order MAML 5-shot (1 step)
     .venv/bin/python -m benchmarks.tasknorm --quick    # fewer rounds
+    .venv/bin/python -m benchmarks.tasknorm --save     # also store docs/tasknorm.json
 
 The shipped configs that normalise with TaskNorm-I (``omniglot_emnist_protonet_{1,5}shot``,
 ``omniglot_emnist_maml_5shot`` with one second-order inner step) take one-episode training steps (``meta_loss``,
@@ -16,16 +17,12 @@ one JSON object.
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import torch
 
 import hypermaml as hm
 from benchmarks import speed
-from benchmarks.speed import alternate_ms
+from benchmarks.speed import alternate_ms, micro_main
 from hypermaml import backbones
-from hypermaml.memory import keep_freed_memory
 
 CASES = (("protonet", 1, {}), ("protonet", 5, {}), ("maml", 5, {"train_steps": 1, "first_order": False}))
 
@@ -72,23 +69,21 @@ def measure(method: str, shot: int, maml: dict, rounds: int) -> dict:
     return row
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="4 rounds instead of 10")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    kept = keep_freed_memory()
-    torch.set_num_threads(args.threads)
+def measure_all(quick: bool) -> list[dict]:
     rows = []
     for method, shot, maml in CASES:
-        row = measure(method, shot, maml, 4 if args.quick else 10)
+        row = measure(method, shot, maml, 4 if quick else 10)
         rows.append(row)
         print(
             f"{method} {shot}-shot training step: hand-written {row['hand_written']['p20_ms']} ms, "
             f"written out {row['written_out']['p20_ms']} ms (20th percentiles), speedup {row['speedup']}x",
             flush=True,
         )
-    print(json.dumps({"benchmark": "tasknorm", "threads": args.threads, "keep_freed_memory": kept, "rows": rows}))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    micro_main("tasknorm", __doc__, measure_all, "4 rounds instead of 10", argv)
 
 
 if __name__ == "__main__":
