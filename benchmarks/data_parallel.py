@@ -81,8 +81,19 @@ def launch(processes: int, episodes: int, hidden: int | None, independent: bool 
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"torchrun with {processes} process(es) failed:\n{done.stderr[-3000:]}")
-    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"rank"')]
-    return sum(r["episodes_per_s"] for r in reports)
+    return sum(r["episodes_per_s"] for r in _rank_reports(done.stdout))
+
+
+def _rank_reports(stdout: str) -> list[dict]:
+    """The ranks' ``{"rank": ...}`` objects in torchrun's shared stdout. Processes printing at the same moment
+    can run two objects into one line (a print writes the text and the newline apart), so the objects are read
+    one after another wherever they start, not one per line."""
+    decoder, reports, at = json.JSONDecoder(), [], stdout.find('{"rank"')
+    while at >= 0:
+        report, end = decoder.raw_decode(stdout, at)
+        reports.append(report)
+        at = stdout.find('{"rank"', end)
+    return reports
 
 
 def measure(processes: int = 2, episodes: int = 96, rounds: int = 3, hidden: int | None = None) -> dict:

@@ -190,3 +190,11 @@ def test_the_data_parallel_benchmark_measures_both_launches_in_one_run():
     assert report["scaling_efficiency"] == pytest.approx(
         report["episodes_per_s"] / (2 * report["one_process_episodes_per_s"]), abs=0.01
     )
+
+
+def test_rank_reports_run_into_one_line_by_two_processes_are_both_read():
+    from benchmarks.data_parallel import _rank_reports
+
+    out = 'W1128 warning\n{"rank": 1, "episodes_per_s": 41.3}{"rank": 0, "episodes_per_s": 40.5}\n\n{"rank": 2, "episodes_per_s": 1.0}\n'
+    assert [r["rank"] for r in _rank_reports(out)] == [1, 0, 2]
+    assert sum(r["episodes_per_s"] for r in _rank_reports(out)) == 82.8
