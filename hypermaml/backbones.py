@@ -123,7 +123,7 @@ def _normalise_support(
     return out, mean, invstd.pow(-2).sub_(eps).clamp_min_(0)
 
 
-def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
+def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, fmt: torch.memory_format) -> torch.Tensor:
     """A Conv4 convolution, (n, C_in, H, W) -> (n, C_out, H, W) in layout ``fmt``.
 
     A one-channel input is "contiguous" in both layouts, and the convolution then answers in the standard one,
@@ -147,12 +147,14 @@ def _conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: tor
     return F.conv2d(x, weight, bias, padding=1).contiguous(memory_format=fmt)
 
 
-def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
+def _conv3x3_one_channel(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, fmt: torch.memory_format
+) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=1)`` for a one-channel input, (n, 1, H, W) -> (n, C, H, W) in layout
     ``fmt``, as a matrix product of the 3x3 patches (``F.unfold``, n*H*W of 9 values) with the (C, 9) weight:
     one product in channels-last (pixels as rows), one per image in the standard layout (``baddbmm``, whose
-    output is already that layout). Equal up to float rounding, and differentiable to any order like the
-    convolution."""
+    output is already that layout); ``bias`` None: no bias. Equal up to float rounding, and differentiable to any
+    order like the convolution."""
     n, _, height, width = x.shape
     out_channels = weight.shape[0]
     patches = F.unfold(x, 3, padding=1)  # (n, 9, H*W)
@@ -160,16 +162,17 @@ def _conv3x3_one_channel(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     if fmt == torch.channels_last:  # rows are pixels: (n, H*W, C) is channels-last memory
         return _pixels_to_image(_pixel_rows_product(patches, w, bias), x.shape)
     # one (C, 9) x (9, H*W) product per image, straight into (n, C, H*W): the standard layout, no transpose
-    out = torch.baddbmm(bias.view(1, -1, 1), w.expand(n, -1, -1), patches)
+    w = w.expand(n, -1, -1)
+    out = torch.bmm(w, patches) if bias is None else torch.baddbmm(bias.view(1, -1, 1), w, patches)
     return out.view(n, out_channels, height, width)
 
 
-def _pixel_rows_product(patches: torch.Tensor, w: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Each pixel's 3x3 patch times the (C, 9) weight, plus ``bias`` (C,): patches (n, 9, H*W) as ``F.unfold``
-    gives them -> (n, H*W, C) pixel rows. One product per image over the patches' transpose, which the matrix
-    product reads as it lies (copying the patches into rows first was 16-19% slower at 5-75 images)."""
-    n = len(patches)
-    return torch.baddbmm(bias.view(1, 1, -1), patches.transpose(1, 2), w.t().expand(n, -1, -1))
+def _pixel_rows_product(patches: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Each pixel's 3x3 patch times the (C, 9) weight, plus ``bias`` (C,; None: none): patches (n, 9, H*W) as
+    ``F.unfold`` gives them -> (n, H*W, C) pixel rows. One product per image over the patches' transpose, which
+    the matrix product reads as it lies (copying the patches into rows first was 16-19% slower at 5-75 images)."""
+    rows, w = patches.transpose(1, 2), w.t().expand(len(patches), -1, -1)
+    return torch.bmm(rows, w) if bias is None else torch.baddbmm(bias.view(1, 1, -1), rows, w)
 
 
 def _pixels_to_image(rows: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -181,7 +184,7 @@ def _pixels_to_image(rows: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 def _first_layer_metabn(
     x: torch.Tensor,
     weight: torch.Tensor,
-    bias: torch.Tensor,
+    bias: torch.Tensor | None,
     bn_weight: torch.Tensor,
     bn_bias: torch.Tensor,
     mean: torch.Tensor,
@@ -198,7 +201,7 @@ def _first_layer_metabn(
     convolution and the normalisation each passed over them (``benchmarks/first_layer.py``). The support set
     itself keeps the two steps: its moments from the patches' covariance cost as much as the pass they save."""
     scale = bn_weight * torch.rsqrt(var + eps)
-    shift = torch.addcmul(bn_bias, bias - mean, scale)
+    shift = torch.addcmul(bn_bias, mean if bias is None else bias - mean, scale, value=-1 if bias is None else 1)
     folded = weight.reshape(len(weight), 9) * scale[:, None]
     return _pixels_to_image(_pixel_rows_product(F.unfold(x, 3, padding=1), folded, shift), x.shape)
 
@@ -547,6 +550,15 @@ class Conv4(nn.Module):
             ]
             channels = cfg.hidden
         self.features = nn.Sequential(*layers)
+        # Every normalisation but running statistics in evaluation subtracts a per-channel mean of the very
+        # activations it normalises (the batch's, the support set's, each image's blended with the support's), so
+        # a per-channel convolution bias cancels exactly: it is not added (the matrix product of the first layer
+        # then skips broadcasting it over every pixel, and no backward reduces a gradient for it, which is zero)
+        # and not trained. The parameters stay, so checkpoints keep their layout and load either way.
+        self._conv_bias = cfg.batch_norm == "running"
+        if not self._conv_bias:
+            for layer in layers[::4]:
+                layer.bias.requires_grad_(False)
         if cfg.batch_norm == "tasknorm-i":
             # Per layer (scale, offset) of alpha = sigmoid(scale * n_support + offset). Starting at
             # sigmoid(2) = 0.88 puts most weight on the support moments, the statistics the transductive
@@ -630,12 +642,13 @@ class Conv4(nn.Module):
             weight = p[f"{conv}.weight"]
             if fmt != own:  # a convolution answers in channels-last when its weight is: the weight follows too
                 weight = weight.contiguous(memory_format=fmt)
-            layer = (weight, p[f"{conv}.bias"], p[f"{bn}.weight"], p[f"{bn}.bias"])
+            conv_bias = p[f"{conv}.bias"] if self._conv_bias else None
+            layer = (weight, conv_bias, p[f"{bn}.weight"], p[f"{bn}.bias"])
             if i == 0 and mode == "metabn" and not collect and _folds_first_layer(h, layer, fmt):
                 h = _first_layer_metabn(h, *layer, *stats.moments[0], self.eps)
                 h = max_pool(h).relu_()
                 continue
-            h = _conv3x3(h, weight, p[f"{conv}.bias"], fmt)
+            h = _conv3x3(h, weight, conv_bias, fmt)
             weight, bias = p[f"{bn}.weight"], p[f"{bn}.bias"]
             if mode == "transductive" or (mode == "running" and self.training):
                 h = batch_normalise(h, weight, bias, self.eps)
@@ -703,7 +716,7 @@ def _folds_first_layer(x: torch.Tensor, layer: tuple[torch.Tensor, ...], fmt: to
     needing gradients (adaptation, evaluation and the studio; training keeps the two steps and their backward)."""
     if x.shape[1] != 1 or fmt != torch.channels_last or layer[0].device.type != "cpu" or inside_vmap():
         return False
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *layer)))
+    return not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *layer)))
 
 
 def build_backbone(cfg: BackboneConfig) -> nn.Module:

@@ -61,8 +61,11 @@ def gradient_steps(
             with torch.enable_grad():
                 current = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
                 loss = loss_fn(current)
-                grads = torch.autograd.grad(loss, list(current.values()), create_graph=differentiable and not first_order)
-        params = {k: v - inner_lr * g for (k, v), g in zip(current.items(), grads)}
+                grads = torch.autograd.grad(
+                    loss, list(current.values()), create_graph=differentiable and not first_order, allow_unused=True
+                )
+        # a tensor the loss does not use (a convolution bias that the normalisation cancels) keeps its value
+        params = {k: v if g is None else v - inner_lr * g for (k, v), g in zip(current.items(), grads)}
         if not differentiable:
             params = {k: v.detach() for k, v in params.items()}
         trajectory.append(params)

@@ -95,12 +95,13 @@ def test_running_statistics_change_only_through_the_explicit_training_step():
 
 
 def test_metabn_queries_use_the_support_moments():
-    # MetaBN by hand on the first layer: (conv(x) - mean_support) / sqrt(var_support + eps) * w + b.
+    # MetaBN by hand on the first layer: (conv(x) - mean_support) / sqrt(var_support + eps) * w + b. The
+    # convolution's bias cancels there, so Conv4 leaves it out: the moments are those of the convolution without it.
     model = build("protonet", "metabn")
     ep = structured_episode()
     _, stats = model.backbone.embed_support(ep.support_x)
     conv = model.backbone.features[0]
-    h = torch.nn.functional.conv2d(model.backbone.standardize(ep.support_x), conv.weight, conv.bias, padding=1)
+    h = torch.nn.functional.conv2d(model.backbone.standardize(ep.support_x), conv.weight, None, padding=1)
     var, mean = torch.var_mean(h, dim=(0, 2, 3), correction=0)
     assert torch.allclose(stats.moments[0][0], mean, atol=1e-5)
     assert torch.allclose(stats.moments[0][1], var, atol=1e-5)

@@ -7,6 +7,8 @@
   support moments), each with a written-out backward, against autograd through the plain formula, first and
   second derivatives.
 - ``_conv3x3_one_channel``: the first convolution as a matrix product, against ``F.conv2d``.
+- The convolution biases, which ``Conv4`` leaves out where the normalisation cancels them, against a forward
+  that adds them.
 - MetaBN's support pass without autograd (moments from the fused kernel) equals the autograd path.
 - ``max_pool``: 2x2 max-pooling as elementwise maxima in the standard layout equals ``F.max_pool2d``, values,
   gradients and gradients of gradients, ties included.
@@ -27,10 +29,12 @@ from hypermaml.backbones import (
     _MaxPool2x2,
     _NormaliseBySupport,
     _TaskNormI,
+    batch_normalise,
     max_pool,
     memory_layout,
     moments_of,
     normalise_with,
+    tasknorm_written_out,
 )
 from hypermaml.base import FewShotModel
 from tests.conftest import METHOD_VARIANTS, image_episode, tiny_conv_config
@@ -74,6 +78,53 @@ def test_one_pass_over_support_and_queries_equals_two(batch_norm, layout):
             torch.testing.assert_close(v1, v2, rtol=1e-4, atol=1e-5)
 
 
+def _forward_adding_conv_biases(backbone, support_x, query_x) -> tuple[torch.Tensor, torch.Tensor]:
+    """Support and query features with every convolution's bias added, then the normalisation written out:
+    the support's moments (MetaBN, TaskNorm-I) or each batch's own (transductive)."""
+    hs, hq = backbone.standardize(support_x), backbone.standardize(query_x)
+    k, mode = len(hs), backbone.batch_norm
+    for i in range(backbone.n_blocks):
+        conv, bn = backbone.features[4 * i], backbone.features[4 * i + 1]
+        hs, hq = (F.conv2d(h, conv.weight, conv.bias, padding=1) for h in (hs, hq))
+        if mode == "transductive":
+            hs, hq = (batch_normalise(h, bn.weight, bn.bias, backbone.eps) for h in (hs, hq))
+        elif mode == "metabn":
+            mean, var = moments_of(hs, (0, 2, 3))
+            hs, hq = (normalise_with(h, mean, var, bn.weight, bn.bias, backbone.eps) for h in (hs, hq))
+        else:  # TaskNorm-I over cat(support, query): the support rows' moments blended with each image's own
+            alpha = backbone._alpha(dict(backbone.named_parameters()), i, k)
+            h = tasknorm_written_out(torch.cat([hs, hq]), bn.weight, bn.bias, alpha, k, backbone.eps)[0]
+            hs, hq = h[:k], h[k:]
+        hs, hq = (F.relu(F.max_pool2d(h, 2)) for h in (hs, hq))
+    return hs.flatten(1), hq.flatten(1)
+
+
+@pytest.mark.parametrize("batch_norm", ["metabn", "tasknorm-i", "transductive"])
+def test_the_convolution_biases_cancel_in_the_normalisation(batch_norm):
+    """Conv4 leaves the convolution biases out (and untrained) where the normalisation subtracts a mean of the
+    activations it normalises: large biases give the features of a forward that adds them. With running
+    statistics in evaluation they do not cancel, and are used and trained."""
+    model = build("hypermaml", batch_norm)
+    backbone = model.backbone
+    convs = [backbone.features[4 * i] for i in range(backbone.n_blocks)]
+    assert not any(c.bias.requires_grad for c in convs)
+    with torch.no_grad():
+        for c in convs:
+            c.bias.copy_(5 * torch.randn_like(c.bias))
+    ep = as_dtype(image_episode(n_way=3, n_shot=2, n_query=4, seed=7), torch.float64)
+    support, query, _ = backbone.embed_episode(ep.support_x, ep.query_x)
+    ref_support, ref_query = _forward_adding_conv_biases(backbone, ep.support_x, ep.query_x)
+    torch.testing.assert_close(support, ref_support, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(query, ref_query, rtol=1e-9, atol=1e-10)
+
+    running = build("hypermaml", "running").eval().backbone
+    assert all(running.features[4 * i].bias.requires_grad for i in range(running.n_blocks))
+    before = running(ep.query_x)
+    with torch.no_grad():
+        running.features[0].bias.add_(1.0)
+    assert not torch.allclose(running(ep.query_x), before)
+
+
 # Where meta_loss takes its own path (MAML with adapt="head" or transductive normalisation adapts then scores).
 META_LOSS_CASES = [(v, bn) for v in ("hypermaml", "protonet") for bn in ("metabn", "tasknorm-i", "transductive")] + [
     ("maml-all", bn) for bn in ("metabn", "tasknorm-i")
@@ -85,7 +136,8 @@ def test_meta_loss_equals_adapt_then_logits(variant, batch_norm):
     """Loss, logits and every parameter's gradient, in float64 (second-order MAML: through the inner loop)."""
     model = build(variant, batch_norm).train()
     ep = as_dtype(image_episode(n_way=3, n_shot=2, n_query=4, seed=5), torch.float64)
-    params = [p for p in model.parameters()]
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]  # not the cancelled conv biases
+    params = [p for _, p in named]
     loss, logits = model.meta_loss(ep)
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     ref_loss, ref_logits = FewShotModel.meta_loss(model, ep)
@@ -93,7 +145,7 @@ def test_meta_loss_equals_adapt_then_logits(variant, batch_norm):
     torch.testing.assert_close(loss, ref_loss, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(logits, ref_logits, rtol=1e-10, atol=1e-12)
     checked = 0
-    for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads):
+    for (name, _), g, r in zip(named, grads, ref_grads):
         assert (g is None) == (r is None), name
         if g is not None:
             torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10, msg=name)
