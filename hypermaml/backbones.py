@@ -265,6 +265,7 @@ class _NormaliseBySupport(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, bias, k: int, eps: float):
+        ctx.set_materialize_grads(False)  # unused moments' gradients arrive as None, not as zeros to add
         mean, var = moments_of(h[:k], (0, 2, 3))
         invstd = torch.rsqrt(var + eps)
         ctx.save_for_backward(h, weight, mean, invstd)
@@ -275,6 +276,8 @@ class _NormaliseBySupport(torch.autograd.Function):
     def backward(ctx, grad, grad_mean, grad_var):
         h, weight, mean, invstd = ctx.saved_tensors
         k, w = ctx.k, weight.view(1, -1, 1, 1)
+        if grad is None:
+            grad = torch.zeros_like(h)
         differentiable = torch.is_grad_enabled()
         if differentiable:  # a differentiable backward (create_graph): the moments as functions of h
             mean, var = moments_of(h[:k], (0, 2, 3))
@@ -402,6 +405,7 @@ class _TaskNormI(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, bias, alpha, k: int, eps: float):
+        ctx.set_materialize_grads(False)  # unused moments' gradients arrive as None, not as zeros to add
         ctx.k, ctx.eps = k, eps
         ctx.save_for_backward(h, weight, alpha)
         if not _fused_instance_kernels(h):
@@ -426,6 +430,8 @@ class _TaskNormI(torch.autograd.Function):
     def backward(ctx, grad, grad_mean_s, grad_var_s):
         h, weight, alpha = ctx.saved_tensors
         moments, k, eps = ctx.moments[:2], ctx.k, ctx.eps
+        if grad is None:
+            grad = torch.zeros_like(h)
         if torch.is_grad_enabled():  # a differentiable backward (create_graph: second-order MAML's inner step)
             return (*_TaskNormIGrad.apply(grad, h, weight, alpha, grad_mean_s, grad_var_s, moments, k, eps), None, None)
         dot, total = _gradient_sums(grad, h, per_image=True, fused=_fused_instance_kernels(h))
