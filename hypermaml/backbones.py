@@ -457,8 +457,8 @@ def _tasknorm_backward_terms(
 ) -> tuple[torch.Tensor, ...]:
     """TaskNorm-I's backward on per-image-and-channel numbers: from the sums of the output gradient ``total`` and
     of gradient times input ``dot`` and each image's moments (all (n, C, 1, 1); ``count`` = H * W pixels each),
-    (a, p, q, grad_weight, grad_bias, grad_alpha), where the input gradient is ``grad * a + p + q * h``. Plain
-    operations on small tensors, so that ``_TaskNormIGrad`` can differentiate them with autograd."""
+    (a, p, q, grad_weight, grad_bias, grad_alpha), where the input gradient is ``grad * a + p + q * h``. Its
+    vector-Jacobian product, for ``_TaskNormIGrad``'s backward, is ``_tasknorm_backward_terms_vjp``."""
     n, w = len(total), weight.view(1, -1, 1, 1)
     _, _, mean_s, var_s, d, _, var = _tasknorm_moments(total, alpha, k, own=(mean_i, var_i))
     invstd = torch.rsqrt(var + eps)
@@ -604,8 +604,8 @@ class _TaskNormIGrad(torch.autograd.Function):
     that backward put about twenty operations over the activations per layer into the graph, and the outer
     backward about twice as many more. Here, given the upstream gradients G (of grad_h) and those of the small
     outputs: the three sums T0 = sum(G), T1 = sum(G * grad), T2 = sum(G * h) stand for G in the small outputs'
-    objective ``a T1 + p T0 + q T2 + ...``, whose derivatives in (S1, S2, m, v, weight, alpha, ...) autograd
-    takes on (n, C) numbers (``_tasknorm_backward_terms``); then
+    objective ``a T1 + p T0 + q T2 + ...``, whose derivatives in (S1, S2, m, v, weight, alpha, ...) are a
+    vector-Jacobian product on (n, C) numbers written out (``_tasknorm_backward_terms_vjp``); then
 
         d/dgrad = a G + dS1 + dS2 h,    d/dh = q G + dS2 grad + dm / count + dv 2 (h - m) / count.
 
