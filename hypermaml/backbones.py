@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -152,8 +153,8 @@ def _conv3x3_one_channel(
 ) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=1)`` for a one-channel input, (n, 1, H, W) -> (n, C, H, W) in layout
     ``fmt``, as a matrix product of the 3x3 patches (``F.unfold``, n*H*W of 9 values) with the (C, 9) weight:
-    one product in channels-last (pixels as rows), one per image in the standard layout (``baddbmm``, whose
-    output is already that layout); ``bias`` None: no bias. Equal up to float rounding, and differentiable to any
+    one product per image in either layout (``bmm``; channels-last over the patches' transpose, pixels as rows;
+    the standard layout straight into that layout); ``bias`` None: no bias. Equal up to float rounding, and differentiable to any
     order like the convolution."""
     n, _, height, width = x.shape
     out_channels = weight.shape[0]
@@ -201,7 +202,8 @@ def _first_layer_metabn(
     convolution and the normalisation each passed over them (``benchmarks/first_layer.py``). The support set
     itself keeps the two steps: its moments from the patches' covariance cost as much as the pass they save."""
     scale = bn_weight * torch.rsqrt(var + eps)
-    shift = torch.addcmul(bn_bias, mean if bias is None else bias - mean, scale, value=-1 if bias is None else 1)
+    centre = mean if bias is None else mean - bias  # (product + bias) - mean, for the product without the bias
+    shift = torch.addcmul(bn_bias, centre, scale, value=-1)
     folded = weight.reshape(len(weight), 9) * scale[:, None]
     return _pixels_to_image(_pixel_rows_product(F.unfold(x, 3, padding=1), folded, shift), x.shape)
 
@@ -265,7 +267,6 @@ class _NormaliseBySupport(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, bias, k: int, eps: float):
-        ctx.set_materialize_grads(False)  # unused moments' gradients arrive as None, not as zeros to add
         mean, var = moments_of(h[:k], (0, 2, 3))
         invstd = torch.rsqrt(var + eps)
         ctx.save_for_backward(h, weight, mean, invstd)
@@ -276,8 +277,6 @@ class _NormaliseBySupport(torch.autograd.Function):
     def backward(ctx, grad, grad_mean, grad_var):
         h, weight, mean, invstd = ctx.saved_tensors
         k, w = ctx.k, weight.view(1, -1, 1, 1)
-        if grad is None:
-            grad = torch.zeros_like(h)
         differentiable = torch.is_grad_enabled()
         if differentiable:  # a differentiable backward (create_graph): the moments as functions of h
             mean, var = moments_of(h[:k], (0, 2, 3))
@@ -397,7 +396,7 @@ class _TaskNormI(torch.autograd.Function):
     operations over the activations per layer, and second-order MAML differentiates that backward again. Here
     the forward reads ``h`` three times and the backward five: two sums per image and channel (of the gradient
     and of gradient times input), then ``grad * a + p + q * h`` with per-image-and-channel ``a, p, q``; the
-    chain through the moments is done on (n, C) numbers (``_tasknorm_backward_terms``). A differentiable
+    chain through the moments is done on (n, C) numbers (``_tasknorm_chain``). A differentiable
     backward (second-order MAML's inner step) is one autograd node, ``_TaskNormIGrad``, whose own backward, the
     second derivative, is written by hand as well. Checked against the written-out formula, with ``gradcheck``
     and ``gradgradcheck``, in ``tests/test_joint_pass.py``.
@@ -405,13 +404,13 @@ class _TaskNormI(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, bias, alpha, k: int, eps: float):
-        ctx.set_materialize_grads(False)  # unused moments' gradients arrive as None, not as zeros to add
-        ctx.k, ctx.eps = k, eps
+        ctx.k = k
         ctx.save_for_backward(h, weight, alpha)
         if not _fused_instance_kernels(h):
             mean_i, var_i, mean_s, var_s, d, mean, var = _tasknorm_moments(h, alpha, k)
-            ctx.moments = (mean_i, var_i)
-            return _scale_shift(h, mean, torch.rsqrt(var + eps), weight, bias), mean_s.flatten(), var_s.flatten()
+            invstd = torch.rsqrt(var + eps)
+            ctx.moments = (mean_i, var_i, mean_s, var_s, d, invstd)
+            return _scale_shift(h, mean, invstd, weight, bias), mean_s.flatten(), var_s.flatten()
         # group norm with one channel per group: each image's moments in one pass, and h - mean_i scaled by
         # 1/sqrt(var_i + eps) ("normed"); the blend only moves the mean and rescales: h - mean = (h - mean_i) +
         # alpha d, so out = normed * w invstd / rstd_i + (w invstd alpha d + bias), written over normed
@@ -421,7 +420,7 @@ class _TaskNormI(torch.autograd.Function):
         var_i = rstd_i.pow(-2).sub_(eps).clamp_min_(0)
         _, _, mean_s, var_s, d, _, var = _tasknorm_moments(h, alpha, k, own=(mean_i, var_i))
         invstd = torch.rsqrt(var + eps)
-        ctx.moments = (mean_i, var_i)
+        ctx.moments = (mean_i, var_i, mean_s, var_s, d, invstd)
         scale = weight.view(1, -1, 1, 1) * invstd
         out = torch.addcmul(bias.view(1, -1, 1, 1) + scale * alpha * d, normed, scale / rstd_i, out=normed)
         return out, mean_s.flatten(), var_s.flatten()
@@ -429,107 +428,104 @@ class _TaskNormI(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, grad_mean_s, grad_var_s):
         h, weight, alpha = ctx.saved_tensors
-        moments, k, eps = ctx.moments[:2], ctx.k, ctx.eps
-        if grad is None:
-            grad = torch.zeros_like(h)
         if torch.is_grad_enabled():  # a differentiable backward (create_graph: second-order MAML's inner step)
-            return (*_TaskNormIGrad.apply(grad, h, weight, alpha, grad_mean_s, grad_var_s, moments, k, eps), None, None)
+            return (*_TaskNormIGrad.apply(grad, h, weight, alpha, grad_mean_s, grad_var_s, ctx.moments, ctx.k), None, None)
         dot, total = _gradient_sums(grad, h, per_image=True, fused=_fused_instance_kernels(h))
-        a, p, q, grad_weight, grad_bias, grad_alpha = _tasknorm_backward_terms(
-            total, dot, *moments, weight, alpha, grad_mean_s, grad_var_s, k, eps, h.shape[2] * h.shape[3]
-        )
+        chain = _tasknorm_chain(total, dot, ctx.moments, weight, alpha, grad_mean_s, grad_var_s, ctx.k, h[0, 0].numel())
         # grad * a + p + q * h, the second term added in place (one full-size tensor fewer)
-        return torch.addcmul(p, grad, a).addcmul_(h, q), grad_weight, grad_bias, grad_alpha, None, None
+        grad_h = torch.addcmul(chain.p, grad, chain.a).addcmul_(h, chain.q)
+        return grad_h, chain.grad_weight, chain.grad_bias, chain.grad_alpha, None, None
 
 
-def _tasknorm_backward_terms(
+class _TaskNormChain(NamedTuple):
+    """TaskNorm-I's backward on per-image-and-channel numbers (``_tasknorm_chain``): the input gradient is
+    ``grad * a + p + q * h`` (a, p, q: (n, C, 1, 1)); then the other inputs' gradients (weight and bias: (C,);
+    alpha: 0-dim); then what its vector-Jacobian product (``_tasknorm_chain_vjp``) reuses."""
+
+    a: torch.Tensor
+    p: torch.Tensor
+    q: torch.Tensor
+    grad_weight: torch.Tensor
+    grad_bias: torch.Tensor
+    grad_alpha: torch.Tensor
+    sigma: torch.Tensor  # 1/k for the k support images, else 0: d mean_s / d mean_i
+    d: torch.Tensor  # mean_i - mean_s
+    invstd: torch.Tensor  # 1 / sqrt(var + eps) of the blended moments
+    around: torch.Tensor  # sum of grad * (h - mean)
+    d_mean: torch.Tensor  # dL / d(blended mean)
+    d_var: torch.Tensor  # dL / d(blended var)
+    g_var_s: torch.Tensor  # dL / d var_s, the moments' own gradient included
+    blend: torch.Tensor  # d var / d alpha
+
+
+def _tasknorm_chain(
     total: torch.Tensor,
     dot: torch.Tensor,
-    mean_i: torch.Tensor,
-    var_i: torch.Tensor,
+    moments: tuple[torch.Tensor, ...],
     weight: torch.Tensor,
     alpha: torch.Tensor,
-    grad_mean_s: torch.Tensor | None,
-    grad_var_s: torch.Tensor | None,
+    grad_mean_s: torch.Tensor,
+    grad_var_s: torch.Tensor,
     k: int,
-    eps: float,
     count: int,
-) -> tuple[torch.Tensor, ...]:
-    """TaskNorm-I's backward on per-image-and-channel numbers: from the sums of the output gradient ``total`` and
-    of gradient times input ``dot`` and each image's moments (all (n, C, 1, 1); ``count`` = H * W pixels each),
-    (a, p, q, grad_weight, grad_bias, grad_alpha), where the input gradient is ``grad * a + p + q * h``. Its
-    vector-Jacobian product, for ``_TaskNormIGrad``'s backward, is ``_tasknorm_backward_terms_vjp``."""
+) -> _TaskNormChain:
+    """TaskNorm-I's backward through its moments, on per-image-and-channel numbers: from the sums of the output
+    gradient ``total`` and of gradient times input ``dot`` (each (n, C, 1, 1), over ``count`` pixels per image),
+    the forward's ``moments`` (mean_i, var_i, mean_s, var_s, d, invstd) and the gradients of the support moments
+    it returned ((C,) each)."""
+    mean_i, var_i, _, var_s, d, invstd = moments
     n, w = len(total), weight.view(1, -1, 1, 1)
-    _, _, mean_s, var_s, d, _, var = _tasknorm_moments(total, alpha, k, own=(mean_i, var_i))
-    invstd = torch.rsqrt(var + eps)
     beta = 1 - alpha
-    centred = dot - mean_i * total  # sum of grad * (h - mean_i)
-    around = centred + (alpha * d) * total  # sum of grad * (h - mean), as mean_i - mean = alpha d
+    around = dot - mean_i * total + (alpha * d) * total  # sum of grad * (h - mean), as mean_i - mean = alpha d
     grad_weight = (invstd * around).sum((0, 2, 3))
     grad_bias = total.sum((0, 2, 3))
     d_mean = -w * invstd * total  # dL/dmean, per image
     d_var = -0.5 * w * invstd.pow(3) * around  # dL/dvar, per image
     # the blend: mean = alpha mean_s + beta mean_i; var = alpha var_s + beta var_i + alpha beta d^2
     spread = 2 * alpha * beta * d * d_var
-    g_mean_s = (alpha * d_mean - spread).sum(0, keepdim=True)
-    g_var_s = alpha * d_var.sum(0, keepdim=True)
-    if grad_mean_s is not None:
-        g_mean_s = g_mean_s + grad_mean_s.view_as(g_mean_s)
-    if grad_var_s is not None:
-        g_var_s = g_var_s + grad_var_s.view_as(g_var_s)
-    grad_alpha = (-d * d_mean + (var_s - var_i + (1 - 2 * alpha) * d.square()) * d_var).sum().view_as(alpha)
+    g_mean_s = (alpha * d_mean - spread).sum(0, keepdim=True) + grad_mean_s.view(1, -1, 1, 1)
+    g_var_s = alpha * d_var.sum(0, keepdim=True) + grad_var_s.view(1, -1, 1, 1)
+    blend = var_s - var_i + (1 - 2 * alpha) * d.square()
+    grad_alpha = (-d * d_mean + blend * d_var).sum().view_as(alpha)
     # onto each image's moments; the support's are means over the first k images (var_s: total variance,
     # whose dependence through mean_s vanishes, the deviations summing to zero)
-    support = (torch.arange(n, device=total.device) < k).to(total.dtype).view(n, 1, 1, 1) / k
-    g_mean_i = beta * d_mean + spread + support * (g_mean_s + 2 * g_var_s * d)
-    g_var_i = beta * d_var + support * g_var_s
+    sigma = (torch.arange(n, device=total.device) < k).to(total.dtype).view(n, 1, 1, 1) / k
+    g_mean_i = beta * d_mean + spread + sigma * (g_mean_s + 2 * g_var_s * d)
+    g_var_i = beta * d_var + sigma * g_var_s
     slope = 2 * g_var_i / count  # d var_i / d h = 2 (h - mean_i) / count; d mean_i / d h = 1 / count
-    return w * invstd, g_mean_i / count - slope * mean_i, slope, grad_weight, grad_bias, grad_alpha
+    a, p = w * invstd, g_mean_i / count - slope * mean_i
+    return _TaskNormChain(
+        a, p, slope, grad_weight, grad_bias, grad_alpha, sigma, d, invstd, around, d_mean, d_var, g_var_s, blend
+    )
 
 
-def _tasknorm_backward_terms_vjp(
+def _tasknorm_chain_vjp(
+    chain: _TaskNormChain,
     total: torch.Tensor,
-    dot: torch.Tensor,
     mean_i: torch.Tensor,
-    var_i: torch.Tensor,
     weight: torch.Tensor,
     alpha: torch.Tensor,
-    grad_mean_s: torch.Tensor | None,
-    grad_var_s: torch.Tensor | None,
-    k: int,
-    eps: float,
     count: int,
-    upstream: tuple[torch.Tensor | None, ...],
-) -> tuple[torch.Tensor | None, ...]:
-    """The vector-Jacobian product of ``_tasknorm_backward_terms`` (same arguments) with ``upstream``, the
-    gradients of its six outputs (a, p, q: (n, C, 1, 1); grad_weight, grad_bias: (C,); grad_alpha: 0-dim; the
-    last three may be None): the gradients of its inputs total, dot, mean_i, var_i, weight, alpha, grad_mean_s,
-    grad_var_s (None for those given as None). Reverse mode written out line by line against the forward (each
-    ``x_b`` the gradient of ``x``): about sixty operations on (n, C) numbers, where autograd's engine took a few
-    milliseconds per layer for the same graph. Checked by ``gradgradcheck`` through ``_TaskNormI``."""
+    upstream: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, ...]:
+    """The vector-Jacobian product of ``_tasknorm_chain`` with ``upstream``, the gradients of its six outputs (a,
+    p, q, grad_weight, grad_bias, grad_alpha): the gradients of its inputs total, dot, mean_i, var_i (each
+    (n, C, 1, 1)), weight, alpha, grad_mean_s and grad_var_s (the forward's mean_s, var_s, d and invstd being
+    functions of mean_i, var_i and alpha, their chain is followed here). Reverse mode written out line by line
+    against ``_tasknorm_chain``, from its values (each ``x_b`` the gradient of ``x``): about fifty operations on
+    (n, C) numbers, where autograd's engine took a few milliseconds per layer for the same graph. Checked by
+    ``gradgradcheck`` through ``_TaskNormI``."""
     a_b, p_b, q_b, weight_b_up, bias_b_up, alpha_b_up = upstream
-    n, w = len(total), weight.view(1, -1, 1, 1)
-    sigma = (torch.arange(n, device=total.device) < k).to(total.dtype).view(n, 1, 1, 1) / k
-    # the forward, kept: the same lines as _tasknorm_backward_terms
-    _, _, mean_s, var_s, d, _, var = _tasknorm_moments(total, alpha, k, own=(mean_i, var_i))
-    r = torch.rsqrt(var + eps)
+    c = chain
+    w, sigma, d, r, around, d_mean, d_var = weight.view(1, -1, 1, 1), c.sigma, c.d, c.invstd, c.around, c.d_mean, c.d_var
     beta = 1 - alpha
     ab = alpha * beta
-    around = dot - mean_i * total + (alpha * d) * total
-    d_mean = -w * r * total
-    d_var = -0.5 * w * r.pow(3) * around
-    g_var_s = alpha * d_var.sum(0, keepdim=True)
-    if grad_var_s is not None:
-        g_var_s = g_var_s + grad_var_s.view_as(g_var_s)
-    slope = 2 * (beta * d_var + sigma * g_var_s) / count
-    blend = var_s - var_i + (1 - 2 * alpha) * d.square()  # d var / d alpha
-    # reverse: a = w r; p = g_mean_i / count - slope mean_i; q = slope
+    # a = w r; p = g_mean_i / count - q mean_i; q = 2 g_var_i / count
     weight_b = (a_b * r).sum(0, keepdim=True)
     r_b = a_b * w
     g_mean_i_b = p_b / count
-    slope_b = q_b - p_b * mean_i
-    mean_b = -p_b * slope
-    g_var_i_b = 2 * slope_b / count
+    mean_b = -p_b * c.q
+    g_var_i_b = 2 * (q_b - p_b * mean_i) / count
     # g_var_i = beta d_var + sigma g_var_s; g_mean_i = beta d_mean + spread + sigma (g_mean_s + 2 g_var_s d)
     d_var_b = beta * g_var_i_b
     g_var_s_b = (sigma * g_var_i_b).sum(0, keepdim=True) + (2 * sigma * d * g_mean_i_b).sum(0, keepdim=True)
@@ -537,17 +533,15 @@ def _tasknorm_backward_terms_vjp(
     d_mean_b = beta * g_mean_i_b
     spread_b = g_mean_i_b
     g_mean_s_b = (sigma * g_mean_i_b).sum(0, keepdim=True)
-    d_b = 2 * sigma * g_var_s * g_mean_i_b
-    var_s_b = torch.zeros_like(g_var_s_b)
-    var_i_b = torch.zeros_like(total)
-    if alpha_b_up is not None:  # grad_alpha = sum(-d d_mean + blend d_var)
-        d_b = d_b + alpha_b_up * (2 * (1 - 2 * alpha) * d * d_var - d_mean)
-        d_mean_b = d_mean_b - alpha_b_up * d
-        var_s_b = var_s_b + alpha_b_up * d_var.sum(0, keepdim=True)
-        var_i_b = var_i_b - alpha_b_up * d_var
-        alpha_b = alpha_b - alpha_b_up * 2 * (d.square() * d_var).sum()
-        d_var_b = d_var_b + alpha_b_up * blend
-    # g_var_s = alpha sum_i d_var (+ grad_var_s); g_mean_s = sum_i (alpha d_mean - spread) (+ grad_mean_s)
+    d_b = 2 * sigma * c.g_var_s * g_mean_i_b
+    # grad_alpha = sum(-d d_mean + blend d_var), blend = var_s - var_i + (1 - 2 alpha) d^2
+    d_b = d_b + alpha_b_up * (2 * (1 - 2 * alpha) * d * d_var - d_mean)
+    d_mean_b = d_mean_b - alpha_b_up * d
+    var_s_b = alpha_b_up * d_var.sum(0, keepdim=True)
+    var_i_b = -alpha_b_up * d_var
+    alpha_b = alpha_b - alpha_b_up * 2 * (d.square() * d_var).sum()
+    d_var_b = d_var_b + alpha_b_up * c.blend
+    # g_var_s = alpha sum_i d_var + grad_var_s; g_mean_s = sum_i (alpha d_mean - spread) + grad_mean_s
     d_var_b = d_var_b + alpha * g_var_s_b
     alpha_b = alpha_b + (g_var_s_b * d_var).sum() + (g_mean_s_b * d_mean).sum()
     d_mean_b = d_mean_b + alpha * g_mean_s_b
@@ -556,42 +550,28 @@ def _tasknorm_backward_terms_vjp(
     d_b = d_b + spread_b * 2 * ab * d_var
     d_var_b = d_var_b + spread_b * 2 * ab * d
     alpha_b = alpha_b + (spread_b * 2 * (1 - 2 * alpha) * d * d_var).sum()
-    # d_var = -w r^3 around / 2; d_mean = -w r total
+    # d_var = -w r^3 around / 2; d_mean = -w r total; grad_weight = sum_i r around; grad_bias = sum_i total
     weight_b = weight_b - (d_var_b * 0.5 * r.pow(3) * around).sum(0, keepdim=True) - (d_mean_b * r * total).sum(0, keepdim=True)
-    r_b = r_b - d_var_b * 1.5 * w * r.square() * around - d_mean_b * w * total
-    around_b = -0.5 * d_var_b * w * r.pow(3)
-    total_b = -d_mean_b * w * r
-    if bias_b_up is not None:  # grad_bias = sum_i total
-        total_b = total_b + bias_b_up.view(1, -1, 1, 1)
-    if weight_b_up is not None:  # grad_weight = sum_i r around
-        r_b = r_b + weight_b_up.view(1, -1, 1, 1) * around
-        around_b = around_b + weight_b_up.view(1, -1, 1, 1) * r
+    r_b = r_b - d_var_b * 1.5 * w * r.square() * around - d_mean_b * w * total + weight_b_up.view(1, -1, 1, 1) * around
+    around_b = -0.5 * d_var_b * w * r.pow(3) + weight_b_up.view(1, -1, 1, 1) * r
+    total_b = -d_mean_b * w * r + bias_b_up.view(1, -1, 1, 1)
     # around = dot - mean_i total + alpha d total
     alpha_b = alpha_b + (around_b * d * total).sum()
     d_b = d_b + around_b * alpha * total
     total_b = total_b + around_b * (alpha * d - mean_i)
-    dot_b = around_b
     mean_b = mean_b - around_b * total
     # r = (var + eps)^(-1/2); var = alpha var_s + beta var_i + alpha beta d^2
     var_b = -0.5 * r.pow(3) * r_b
     var_s_b = var_s_b + alpha * var_b.sum(0, keepdim=True)
     var_i_b = var_i_b + beta * var_b
     d_b = d_b + 2 * ab * d * var_b
-    alpha_b = alpha_b + (var_b * blend).sum()
+    alpha_b = alpha_b + (var_b * c.blend).sum()
     # var_s = sum_i sigma (var_i + d^2); d = mean_i - mean_s; mean_s = sum_i sigma mean_i
     var_i_b = var_i_b + sigma * var_s_b
     d_b = d_b + 2 * sigma * d * var_s_b
     mean_b = mean_b + d_b - sigma * d_b.sum(0, keepdim=True)
-    return (
-        total_b,
-        dot_b,
-        mean_b,
-        var_i_b,
-        weight_b.flatten(),
-        alpha_b.view_as(alpha),
-        None if grad_mean_s is None else g_mean_s_b.view_as(grad_mean_s),
-        None if grad_var_s is None else g_var_s_b.view_as(grad_var_s),
-    )
+    dot_b = around_b
+    return total_b, dot_b, mean_b, var_i_b, weight_b.flatten(), alpha_b.view_as(alpha), g_mean_s_b.flatten(), g_var_s_b.flatten()
 
 
 class _TaskNormIGrad(torch.autograd.Function):
@@ -605,7 +585,7 @@ class _TaskNormIGrad(torch.autograd.Function):
     backward about twice as many more. Here, given the upstream gradients G (of grad_h) and those of the small
     outputs: the three sums T0 = sum(G), T1 = sum(G * grad), T2 = sum(G * h) stand for G in the small outputs'
     objective ``a T1 + p T0 + q T2 + ...``, whose derivatives in (S1, S2, m, v, weight, alpha, ...) are a
-    vector-Jacobian product on (n, C) numbers written out (``_tasknorm_backward_terms_vjp``); then
+    vector-Jacobian product on (n, C) numbers written out (``_tasknorm_chain_vjp``); then
 
         d/dgrad = a G + dS1 + dS2 h,    d/dh = q G + dS2 grad + dm / count + dv 2 (h - m) / count.
 
@@ -614,37 +594,27 @@ class _TaskNormIGrad(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, grad, h, weight, alpha, grad_mean_s, grad_var_s, moments, k: int, eps: float):
-        mean_i, var_i = moments
-        count = h.shape[2] * h.shape[3]
-        fused = _fused_instance_kernels(h)
-        dot, total = _gradient_sums(grad, h, per_image=True, fused=fused)
-        small = (total, dot, mean_i, var_i, weight, alpha, grad_mean_s, grad_var_s)
-        a, p, q, grad_weight, grad_bias, grad_alpha = _tasknorm_backward_terms(*small, k, eps, count)
-        ctx.save_for_backward(grad, h, a, q, *(t for t in small if t is not None))
-        ctx.given = (grad_mean_s is not None, grad_var_s is not None)
-        ctx.k, ctx.eps, ctx.count, ctx.fused = k, eps, count, fused
-        return torch.addcmul(p, grad, a).addcmul_(h, q), grad_weight, grad_bias, grad_alpha
+    def forward(ctx, grad, h, weight, alpha, grad_mean_s, grad_var_s, moments, k: int):
+        ctx.fused, ctx.count, ctx.mean_i = _fused_instance_kernels(h), h[0, 0].numel(), moments[0]
+        dot, total = _gradient_sums(grad, h, per_image=True, fused=ctx.fused)
+        ctx.chain = chain = _tasknorm_chain(total, dot, moments, weight, alpha, grad_mean_s, grad_var_s, k, ctx.count)
+        ctx.save_for_backward(grad, h, weight, alpha, total)
+        return torch.addcmul(chain.p, grad, chain.a).addcmul_(h, chain.q), chain.grad_weight, chain.grad_bias, chain.grad_alpha
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gg_h, gg_weight, gg_bias, gg_alpha):
-        grad, h, a, q, *small = ctx.saved_tensors
-        given = iter(small[6:])
-        small = small[:6] + [next(given) if present else None for present in ctx.given]
-        count = ctx.count
-        if gg_h is None:
-            gg_h = torch.zeros_like(h)
+        grad, h, weight, alpha, total = ctx.saved_tensors
+        chain, count, mean_i = ctx.chain, ctx.count, ctx.mean_i
         t1, t0 = _gradient_sums(gg_h, grad, per_image=True, fused=ctx.fused)
         t2 = _gradient_sums(gg_h, h, per_image=True, fused=ctx.fused)[0]
-        d_total, d_dot, d_mean, d_var, d_weight, d_alpha, d_grad_mean_s, d_grad_var_s = _tasknorm_backward_terms_vjp(
-            *small, ctx.k, ctx.eps, count, (t1, t0, t2, gg_weight, gg_bias, gg_alpha)
+        d_total, d_dot, d_mean, d_var, d_weight, d_alpha, d_grad_mean_s, d_grad_var_s = _tasknorm_chain_vjp(
+            chain, total, mean_i, weight, alpha, count, (t1, t0, t2, gg_weight, gg_bias, gg_alpha)
         )
-        mean_i = small[2]
-        d_grad = torch.addcmul(d_total, gg_h, a).addcmul_(h, d_dot)
+        d_grad = torch.addcmul(d_total, gg_h, chain.a).addcmul_(h, d_dot)
         slope = 2 * d_var / count
-        d_h = torch.addcmul(d_mean / count - slope * mean_i, gg_h, q).addcmul_(grad, d_dot).addcmul_(h, slope)
-        return d_grad, d_h, d_weight, d_alpha, d_grad_mean_s, d_grad_var_s, None, None, None
+        d_h = torch.addcmul(d_mean / count - slope * mean_i, gg_h, chain.q).addcmul_(grad, d_dot).addcmul_(h, slope)
+        return d_grad, d_h, d_weight, d_alpha, d_grad_mean_s, d_grad_var_s, None, None
 
 
 def _fused_instance_kernels(h: torch.Tensor) -> bool:

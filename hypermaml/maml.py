@@ -61,11 +61,8 @@ def gradient_steps(
             with torch.enable_grad():
                 current = {k: v if v.requires_grad else v.detach().requires_grad_() for k, v in params.items()}
                 loss = loss_fn(current)
-                grads = torch.autograd.grad(
-                    loss, list(current.values()), create_graph=differentiable and not first_order, allow_unused=True
-                )
-        # a tensor the loss does not use (a convolution bias that the normalisation cancels) keeps its value
-        params = {k: v if g is None else v - inner_lr * g for (k, v), g in zip(current.items(), grads)}
+                grads = torch.autograd.grad(loss, list(current.values()), create_graph=differentiable and not first_order)
+        params = {k: v - inner_lr * g for (k, v), g in zip(current.items(), grads)}
         if not differentiable:
             params = {k: v.detach() for k, v in params.items()}
         trajectory.append(params)
@@ -110,9 +107,11 @@ class MAML(FewShotModel):
         return self.backbone.embed_support(support_x, _backbone_part(params))[1]
 
     def _adapted_names(self) -> list[str]:
+        """The parameters the inner loop adapts: the head's, or every trained one (a frozen tensor, such as a
+        convolution bias that the normalisation cancels, keeps the module's value)."""
         if self.config.maml.adapt == "head":
             return ["head.weight", "head.bias"]
-        return [name for name, _ in self.named_parameters()]
+        return [name for name, p in self.named_parameters() if p.requires_grad]
 
     def adapt_trajectory(
         self,
