@@ -1,10 +1,16 @@
 """HyperMAML Studio's core library: HyperMAML, MAML and ProtoNet for few-shot classification.
 
-import hypermaml as hm
-model = hm.load("pretrained/toy_hypermaml.pt")
-task = model.adapt(support_x, support_y)
-logits = model.logits(query_x, task)
+>>> import torch
+>>> import hypermaml as hm
+>>> model = hm.load("toy_hypermaml")              # a bundled model by name (hm.load also takes a .pt path)
+>>> support_x = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])  # the toy's inputs are raw 2-D points
+>>> support_y = torch.tensor([0, 1])
+>>> task = model.adapt(support_x, support_y)      # pure: the model is never changed
+>>> model.logits(torch.tensor([[-1.5, 0.2]]), task).shape
+torch.Size([1, 2])
 """
+
+__version__ = "0.3.0"  # the one place the version lives: pyproject.toml and `hypermaml --version` read it
 
 from .base import FewShotModel
 from .checkpoint import CheckpointError, build_model, load, save

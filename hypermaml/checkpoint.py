@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .backbones import build_backbone
+from .backbones import Conv4, IdentityBackbone, ModuleBackbone, build_backbone
 from .base import FewShotModel
 from .config import ConfigError, ModelConfig, from_dict, to_dict
 
@@ -51,16 +51,32 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def save(model: FewShotModel, path: str | os.PathLike, metrics: dict | None = None) -> None:
-    """Write ``model`` (config + weights + metrics) to ``path`` atomically."""
-    atomic_torch_save(
-        {
-            "format_version": FORMAT_VERSION,
-            "config": to_dict(model.config),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "metrics": dict(metrics if metrics is not None else model.metrics),
-        },
-        path,
-    )
+    """Write ``model`` (config + weights + metrics) to ``path`` atomically.
+
+    A model around your own backbone (``backbones.ModuleBackbone``) is saved too, with the backbone's class
+    name under ``custom_backbone``: ``load`` cannot rebuild a class from a checkpoint (data, never code) and
+    says so; build the model again and ``load_state_dict`` the weights (``read_checkpoint(path)["state_dict"]``).
+    """
+    data = {
+        "format_version": FORMAT_VERSION,
+        "config": to_dict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": dict(metrics if metrics is not None else model.metrics),
+    }
+    custom = custom_backbone(model)
+    if custom is not None:
+        data["custom_backbone"] = custom
+    atomic_torch_save(data, path)
+
+
+def custom_backbone(model: FewShotModel) -> str | None:
+    """The qualified class name of ``model``'s backbone when ``build_model`` cannot rebuild it from the config
+    (a user's own module), else None."""
+    backbone = model.backbone
+    if type(backbone) in (Conv4, IdentityBackbone):
+        return None
+    cls = type(backbone.module) if isinstance(backbone, ModuleBackbone) else type(backbone)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip archive
@@ -134,6 +150,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     """
     path = resolve(path)
     data = _torch_load(path)
+    if isinstance(data, dict) and "format_version" not in data and {"model", "optimizer", "history"} <= data.keys():
+        raise CheckpointError(
+            f"'{path}' is a training state (last.pt, for --resume), not a model checkpoint; "
+            f"use {path.with_name('best.pt')} from the same run folder"
+        )
     if not isinstance(data, dict) or "format_version" not in data:
         holds = "" if isinstance(data, dict) else f"; it holds a {type(data).__name__}"
         raise CheckpointError(f"'{path}' is a PyTorch file but not a HyperMAML Studio checkpoint (no format_version{holds})")
@@ -221,6 +242,14 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> FewShot
         config = from_dict(ModelConfig, data["config"])
     except ConfigError as exc:
         raise CheckpointError(f"'{path}' has an invalid config: {exc}") from exc
+    custom = data.get("custom_backbone")
+    if custom is not None:
+        raise CheckpointError(
+            f"'{path}' holds a model with your own backbone ({custom}); hm.load rebuilds only the library's "
+            f"backbones (a checkpoint holds data, never code): build the model as you did (e.g. "
+            f"hm.{type(config).__name__ and _method_class(config.method)}(config, YourBackbone())) and load the weights with "
+            f"model.load_state_dict(hm.checkpoint.read_checkpoint(path)['state_dict'])"
+        )
     model = build_model(config)
     try:
         model.load_state_dict(data["state_dict"])

@@ -1,9 +1,11 @@
-"""The ``hypermaml`` command (also ``python -m hypermaml``): ``train`` and ``evaluate``.
+"""The ``hypermaml`` command (also ``python -m hypermaml``): ``train``, ``evaluate``, ``configs``, ``data``.
 
-    hypermaml train --config hypermaml/configs/omniglot_emnist_hypermaml_1shot.json --run-dir runs/hm1
-    hypermaml evaluate --checkpoint omniglot_emnist_hypermaml_1shot --dataset emnist --query-batch 1
+    hypermaml data prepare                      # the datasets, into the per-user data folder
+    hypermaml configs                           # the shipped run configs by name
+    hypermaml train --config omniglot_emnist_hypermaml_1shot --run-dir runs/hm1
+    hypermaml evaluate --checkpoint runs/hm1/best.pt --dataset emnist --query-batch 1
 
-One parser for both. Every mistake in what a user asked for (a missing or malformed config, a bad value, an
+One parser for all. Every mistake in what a user asked for (a missing or malformed config, a bad value, an
 unknown dataset, a checkpoint that is not one, a run folder in the wrong state) ends in one line
 ``error: ...`` on stderr and exit status 2, before any data is loaded or any file is written. Anything else
 is a bug and keeps its traceback. The work itself is library code: ``hm.meta_train`` (``hypermaml.training``)
@@ -40,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
 
     parser = Parser(prog="hypermaml", description="HyperMAML, MAML and ProtoNet: meta-train and evaluate few-shot models.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}", parser_class=Parser)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"hypermaml {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,configs,data}", parser_class=Parser)
 
     train = commands.add_parser(
         "train",
@@ -50,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--config",
         required=True,
-        help="run config (JSON, or TOML by extension), e.g. hypermaml/configs/omniglot_emnist_hypermaml_1shot.json",
+        help="a shipped config's name (hypermaml configs lists them), e.g. omniglot_emnist_hypermaml_1shot, "
+        "or a config file (JSON, or TOML by extension)",
     )
     train.add_argument(
         "--set",
@@ -85,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--dataset", required=True, help="emnist, omniglot, digits, or a full name: " + ", ".join(DATASETS))
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="ignored for full names and digits")
-    evaluate.add_argument("--n-way", type=int, default=5)
+    evaluate.add_argument("--n-way", type=int, default=None, help="default: the model's (ProtoNet takes any)")
     evaluate.add_argument("--n-shot", type=int, default=None, help="default: the shot count the model was trained with")
     evaluate.add_argument("--n-query", type=int, default=15, help="queries per class (the paper uses 15)")
     evaluate.add_argument("--episodes", type=int, default=600)
@@ -102,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     evaluate.add_argument("--json", type=Path, default=None, help="write the result here (default: beside the checkpoint)")
     evaluate.set_defaults(run=run_evaluate)
+
+    configs = commands.add_parser(
+        "configs",
+        help="list the shipped run configs (train --config takes each name)",
+        description="The run configs shipped with the package, by name, with what each trains.",
+    )
+    configs.add_argument("--show", metavar="NAME", default=None, help="print one config in full (JSON)")
+    configs.set_defaults(run=run_configs)
+    _add_data_parser(commands)
     return parser
 
 
@@ -109,13 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status (0, or 2 after a one-line error)."""
     from .checkpoint import CheckpointError
     from .config import ConfigError
+    from .data import DataMissingError
     from .memory import keep_freed_memory
 
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # training and evaluation free and re-allocate the same activations every step
     try:
         args.run(args)
-    except (UsageError, ConfigError, CheckpointError) as exc:
+    except (UsageError, ConfigError, CheckpointError, DataMissingError) as exc:
         if not getattr(exc, "quiet", False):
             print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,6 +147,14 @@ def _need_data(names: list[str]) -> None:
             data_root()
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
+
+
+def _need_device(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        build = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA device here"
+        raise UsageError(f"device {device!r} was asked for but {build}; use --device cpu")
 
 
 def _positive(name: str, value, allow_none: bool = True) -> None:
@@ -160,8 +184,7 @@ def run_train(args: argparse.Namespace) -> None:
         train_cfg = dataclasses.replace(train_cfg, seed=args.seed)
     _positive("--threads", args.threads)
     _positive("--max-minutes", args.max_minutes)
-    if train_cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {train_cfg.device!r} was asked for but torch sees no CUDA device here")
+    _need_device(train_cfg.device)
     launched = _launched_by_torchrun()
     if launched is None:
         _check_run_dir(args, run, train_cfg, world_size=1)
@@ -290,6 +313,27 @@ def _train(args: argparse.Namespace, run, train_cfg, rank: int, world_size: int)
         print(f"wrote {args.out}")
 
 
+def run_configs(args: argparse.Namespace) -> None:
+    """``hypermaml configs``: the shipped configs by name, one line each (``--show NAME``: one in full)."""
+    from .config import load_run_config, resolve_config, shipped_configs, to_dict
+
+    if args.show is not None:
+        resolve_config(args.show)  # ConfigError naming the shipped configs
+        print(json.dumps(to_dict(load_run_config(args.show)), indent=2))
+        return
+    names = shipped_configs()
+    width = max(map(len, names))
+    for name in names:
+        run = load_run_config(name)
+        m, t = run.model, run.train
+        start = f"from {t.init_from}" if t.init_from else "from scratch"
+        print(
+            f"{name:<{width}}  {m.method} {m.n_way}-way {m.n_shot}-shot, {m.backbone.batch_norm}, "
+            f"{t.epochs} x {t.episodes_per_epoch} episodes {start}; data {run.data.train} -> {run.data.val or 'no validation'}"
+        )
+    print(f"\ntrain one: hypermaml train --config {names[0]} --run-dir runs/NAME")
+
+
 def run_evaluate(args: argparse.Namespace) -> dict:
     from .checkpoint import load
     from .data import DATASETS, load_split
@@ -312,7 +356,26 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     ):
         if value is not None and value < least:
             raise UsageError(f"{option} must be at least {least}, got {value}")
+    _need_device(args.device)
     model = load(args.checkpoint, device=args.device)
+    backbone = model.config.backbone
+    if backbone.kind != "conv4":
+        raise UsageError(
+            f"{args.checkpoint} is a model of 2-D points ({backbone.kind} backbone), not of images; "
+            "evaluate an image model on image datasets (the toy's own evaluation: python -m toy.train)"
+        )
+    size = getattr(backbone, "image_size", 28)
+    if (backbone.in_channels, size) != (1, 28):
+        raise UsageError(
+            f"{args.checkpoint} reads {backbone.in_channels}-channel {size}x{size} images; the named datasets are "
+            "1-channel 28x28 (evaluate it in Python on your own data: hm.evaluate)"
+        )
+    n_way = model.config.n_way if args.n_way is None else args.n_way
+    if model.config.method != "protonet" and n_way != model.config.n_way:
+        raise UsageError(
+            f"this {model.config.method} model classifies exactly {model.config.n_way} ways (its head has "
+            f"{model.config.n_way} outputs); drop --n-way or pass --n-way {model.config.n_way} (ProtoNet takes any)"
+        )
     adapt_kwargs = {}
     if args.steps is not None:
         if model.config.method != "maml":
@@ -326,7 +389,10 @@ def run_evaluate(args: argparse.Namespace) -> dict:
         )
     _need_data([name])
     data = load_split(name)
-    sampler = EpisodeSampler(data.x, data.y, args.n_way, n_shot, args.n_query, data.class_names)
+    try:
+        sampler = EpisodeSampler(data.x, data.y, n_way, n_shot, args.n_query, data.class_names)
+    except ValueError as exc:  # too few classes or examples for the episode asked for
+        raise UsageError(f"{name}: {exc}") from None
     result = evaluate(
         model,
         sampler,
@@ -342,7 +408,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
         "checkpoint": str(args.checkpoint),
         "method": model.config.method,
         "dataset": name,
-        "n_way": args.n_way,
+        "n_way": n_way,
         "n_shot": n_shot,
         "n_query": args.n_query,
         "query_batch": args.query_batch,
@@ -355,7 +421,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     }
     label = f"{model.config.method}{f' ({steps} steps)' if steps is not None else ''}"
     print(
-        f"{label} on {name}, {args.n_way}-way {n_shot}-shot: {100 * result.mean:.2f} ± {100 * result.ci95:.2f} % "
+        f"{label} on {name}, {n_way}-way {n_shot}-shot: {100 * result.mean:.2f} ± {100 * result.ci95:.2f} % "
         f"({args.episodes} episodes, seed {args.seed})"
     )
     path = args.json or _default_json(args.checkpoint, name, n_shot)
@@ -372,6 +438,47 @@ def _default_json(checkpoint: str, dataset: str, n_shot: int) -> Path:
     path = Path(checkpoint)
     folder = path.parent if path.is_file() else Path(".")
     return folder / f"{resolve(checkpoint).stem}.eval_{dataset}_{n_shot}shot.json"
+
+
+def _add_data_parser(commands) -> None:
+    """``hypermaml data prepare``: the data folder from the official archives (downloaded, or ``--from`` a folder)."""
+    data = commands.add_parser("data", help="prepare the datasets", description="The datasets the named splits read.")
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="{prepare}", parser_class=Parser)
+    prepare = actions.add_parser(
+        "prepare",
+        help="build the data folder from the official Omniglot and EMNIST archives",
+        description="Build the data folder every named dataset reads from the official archives: Omniglot's "
+        "images_background.zip and images_evaluation.zip, EMNIST's gzip.zip (or its two ByClass test .gz files). "
+        "Without --from they are downloaded (checksums verified; an interrupted download resumes).",
+    )
+    prepare.add_argument(
+        "--dest", default=None, metavar="DIR", help="the folder to write (default: the per-user data folder, where HYPERMAML_DATA defaults)"
+    )
+    prepare.add_argument(
+        "--from", dest="source", default=None, metavar="DIR", help="a folder holding the archives (offline: no download)"
+    )
+    prepare.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
+    prepare.set_defaults(run=run_data_prepare)
+
+
+def run_data_prepare(args: argparse.Namespace) -> Path:
+    """``hypermaml data prepare``; a missing, damaged or undownloadable archive is one line and exit status 2."""
+    import os
+
+    from .data import DATA_ENV, DownloadError, default_data_dir
+    from .data.prepare import PrepareError, prepare
+
+    try:
+        dest = prepare(args.dest, args.source, progress=not args.no_progress)
+    except (PrepareError, DownloadError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"prepared {dest}")
+    if os.environ.get(DATA_ENV):
+        if Path(os.environ[DATA_ENV]).expanduser().resolve() != dest.resolve():
+            print(f"note: ${DATA_ENV} points at {os.environ[DATA_ENV]}; set it to {dest} to use this folder")
+    elif dest.resolve() != default_data_dir().resolve():
+        print(f"use it: export {DATA_ENV}={dest}  (without it the readers look in {default_data_dir()})")
+    return dest
 
 
 if __name__ == "__main__":

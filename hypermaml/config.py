@@ -76,6 +76,10 @@ class BackboneConfig:
 
     kind: Literal["identity", "conv4"] = "conv4"
     in_channels: int = _f(1, min=1)
+    # The side of the square images a conv4 backbone takes (and checks): 28 for the Omniglot/EMNIST
+    # characters, 84 for the paper's miniImageNet and CUB. With ``n_blocks`` it fixes the embedding size,
+    # hidden * (image_size // 2**n_blocks)**2. Checkpoints from before this field hold 28x28 models.
+    image_size: int = _f(28, min=1)
     # Per-channel (identity: per-coordinate) standardisation applied inside the model, so that users
     # pass raw inputs and the checkpoint carries its own preprocessing.
     input_mean: tuple[float, ...] = _f((0.0,), min_items=1)
@@ -99,6 +103,11 @@ class BackboneConfig:
             raise ValueError(f"input_std must be positive, got {self.input_std}")
         if self.batch_norm not in BATCH_NORMS:
             raise ValueError(f"unknown batch_norm {self.batch_norm!r}; choose one of {BATCH_NORMS}")
+        if self.kind == "conv4" and self.image_size < 2**self.n_blocks:
+            raise ValueError(
+                f"image_size={self.image_size} leaves no pixel after n_blocks={self.n_blocks} poolings "
+                f"(need image_size >= {2**self.n_blocks})"
+            )
 
 
 @dataclass(frozen=True)
@@ -441,8 +450,38 @@ def _section_paths() -> dict[type, str]:
     return paths
 
 
+CONFIGS_DIR = Path(__file__).absolute().parent / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """The names of the run configs shipped inside the package (``"omniglot_emnist_hypermaml_1shot"``,
+    ``"finetune/..."``, ``"transductive/..."``), sorted; ``load_run_config`` accepts each."""
+    names = (p.relative_to(CONFIGS_DIR).with_suffix("").as_posix() for p in CONFIGS_DIR.rglob("*.json"))
+    return sorted(names, key=lambda name: (name.count("/"), name))  # the top-level (from scratch) ones first
+
+
+def resolve_config(path: str | os.PathLike) -> Path:
+    """The config file ``path`` names: an existing file as it is, else a shipped config's name (``.json``
+    optional). Raises ``ConfigError`` (naming the shipped configs) if neither."""
+    given = Path(path)
+    if given.exists():
+        return given
+    text = os.fspath(path).replace(os.sep, "/").removesuffix(".json")
+    parts = text.split("/")
+    if text and not given.is_absolute() and all(part not in ("", ".", "..") for part in parts):
+        candidate = CONFIGS_DIR / f"{text}.json"
+        if candidate.is_file():
+            return candidate
+    top = [name for name in shipped_configs() if "/" not in name]
+    raise ConfigError(
+        f"config file '{path}' does not exist, and no shipped config has that name; shipped: {', '.join(top)}, "
+        "and finetune/... and transductive/... variants (hypermaml configs lists them all)"
+    )
+
+
 def load_run_config(path: str | os.PathLike, overrides: typing.Iterable[str] = ()) -> RunConfig:
-    """A run config file (JSON, or TOML by its ``.toml`` extension) with ``section.field=value`` overrides.
+    """A run config: a file (JSON, or TOML by its ``.toml`` extension) or a shipped config's name (see
+    ``shipped_configs``), with ``section.field=value`` overrides.
 
     The file holds the sections ``model`` (ModelConfig fields), ``train`` (TrainConfig fields) and ``data``
     (dataset names: ``train``, ``val``, ``test``). An override's value is parsed as JSON when it can be
@@ -455,9 +494,7 @@ def load_run_config(path: str | os.PathLike, overrides: typing.Iterable[str] = (
     """
     import tomllib
 
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file '{path}' does not exist")
+    path = resolve_config(path)
     if path.is_dir():
         raise ConfigError(f"config file '{path}' is a directory, not a file")
     try:

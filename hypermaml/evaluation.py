@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .base import FewShotModel
 from .episodes import Sampler
+from .progress import progress as progress_bar
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def evaluate(
     accuracies = np.empty(n_episodes)
     adapt_seconds = 0.0
     try:
-        for i in tqdm(range(n_episodes), desc="evaluate", disable=not progress, leave=False):
+        for i in progress_bar(range(n_episodes), n_episodes, "evaluate", progress):
             episode = sampler.sample(generator).to(device)
             with torch.no_grad():
                 start = time.perf_counter()

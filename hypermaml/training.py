@@ -21,6 +21,7 @@ from .checkpoint import atomic_torch_save, save
 from .config import TrainConfig, to_dict
 from .episodes import Sampler
 from .evaluation import evaluate
+from .progress import progress as progress_bar
 from .vectorise import meta_batch_loss
 
 # on_step(step, total_steps, loss, accuracy): called after every optimiser step (the studio draws a
@@ -133,7 +134,7 @@ def meta_train(
         model.train()
         started = time.perf_counter()
         loss_sum = acc_sum = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and lead), leave=False)
+        bar = progress_bar(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", progress and lead)
         for step in bar:
             optimizer.zero_grad(set_to_none=True)
             episodes = [
@@ -171,6 +172,9 @@ def meta_train(
                     save(model, run_dir / "best.pt", metrics=metrics)
         else:
             record = _from_rank0(record, world_size)
+            if run_dir is not None and lead:  # no validation: best.pt is the latest epoch, loadable like any other
+                metrics = train_metrics(cfg, history + [record], epoch + 1, None, None, world_size)
+                save(model, run_dir / "best.pt", metrics=metrics)
         history.append(record)
         if print_epochs:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))

@@ -232,3 +232,64 @@ def test_a_bundled_model_evaluates_by_name_from_any_folder(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     out = evaluate_main(["--checkpoint", "omniglot_emnist_protonet_1shot", "--dataset", "digits", "--episodes", "3"])
     assert out["episodes"] == 3 and (tmp_path / "omniglot_emnist_protonet_1shot.eval_digits_1shot.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--checkpoint", "omniglot_emnist_hypermaml_1shot", "--n-way", "3"], "exactly 5 ways"),
+        (["--checkpoint", "omniglot_emnist_maml_1shot", "--n-way", "4"], "exactly 5 ways"),
+        (["--checkpoint", "omniglot_emnist_protonet_1shot", "--n-way", "11"], "n_way=11 needs at least 11"),
+        (["--checkpoint", "omniglot_emnist_protonet_1shot", "--n-query", "200"], "n_query=200 needs at least 201"),
+        (["--checkpoint", "omniglot_emnist_protonet_1shot", "--device", "cuda"], "use --device cpu"),
+        (["--checkpoint", "toy_hypermaml"], "not of images"),
+        (["--checkpoint", "omniglot_emnist_protonet_1shot", "--n-way", "1"], "--n-way must be at least 2"),
+    ],
+)
+def test_an_impossible_evaluation_is_one_line_and_writes_nothing(tmp_path, capfd, monkeypatch, argv, says):
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", *argv, "--dataset", "digits", "--episodes", "2"]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_shipped_config_trains_by_its_name(tmp_path, capfd):
+    from hypermaml.config import shipped_configs
+
+    names = shipped_configs()
+    assert names[0] == "omniglot_emnist_hypermaml_1shot" and "finetune/omniglot_emnist_hypermaml_1shot" in names
+    for name in names:  # every shipped config loads by name, and none names a repository path
+        run = load_run_config(name)
+        assert run.train.init_from is None or hm.checkpoint.resolve(run.train.init_from).is_file()
+        assert not (run.train.init_from or "").startswith("pretrained/")
+    sets = ["train.epochs=1", "train.episodes_per_epoch=2", "train.meta_batch=1", "train.val_episodes=0", "train.n_query=2"]
+    sets += ["data.train=digits", "data.val=null", "model.backbone.hidden=4", "model.hypermaml.hidden=8"]
+    argv = ["train", "--config", "omniglot_emnist_hypermaml_1shot", "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert main([*argv, *[a for s in sets for a in ("--set", s)]]) == 0
+    # no validation: best.pt is still written (the last epoch's) and loads; last.pt is refused with a pointer to it
+    model = hm.load(tmp_path / "run" / "best.pt")
+    assert model.config.method == "hypermaml" and model.metrics["best_epoch"] == 1
+    capfd.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--dataset", "digits"]) == 2
+    err = capfd.readouterr().err
+    assert "training state" in err and "best.pt" in err and err.count("\n") == 1
+
+
+def test_configs_lists_the_shipped_ones_and_an_unknown_name_lists_them_too(capfd):
+    assert main(["configs"]) == 0
+    out = capfd.readouterr().out
+    assert "omniglot_emnist_protonet_5shot" in out and "from scratch" in out
+    assert main(["configs", "--show", "omniglot_emnist_maml_1shot"]) == 0
+    assert json.loads(capfd.readouterr().out)["model"]["method"] == "maml"
+    assert main(["train", "--config", "omniglot_emnist_hypermaml_2shot", "--run-dir", "unused"]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "omniglot_emnist_hypermaml_1shot" in err
+
+
+def test_version_comes_from_the_package(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"hypermaml {hm.__version__}"

@@ -1,0 +1,161 @@
+"""How long does a row take to reach the paper's accuracy from scratch on this machine?
+
+    python -m benchmarks.time_to_accuracy                       # HyperMAML 1-shot, then MAML 1-shot, 2 threads
+    python -m benchmarks.time_to_accuracy --minutes 15 --save   # also docs/time_to_accuracy.{json,png}
+    python -m benchmarks.time_to_accuracy --from-run runs/scratch/omniglot_emnist_hypermaml_1shot/seed0 \
+        --from-run runs/scratch/omniglot_emnist_protonet_1shot/seed0 --save   # curves of runs already made
+
+Each row trains from random weights with its shipped config (``hypermaml configs``) and records, after every
+epoch, the training wall time so far (validation excluded: it is the same 200 EMNIST-validation episodes for
+every method, and is listed separately) against EMNIST-validation accuracy. The first row (default HyperMAML
+1-shot) runs until ``--minutes``; the others (default MAML 1-shot) run for the same budget, so the report
+says where each stands at the moment the first crosses ``--target``. The best-validation checkpoint of each
+row is then scored on EMNIST test, each query alone (600 episodes, seed 0). Last line: one JSON object.
+``--from-run`` reads runs made by ``hypermaml train`` (their ``metrics.jsonl`` and ``best.pt``) instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import hypermaml as hm
+from hypermaml.cli import main as cli_main
+from hypermaml.data import load_split
+from hypermaml.episodes import EpisodeSampler
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def curve(run_dir: Path) -> list[dict]:
+    """(epoch, cumulative training seconds, validation accuracy) of a run folder's ``metrics.jsonl``."""
+    total, points = 0.0, []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        total += record["seconds"]
+        points.append({"epoch": record["epoch"], "train_seconds": round(total, 1), "val_mean": record.get("val_mean")})
+    return points
+
+
+def first_crossing(points: list[dict], target: float) -> dict | None:
+    return next((p for p in points if p["val_mean"] is not None and p["val_mean"] >= target), None)
+
+
+def at_time(points: list[dict], seconds: float) -> dict | None:
+    """The last epoch finished by ``seconds`` of training."""
+    done = [p for p in points if p["train_seconds"] <= seconds]
+    return done[-1] if done else None
+
+
+def test_score(checkpoint: Path, episodes: int) -> dict:
+    model = hm.load(checkpoint)
+    data = load_split("emnist-test")
+    sampler = EpisodeSampler(data.x, data.y, model.config.n_way, model.config.n_shot, 15, data.class_names)
+    result = hm.evaluate(model, sampler, episodes, seed=0, query_batch=1)
+    return {"test_mean_pct": round(100 * result.mean, 2), "test_ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
+
+
+def train_row(config: str, minutes: float, threads: int, seed: int, folder: Path) -> Path:
+    run_dir = folder / config.replace("/", "_")
+    argv = ["train", "--config", config, "--run-dir", str(run_dir), "--threads", str(threads), "--seed", str(seed)]
+    argv += ["--max-minutes", str(minutes), "--no-progress", "--set", "train.epochs=1000"]
+    if cli_main(argv) != 0:
+        raise SystemExit(f"training {config} failed")
+    return run_dir
+
+
+def row_report(name: str, run_dir: Path, target: float, episodes: int) -> dict:
+    points = curve(run_dir)
+    crossed = first_crossing(points, target)
+    best = max((p for p in points if p["val_mean"] is not None), key=lambda p: p["val_mean"], default=None)
+    config = json.loads((run_dir / "run_config.json").read_text())
+    report = {
+        "row": name,
+        "config": config,
+        "curve": points,
+        "target_val": target,
+        "reached_target_at": crossed,
+        "best_val": best,
+    }
+    if episodes and (run_dir / "best.pt").is_file():
+        report["test_alone"] = test_score(run_dir / "best.pt", episodes)
+    return report
+
+
+def draw(rows: list[dict], target: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for row in rows:
+        pts = [p for p in row["curve"] if p["val_mean"] is not None]
+        ax.plot([p["train_seconds"] / 60 for p in pts], [100 * p["val_mean"] for p in pts], marker="o", ms=3, label=row["row"])
+    ax.axhline(100 * target, color="grey", ls="--", lw=1, label=f"target {100 * target:.0f}%")
+    ax.set_xlabel("training wall time (minutes, validation excluded)")
+    ax.set_ylabel("EMNIST validation accuracy (%)")
+    ax.set_title(f"From scratch on this machine ({torch.get_num_threads()} threads at the end)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="omniglot_emnist_hypermaml_1shot", help="the row timed to the target")
+    parser.add_argument("--baseline", action="append", default=None, help="rows run for the same budget (repeatable)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training budget per row")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target", type=float, default=0.79, help="EMNIST-validation accuracy to reach")
+    parser.add_argument("--test-episodes", type=int, default=600, help="0: no test score")
+    parser.add_argument("--from-run", action="append", type=Path, default=None, help="read this run folder instead")
+    parser.add_argument("--save", action="store_true", help="write docs/time_to_accuracy.json and .png")
+    args = parser.parse_args()
+
+    started = time.time()
+    if args.from_run:
+        runs = [(f"{p.parent.name} ({p.name})", p) for p in args.from_run]
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="time_to_accuracy_"))
+        rows = [args.config, *(args.baseline or ["omniglot_emnist_maml_1shot"])]
+        runs = [(name, train_row(name, args.minutes, args.threads, args.seed, folder)) for name in rows]
+    reports = [row_report(name, run_dir, args.target, args.test_episodes) for name, run_dir in runs]
+    crossed = reports[0]["reached_target_at"]
+    if crossed is not None:
+        for report in reports[1:]:
+            report["at_first_rows_crossing"] = at_time(report["curve"], crossed["train_seconds"])
+    result = {
+        "benchmark": "time_to_accuracy",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {platform.processor() or platform.platform()}",
+        "threads": None if args.from_run else args.threads,
+        "minutes_budget": None if args.from_run else args.minutes,
+        "rows": reports,
+        "seconds": round(time.time() - started, 1),
+    }
+    for report in reports:
+        hit = report["reached_target_at"]
+        best = report["best_val"] or {}
+        when = f"{hit['train_seconds'] / 60:.1f} min (epoch {hit['epoch']})" if hit else "not reached"
+        test = report.get("test_alone")
+        print(
+            f"{report['row']}: {100 * args.target:.0f}% validation {when}; best {100 * (best.get('val_mean') or 0):.2f}% "
+            f"at epoch {best.get('epoch')}" + (f"; test {test['test_mean_pct']} ± {test['test_ci95_pct']}" if test else "")
+        )
+    if args.save:
+        (DOCS / "time_to_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
+        draw(reports, args.target, DOCS / "time_to_accuracy.png")
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"} | {"rows": [r["row"] for r in reports]}))
+
+
+if __name__ == "__main__":
+    main()
