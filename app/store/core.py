@@ -1,0 +1,519 @@
+"""``Store``: saved tasks and classroom rooms over SQLAlchemy Core (the API is described in ``app/store/__init__``)."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import math
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hypermaml.data import ImageError
+
+from . import db
+from .checks import (
+    DAY_S,
+    MAX_IMAGE_NAME,
+    MAX_TITLE,
+    MAX_VISITOR,
+    RATE_WINDOW_S,
+    TOKEN_RE,
+    amount,
+    check_class_names,
+    check_id,
+    check_polarity,
+    clean,
+    digest,
+    is_row_id,
+    shown,
+)
+from .db import classes, images, rate_limits, tasks, usage
+from .images import to_png
+from .model import (
+    QUERIES,
+    BadImage,
+    Forbidden,
+    InvalidInput,
+    LimitError,
+    Limits,
+    NotFound,
+    RateLimited,
+    RoomClosed,
+    RoomSnapshot,
+    SavedClass,
+    SavedTask,
+    StoredImage,
+    StoreError,
+    Unavailable,
+)
+
+
+class Store:
+    """Saved tasks and rooms in one database. Thread-safe: one instance serves every visitor of a process.
+
+    Args:
+        engine: from ``db.make_engine`` (SQLite with its pragmas, or PostgreSQL); the schema is migrated here.
+        limits: what a task and the server may hold; ``Limits.from_env()`` when None.
+        clock: seconds since the epoch (tests move it to check expiry and the rate limit).
+    """
+
+    def __init__(self, engine: sa.Engine, limits: Limits | None = None, clock=time.time) -> None:
+        self.engine = engine
+        self.limits = limits or Limits.from_env()
+        self.clock = clock
+        self._insert = sqlite.insert if engine.dialect.name == "sqlite" else postgresql.insert
+        # SQLite has one writer at a time: this process's writers queue here, in order, rather than in
+        # SQLite's busy handler (which sleeps and retries); other processes still meet busy_timeout.
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        with self._errors():
+            try:
+                db.migrate(engine)
+            except db.NewerSchema as exc:
+                raise StoreError(str(exc)) from None
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> Store:
+        return cls(db.make_engine(url), **kwargs)
+
+    @classmethod
+    def from_env(cls, **kwargs) -> Store:
+        """``$HYPERMAML_STUDIO_DB``, else SQLite under ``$HYPERMAML_STUDIO_DIR`` or the per-user data folder."""
+        return cls.from_url(db.url_from_env(), **kwargs)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- transactions ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self):
+        try:
+            yield
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+            raise Unavailable(f"The studio's database did not answer ({reason}). Try again in a moment.") from exc
+
+    @contextlib.contextmanager
+    def _read(self):
+        with self._errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def _write(self):
+        with self._errors(), self._write_lock, self.engine.connect().execution_options(**db.WRITE) as conn, conn.begin():
+            yield conn
+
+    def _row(self, conn, task_id: str, *, lock: bool = False):
+        query = sa.select(tasks).where(tasks.c.id_hash == digest(check_id(task_id)))
+        row = conn.execute(query.with_for_update() if lock else query).one_or_none()
+        if row is None:
+            raise NotFound(
+                f"There is no saved task or room with the id {task_id}: it was deleted, or expired, or the link is mistyped."
+            )
+        return row
+
+    @staticmethod
+    def _check_token(row, token) -> None:
+        if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
+            raise Forbidden("This is not an edit link: only the edit link given when the task was saved can change it.")
+        if not hmac.compare_digest(row.token_hash, digest(token)):
+            raise Forbidden("The edit token does not match this task: only its edit link can change it.")
+
+    # ---- content in, content out -----------------------------------------------------------------------
+
+    def _encode(self, task_classes: Sequence, queries: Sequence) -> tuple[list[str], list[tuple]]:
+        """(class names, [(class position or None, name, png)]) from the page's TaskClass and Picture objects
+        (anything with ``.name`` and ``.pictures``, and ``.name`` and ``.data``). Checked against the task
+        limits before any decoding."""
+        names = check_class_names(c.name for c in task_classes)
+        groups = [(i, c.pictures) for i, c in enumerate(task_classes)] + [(None, queries)]
+        n_images = sum(len(pictures) for _, pictures in groups)
+        if n_images > self.limits.task_images:
+            raise LimitError(
+                f"The task has {n_images} images; one task may hold at most {self.limits.task_images} on this server. "
+                f"Remove {n_images - self.limits.task_images} and save again."
+            )
+        encoded = []
+        for position, pictures in groups:
+            where = "the queries" if position is None else f"class {names[position]!r}"
+            for picture in pictures:
+                name = clean(getattr(picture, "name", ""), "an image's name", MAX_IMAGE_NAME, truncate=True, empty="image")
+                try:
+                    encoded.append((position, name, to_png(picture.data, name)))
+                except ImageError as exc:
+                    raise BadImage(f"In {where}: {exc}. Remove it and save again.") from None
+        total = sum(len(png) for *_, png in encoded)
+        if total > self.limits.task_bytes:
+            raise LimitError(
+                f"The task's images take {amount(total)} as stored, more than the {amount(self.limits.task_bytes)} one task "
+                "may hold on this server. Remove some images and save again."
+            )
+        return names, encoded
+
+    def _take_server_space(self, conn, new_tasks: int, new_bytes: int) -> None:
+        """Count a change against the server limits, atomically (the one ``usage`` row is updated only when
+        the result fits, and stays locked until commit); ``LimitError`` when it does not fit."""
+        fits = sa.and_(
+            sa.or_(usage.c.tasks + new_tasks <= self.limits.server_tasks, new_tasks <= 0),
+            sa.or_(usage.c.bytes + new_bytes <= self.limits.server_bytes, new_bytes <= 0),
+        )
+        changed = conn.execute(
+            usage.update()
+            .where(usage.c.id == 1, fits)
+            .values(tasks=usage.c.tasks + new_tasks, bytes=usage.c.bytes + new_bytes)
+            .returning(usage.c.id)
+        ).one_or_none()
+        if changed is not None:
+            return
+        held = conn.execute(sa.select(usage.c.tasks, usage.c.bytes)).one()
+        if new_tasks > 0 and held.tasks + new_tasks > self.limits.server_tasks:
+            what, env = (
+                f"already keeps {held.tasks} saved tasks and rooms, the most it may keep ({self.limits.server_tasks})",
+                "TASKS",
+            )
+        else:
+            what = f"holds {amount(held.bytes)} of images; {amount(new_bytes)} more would pass its limit of {amount(self.limits.server_bytes)}"
+            env = "BYTES"
+        raise LimitError(
+            f"This studio {what}. Ask whoever runs it to remove old tasks (python -m app.store expire --days N) or to "
+            f"raise HYPERMAML_STUDIO_MAX_SERVER_{env}."
+        )
+
+    def _insert_content(self, conn, task_pk: int, names: list[str], encoded: list[tuple], now: float) -> None:
+        conn.execute(classes.insert(), [{"task_pk": task_pk, "position": i, "name": n} for i, n in enumerate(names)])
+        if encoded:
+            rows = [
+                {"task_pk": task_pk, "class_position": p, "name": n, "png": png, "size": len(png), "added_at": now}
+                for p, n, png in encoded
+            ]
+            conn.execute(images.insert(), rows)
+
+    def _create(self, kind: str, names: list[str], encoded: list[tuple], polarity, title, expires_in_days) -> tuple[str, str]:
+        polarity = check_polarity(polarity)
+        title = clean(title, "the title", MAX_TITLE, empty="")
+        now = self.clock()
+        expires_at = None
+        if expires_in_days is not None:
+            if not isinstance(expires_in_days, int | float) or not 0 < expires_in_days < 100_000:
+                raise InvalidInput(f"a task expires in more than 0 and fewer than 100,000 days, not {shown(expires_in_days)}")
+            expires_at = now + expires_in_days * DAY_S
+        task_id, token = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
+        n_bytes = sum(len(png) for *_, png in encoded)
+        with self._write() as conn:
+            self._take_server_space(conn, 1, n_bytes)
+            task_pk = conn.execute(
+                tasks.insert()
+                .values(
+                    id_hash=digest(task_id),
+                    token_hash=digest(token),
+                    kind=kind,
+                    title=title,
+                    polarity=polarity,
+                    is_open=kind == "room",
+                    version=1,
+                    n_images=len(encoded),
+                    n_bytes=n_bytes,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=expires_at,
+                )
+                .returning(tasks.c.pk)
+            ).scalar_one()
+            self._insert_content(conn, task_pk, names, encoded, now)
+        return task_id, token
+
+    # ---- saved tasks ----------------------------------------------------------------------------------------
+
+    def save_task(
+        self, task_classes: Sequence, queries: Sequence = (), polarity: str = "auto", title: str = "", expires_in_days=None
+    ) -> tuple[str, str]:
+        """Save the page's task (``TaskClass`` list, ``Picture`` list); returns (task id, edit token)."""
+        names, encoded = self._encode(task_classes, queries)
+        return self._create("task", names, encoded, polarity, title, expires_in_days)
+
+    def load_task(self, task_id: str) -> SavedTask:
+        """The saved task or room with every image's PNG bytes, classes in their order, images in the order added."""
+        with self._read() as conn:
+            row = self._row(conn, task_id)
+            names = conn.execute(
+                sa.select(classes.c.name).where(classes.c.task_pk == row.pk).order_by(classes.c.position)
+            ).scalars()
+            names = list(names)
+            stored = conn.execute(
+                sa.select(images.c.id, images.c.class_position, images.c.name, images.c.added_at, images.c.png)
+                .where(images.c.task_pk == row.pk)
+                .order_by(images.c.id)
+            ).all()
+        return self._saved(task_id, row, names, stored)
+
+    @staticmethod
+    def _group(names: list[str], stored) -> tuple[tuple[SavedClass, ...], tuple[StoredImage, ...]]:
+        per_class: list[list[StoredImage]] = [[] for _ in names]
+        queries: list[StoredImage] = []
+        for r in stored:
+            image = StoredImage(r.id, r.name, r.added_at, getattr(r, "png", None))
+            (queries if r.class_position is None else per_class[r.class_position]).append(image)
+        return tuple(SavedClass(n, tuple(i)) for n, i in zip(names, per_class)), tuple(queries)
+
+    def _saved(self, task_id: str, row, names: list[str], stored) -> SavedTask:
+        saved_classes, queries = self._group(names, stored)
+        return SavedTask(
+            task_id, row.kind, row.title, row.polarity, row.is_open, saved_classes, queries,
+            row.version, row.created_at, row.updated_at, row.expires_at,
+        )  # fmt: skip
+
+    def update_task(
+        self, task_id: str, token: str, task_classes: Sequence, queries: Sequence = (), polarity=None, title=None
+    ) -> int:
+        """Replace a task's classes, images and queries (and its polarity and title, unless None) with the
+        given ones; only with its edit token. Returns the new version."""
+        check_id(task_id)
+        names, encoded = self._encode(task_classes, queries)
+        n_bytes = sum(len(png) for *_, png in encoded)
+        now = self.clock()
+        with self._write() as conn:
+            row = self._row(conn, task_id, lock=True)
+            self._check_token(row, token)
+            values = {"polarity": row.polarity if polarity is None else check_polarity(polarity)}
+            values["title"] = row.title if title is None else clean(title, "the title", MAX_TITLE, empty="")
+            conn.execute(images.delete().where(images.c.task_pk == row.pk))
+            conn.execute(classes.delete().where(classes.c.task_pk == row.pk))
+            self._insert_content(conn, row.pk, names, encoded, now)
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.pk == row.pk)
+                .values(n_images=len(encoded), n_bytes=n_bytes, version=row.version + 1, updated_at=now, **values)
+            )
+            self._take_server_space(conn, 0, n_bytes - row.n_bytes)
+        return row.version + 1
+
+    def delete_task(self, task_id: str, token: str) -> None:
+        """Delete a task or room with everything in it; only with its edit token."""
+        with self._write() as conn:
+            row = self._row(conn, task_id, lock=True)
+            self._check_token(row, token)
+            conn.execute(tasks.delete().where(tasks.c.pk == row.pk))  # its classes and images go with it (cascade)
+            self._take_server_space(conn, -1, -row.n_bytes)
+
+    # ---- rooms ----------------------------------------------------------------------------------------------
+
+    def open_room(
+        self, class_names: Sequence[str], polarity: str = "auto", title: str = "", expires_in_days=None
+    ) -> tuple[str, str]:
+        """A new room taking additions into these (distinct) classes; returns (room id, edit token)."""
+        return self._create("room", check_class_names(class_names, distinct=True), [], polarity, title, expires_in_days)
+
+    def close_room(self, room_id: str, token: str) -> None:
+        self._set_open(room_id, token, False)
+
+    def reopen_room(self, room_id: str, token: str) -> None:
+        self._set_open(room_id, token, True)
+
+    def _set_open(self, room_id: str, token: str, is_open: bool) -> None:
+        with self._write() as conn:
+            row = self._row(conn, room_id, lock=True)
+            self._check_token(row, token)
+            if row.kind != "room":
+                raise InvalidInput("This is a saved task, not a room: it has nothing to open or close.")
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.pk == row.pk)
+                .values(is_open=is_open, version=row.version + 1, updated_at=self.clock())
+            )
+
+    def add_image(self, room_id: str, target: int | str, data: bytes, visitor_id: str, name: str = "image") -> int:
+        """Store one visitor's image in an open room at once: ``target`` is a class position (0-based) or
+        ``QUERIES``. The file is decoded, checked and re-encoded first; at most ``additions_per_minute`` per
+        visitor (``visitor_id``: the visitor's session, stored only hashed). Returns the image's id."""
+        check_id(room_id)
+        if not (target == QUERIES or is_row_id(target)):
+            raise InvalidInput(f"an image goes into a class (0, 1, ...) or {QUERIES!r}, not {shown(target)}")
+        visitor = digest(clean(visitor_id, "the visitor id", MAX_VISITOR))
+        name = clean(name, "the image's name", MAX_IMAGE_NAME, truncate=True, empty="image")
+        with self._read() as conn:
+            row = self._row(conn, room_id)
+            n_classes = conn.scalar(sa.select(sa.func.count()).where(classes.c.task_pk == row.pk))
+        self._refuse_unless_open(row)
+        if target != QUERIES and target >= n_classes:
+            raise InvalidInput(f"this room has {n_classes} classes (0 to {n_classes - 1}); there is no class {target}")
+        self._count_addition(visitor)
+        try:
+            png = to_png(data, name)
+        except ImageError as exc:
+            raise BadImage(f"{exc}. It was not added.") from None
+        now = self.clock()
+        with self._write() as conn:
+            grown = conn.execute(
+                tasks.update()
+                .where(
+                    tasks.c.pk == row.pk,
+                    tasks.c.kind == "room",
+                    tasks.c.is_open,
+                    tasks.c.n_images < self.limits.task_images,
+                    tasks.c.n_bytes + len(png) <= self.limits.task_bytes,
+                )
+                .values(
+                    n_images=tasks.c.n_images + 1,
+                    n_bytes=tasks.c.n_bytes + len(png),
+                    version=tasks.c.version + 1,
+                    updated_at=now,
+                )
+                .returning(tasks.c.pk)
+            ).one_or_none()
+            if grown is None:
+                self._explain_refusal(conn, room_id, name, len(png))
+            image_id = conn.execute(
+                images.insert()
+                .values(
+                    task_pk=row.pk,
+                    class_position=None if target == QUERIES else target,
+                    name=name,
+                    png=png,
+                    size=len(png),
+                    added_at=now,
+                    adder_hash=visitor,
+                )
+                .returning(images.c.id)
+            ).scalar_one()
+            self._take_server_space(conn, 0, len(png))
+        return image_id
+
+    @staticmethod
+    def _refuse_unless_open(row) -> None:
+        if row.kind != "room":
+            raise RoomClosed(
+                "This is a saved task, not a room: only its edit link changes it. Your own queries stay on your page."
+            )
+        if not row.is_open:
+            raise RoomClosed("This room is closed: it takes no more images. Ask the teacher to open it again.")
+
+    def _explain_refusal(self, conn, room_id: str, name: str, size: int):
+        row = self._row(conn, room_id)
+        self._refuse_unless_open(row)
+        if row.n_images >= self.limits.task_images:
+            raise LimitError(
+                f"This room already holds {row.n_images} images, the most one room may hold on this server "
+                f"({self.limits.task_images}). The teacher can remove some, or open a new room."
+            )
+        raise LimitError(
+            f"Adding {name} ({amount(size)}) would bring this room to {amount(row.n_bytes + size)}, over the "
+            f"{amount(self.limits.task_bytes)} one room may hold on this server. The teacher can remove some images, or open a new room."
+        )
+
+    def _count_addition(self, visitor: str) -> None:
+        """One more addition by this visitor in its current minute (atomically, in one statement);
+        ``RateLimited`` past the limit. Refused additions count too: decoding is the server's work."""
+        now = self.clock()
+        stale = rate_limits.c.window_start <= now - RATE_WINDOW_S
+        upsert = (
+            self._insert(rate_limits)
+            .values(visitor_hash=visitor, window_start=now, count=1)
+            .on_conflict_do_update(
+                index_elements=[rate_limits.c.visitor_hash],
+                set_={
+                    "count": sa.case((stale, 1), else_=rate_limits.c.count + 1),
+                    "window_start": sa.case((stale, now), else_=rate_limits.c.window_start),
+                },
+            )
+            .returning(rate_limits.c.count, rate_limits.c.window_start)
+        )
+        with self._write() as conn:
+            count, start = conn.execute(upsert).one()
+        limit = self.limits.additions_per_minute
+        if count > limit:
+            wait = max(1, math.ceil(start + RATE_WINDOW_S - now))
+            raise RateLimited(
+                f"You have added {limit} images in the last minute, the most one person may. Wait {wait} s and add it again."
+            )
+
+    def remove_image(self, task_id: str, token: str, image_id: int) -> None:
+        """Remove one image from a room (or a saved task); only with its edit token."""
+        if not is_row_id(image_id):
+            raise InvalidInput(f"an image id is a whole number, not {shown(image_id)}")
+        with self._write() as conn:
+            row = self._row(conn, task_id, lock=True)
+            self._check_token(row, token)
+            size = conn.execute(
+                images.delete().where(images.c.id == image_id, images.c.task_pk == row.pk).returning(images.c.size)
+            ).scalar_one_or_none()
+            if size is None:
+                raise NotFound(f"Image {image_id} is not in this task (it may have been removed already).")
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.pk == row.pk)
+                .values(n_images=row.n_images - 1, n_bytes=row.n_bytes - size, version=row.version + 1, updated_at=self.clock())
+            )
+            self._take_server_space(conn, 0, -size)
+
+    def room_snapshot(self, room_id: str, since_version: int | None = None) -> RoomSnapshot:
+        """A room (or task) as a presenter shows it, without image bytes; one small query when its version is
+        still ``since_version``."""
+        with self._read() as conn:
+            row = self._row(conn, room_id)
+            head = dict(id=room_id, version=row.version, title=row.title, polarity=row.polarity, is_open=row.is_open)
+            head["n_images"] = row.n_images
+            if since_version == row.version:
+                return RoomSnapshot(changed=False, **head)
+            names = list(
+                conn.execute(sa.select(classes.c.name).where(classes.c.task_pk == row.pk).order_by(classes.c.position)).scalars()
+            )
+            listed = conn.execute(
+                sa.select(images.c.id, images.c.class_position, images.c.name, images.c.added_at)
+                .where(images.c.task_pk == row.pk)
+                .order_by(images.c.id)
+            ).all()
+        saved_classes, queries = self._group(names, listed)
+        return RoomSnapshot(changed=True, classes=saved_classes, queries=queries, **head)
+
+    def image_pngs(self, task_id: str, image_ids: Iterable[int]) -> dict[int, bytes]:
+        """PNG bytes of these images of this task (ids of other tasks are left out); at most ``task_images``."""
+        wanted = list(image_ids)
+        if len(wanted) > self.limits.task_images or not all(map(is_row_id, wanted)):
+            raise InvalidInput(f"ask for at most {self.limits.task_images} images, by their whole-number ids")
+        with self._read() as conn:
+            row = self._row(conn, task_id)
+            if not wanted:
+                return {}
+            found = conn.execute(
+                sa.select(images.c.id, images.c.png).where(images.c.task_pk == row.pk, images.c.id.in_(wanted))
+            ).all()
+        return {r.id: r.png for r in found}
+
+    # ---- the server ----------------------------------------------------------------------------------------
+
+    def expire(self, older_than_days: float | None = None, dry_run: bool = False) -> int:
+        """Delete tasks and rooms past their own expiry, and (``older_than_days``) those unchanged for that many
+        days; returns how many (``dry_run``: only counts). Also recounts the server's usage and forgets
+        finished rate-limit minutes."""
+        now = self.clock()
+        old = tasks.c.expires_at <= now
+        if older_than_days is not None:
+            if not older_than_days > 0:
+                raise InvalidInput(f"--days must be more than 0, not {older_than_days}")
+            old = sa.or_(old, tasks.c.updated_at < now - float(older_than_days) * DAY_S)
+        if dry_run:
+            with self._read() as conn:
+                return conn.scalar(sa.select(sa.func.count()).select_from(tasks).where(old))
+        with self._write() as conn:
+            removed = conn.execute(tasks.delete().where(old)).rowcount
+            conn.execute(rate_limits.delete().where(rate_limits.c.window_start <= now - RATE_WINDOW_S))
+            conn.execute(sa.select(usage.c.id).where(usage.c.id == 1).with_for_update())
+            counted = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(tasks.c.n_bytes), 0))).one()
+            conn.execute(usage.update().where(usage.c.id == 1).values(tasks=counted[0], bytes=counted[1]))
+        return removed
+
+    def usage(self) -> dict[str, int]:
+        """The server's saved tasks and rooms, and their stored bytes, beside the limits."""
+        with self._read() as conn:
+            held = conn.execute(sa.select(usage.c.tasks, usage.c.bytes)).one()
+        return {
+            "tasks": held.tasks,
+            "bytes": held.bytes,
+            "max_tasks": self.limits.server_tasks,
+            "max_bytes": self.limits.server_bytes,
+        }
