@@ -40,6 +40,7 @@ OWN_PROCESSES = (
     "tests/test_memory.py::",
     "tests/test_cli.py::test_a_run_killed_mid_training",
     "tests/test_distributed.py::",
+    "tests/test_store.py::",
 )
 
 
