@@ -452,7 +452,10 @@ def _add_data_parser(commands) -> None:
         "Without --from they are downloaded (checksums verified; an interrupted download resumes).",
     )
     prepare.add_argument(
-        "--dest", default=None, metavar="DIR", help="the folder to write (default: the per-user data folder, where HYPERMAML_DATA defaults)"
+        "--dest",
+        default=None,
+        metavar="DIR",
+        help="the folder to write (default: the per-user data folder, where HYPERMAML_DATA defaults)",
     )
     prepare.add_argument(
         "--from", dest="source", default=None, metavar="DIR", help="a folder holding the archives (offline: no download)"

@@ -37,19 +37,52 @@ class LabelledImages:
         return LabelledImages(self.x[mask], new_y[mask], tuple(self.class_names[i] for i in keep))
 
 
+class DataMissingError(FileNotFoundError):
+    """A data folder or file the readers need is absent. The message is one line: what is missing, where,
+    and the command that makes it (``hypermaml data prepare``)."""
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder: where ``hypermaml data prepare`` writes by default and where the readers
+    look when ``$HYPERMAML_DATA`` is not set (e.g. ``~/.local/share/hypermaml/data`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("hypermaml", appauthor=False)) / "data"
+
+
+def prepare_hint(folder: str | os.PathLike) -> str:
+    """The command that builds ``folder`` (the same words in every missing-data message)."""
+    return f"run: hypermaml data prepare --dest {folder} (offline: add --from FOLDER holding the official archives)"
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``root`` if given, else ``$HYPERMAML_DATA``; a clear error if neither exists."""
-    if root is None:
-        env = os.environ.get(DATA_ENV)
-        if not env:
-            raise FileNotFoundError(
-                f"no data folder given and ${DATA_ENV} is not set; point it at the folder holding "
-                f"omniglot/ and emnist-byclass-test/ (e.g. export {DATA_ENV}=../shared/data)"
+    """The data folder: ``root`` if given, else ``$HYPERMAML_DATA``, else ``default_data_dir()``.
+
+    Raises ``DataMissingError`` (one line, with the command that makes the folder) when it does not exist.
+    """
+    if root is not None:
+        path, origin = Path(root).expanduser(), "the root argument"
+    elif os.environ.get(DATA_ENV):
+        path, origin = Path(os.environ[DATA_ENV]).expanduser(), f"${DATA_ENV}"
+    else:
+        path = default_data_dir()
+        if not path.is_dir():
+            raise DataMissingError(
+                f"no data folder: ${DATA_ENV} is not set and the default folder {path} does not exist; "
+                f"{prepare_hint(path)}, or set ${DATA_ENV}"
             )
-        root = env
-    path = Path(root).expanduser()
+        return path
     if not path.is_dir():
-        raise FileNotFoundError(f"data folder {path} does not exist (from ${DATA_ENV} or the root argument)")
+        raise DataMissingError(f"data folder {path} does not exist (from {origin}); {prepare_hint(path)}")
+    return path
+
+
+def data_file(root: str | os.PathLike | None, *parts: str) -> Path:
+    """``data_root(root) / parts``, or ``DataMissingError`` naming the file and the command that makes it."""
+    folder = data_root(root)
+    path = folder.joinpath(*parts)
+    if not path.exists():
+        raise DataMissingError(f"{'/'.join(parts)} is missing from the data folder {folder}; {prepare_hint(folder)}")
     return path
 
 
@@ -63,6 +96,7 @@ from .omniglot import load_omniglot, load_omniglot_zip, omniglot_alphabets  # no
 __all__ = [
     "DATASETS",
     "DATA_ENV",
+    "DataMissingError",
     "DownloadError",
     "ImageError",
     "download",
@@ -72,7 +106,9 @@ __all__ = [
     "load_image_zip",
     "read_image_zip",
     "LabelledImages",
+    "data_file",
     "data_root",
+    "default_data_dir",
     "load_digits",
     "load_emnist",
     "load_emnist_idx",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from . import LabelledImages, data_root
+from . import LabelledImages, data_file
 from .digits import load_digits
 from .emnist import load_emnist
 from .omniglot import load_omniglot
@@ -13,7 +13,7 @@ EMNIST_CLASSES = 62
 
 
 def _vinyals(split: str, root: str | os.PathLike | None) -> LabelledImages:
-    lines = (data_root(root) / "omniglot" / "splits" / "vinyals" / f"{split}.txt").read_text().split()
+    lines = data_file(root, "omniglot", "splits", "vinyals", f"{split}.txt").read_text().split()
     characters = sorted({line.rsplit("/", 1)[0] for line in lines})
     data = load_omniglot(root, characters=characters, rotations=(0, 90, 180, 270))
     index = {name: i for i, name in enumerate(data.class_names)}

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import LabelledImages, data_root
+from . import LabelledImages, data_file
 from .transforms import resize_images
 
 NPZ_FILES = ("images_background.npz", "images_evaluation.npz")
@@ -30,8 +30,7 @@ class Alphabet:
 
 def omniglot_alphabets(root: str | os.PathLike | None = None) -> list[Alphabet]:
     """The 50 alphabets with their rows in the npz archives (from ``omniglot/alphabets.tsv``)."""
-    path = data_root(root) / "omniglot" / "alphabets.tsv"
-    with open(path, newline="") as f:
+    with open(data_file(root, "omniglot", "alphabets.tsv"), newline="") as f:
         return [
             Alphabet(r["alphabet"], r["npz_file"], int(r["npz_row_first"]), int(r["n_characters"]))
             for r in csv.DictReader(f, delimiter="\t")
@@ -48,7 +47,8 @@ def load_omniglot(
     """Omniglot characters as 28x28 dark-on-light images; one class per (character, rotation).
 
     Args:
-        root: the data folder (default ``$HYPERMAML_DATA``); reads ``omniglot/*.npz``.
+        root: the data folder (default ``$HYPERMAML_DATA``, else the per-user folder); reads ``omniglot/*.npz``
+            and ``omniglot/alphabets.tsv`` (``DataMissingError`` names a missing one).
         alphabets: only these alphabets (default all 50).
         exclude: alphabets to leave out (the cross-domain benchmark leaves out "Latin").
         rotations: degrees, each a separate class (the Vinyals protocol uses 0, 90, 180, 270).
@@ -57,7 +57,6 @@ def load_omniglot(
     Returns:
         Class names "Alphabet/characterNN" (with "/rotDDD" when rotations other than 0 are asked for).
     """
-    folder = data_root(root) / "omniglot"
     table = omniglot_alphabets(root)
     known = {a.name for a in table}
     for name in list(alphabets or []) + list(exclude):
@@ -81,7 +80,7 @@ def load_omniglot(
     for npz_file, picks in rows.items():
         if not picks:
             continue
-        with np.load(folder / npz_file) as archive:
+        with np.load(data_file(root, "omniglot", npz_file)) as archive:
             data = archive["images"]  # (n_chars, 20, 105, 105) bool, True = background
             idx = [r for r, _ in picks]
             ink_light = torch.from_numpy(data[idx]).float()  # 1 = white background, 0 = ink: dark on light
