@@ -205,6 +205,7 @@ def test_the_run_folder_must_be_in_the_state_the_flags_say(tmp_path, capfd):
 
 def test_missing_data_is_named_before_anything_is_written(tmp_path, capfd, monkeypatch):
     monkeypatch.delenv("HYPERMAML_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # the per-user default folder: not prepared
     path = bad_config(tmp_path, json.dumps({**CONFIG, "data": {"train": "omniglot-train"}}))
     assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "run")]) == 2
     assert "HYPERMAML_DATA" in capfd.readouterr().err and not (tmp_path / "run").exists()

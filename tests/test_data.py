@@ -40,6 +40,7 @@ def assert_images(x):
 
 def test_a_missing_data_folder_is_an_error_that_names_the_variable(monkeypatch, tmp_path):
     monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # the per-user default folder: not prepared
     with pytest.raises(FileNotFoundError, match="HYPERMAML_DATA is not set"):
         data_root()
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "nowhere"))

@@ -1,5 +1,7 @@
-"""The library installs as a wheel and works outside the repository: bundled models by name, the command."""
+"""The library installs as a wheel and works outside the repository: bundled models by name, the command, and
+a researcher's whole path on a new machine (prepare the data, train a shipped config by name, evaluate)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -26,11 +28,18 @@ def test_the_wheel_installs_and_works_from_any_folder(tmp_path):
         capture_output=True,
         cwd=tmp_path,
     )
-    wheel = next(dist.glob("hypermaml_studio-*.whl"))
+    import hypermaml as hm
+
+    wheel = next(dist.glob("hypermaml-*.whl"))
+    assert wheel.name.startswith(f"hypermaml-{hm.__version__}-")  # the version has one source
     names = zipfile.ZipFile(wheel).namelist()
     assert "hypermaml/pretrained/omniglot_emnist_hypermaml_1shot.pt" in names
     assert "hypermaml/pretrained/transductive/omniglot_emnist_hypermaml_1shot.pt" in names
     assert "hypermaml/configs/omniglot_emnist_hypermaml_1shot.json" in names
+    assert "hypermaml/configs/finetune/omniglot_emnist_hypermaml_1shot.json" in names
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    meta = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "Name: hypermaml\n" in meta and "License-Expression: MIT" in meta and "Project-URL: Paper" in meta
     assert not any(n.startswith(("app/", "toy/", "benchmarks/", "tests/")) for n in names)  # the library only
 
     site = tmp_path / "site"  # an empty folder: only the wheel's files (its dependencies come from this venv)
@@ -41,7 +50,9 @@ def test_the_wheel_installs_and_works_from_any_folder(tmp_path):
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    # no data folder set: the per-user default (platformdirs, under XDG_DATA_HOME on Linux) is this test's own
+    env = {k: v for k, v in os.environ.items() if k != "HYPERMAML_DATA"}
+    env.update(PYTHONPATH=str(site), XDG_DATA_HOME=str(tmp_path / "xdg"), OMP_NUM_THREADS="1")
     code = (
         "import hypermaml as hm, pathlib; m = hm.load('omniglot_emnist_hypermaml_1shot'); "
         "print(pathlib.Path(hm.__file__).parent); print(m.config.method, m.config.n_shot, m.metrics['test_accuracy_alone'] > 0.8)"
@@ -66,3 +77,29 @@ def test_the_wheel_installs_and_works_from_any_folder(tmp_path):
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: no such checkpoint") and bad.stderr.count("\n") == 1
     assert "omniglot_emnist_hypermaml_1shot" in bad.stderr  # it lists the bundled names
+
+    run = lambda *args: subprocess.run([str(command), *args], capture_output=True, text=True, cwd=elsewhere, env=env)
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"hypermaml {hm.__version__}"
+
+    # the official archives in small (the formats the real ones have), prepared into the default folder
+    from tests.test_prepare import SMALL, emnist_images, emnist_zip, omniglot_zips
+
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    omniglot_zips(archives, SMALL)
+    emnist_zip(archives / "gzip.zip", *emnist_images(per_class=16))  # validation episodes draw 1 + 15 per class
+    prepared = run("data", "prepare", "--from", str(archives), "--no-progress")
+    assert prepared.returncode == 0, prepared.stderr
+    assert (tmp_path / "xdg" / "hypermaml" / "data" / "omniglot" / "alphabets.tsv").is_file()
+
+    tiny = ["train.epochs=1", "train.episodes_per_epoch=2", "train.meta_batch=1", "train.val_episodes=2"]
+    sets = [a for item in tiny for a in ("--set", item)]
+    trained = run("train", "--config", "omniglot_emnist_hypermaml_1shot", "--run-dir", "run", "--threads", "1", *sets)
+    assert trained.returncode == 0, trained.stderr
+    assert "best validation accuracy" in trained.stdout and (elsewhere / "run" / "best.pt").is_file()
+    for checkpoint in ("run/best.pt", "omniglot_emnist_protonet_1shot"):
+        scored = run("evaluate", "--checkpoint", checkpoint, "--dataset", "emnist", "--episodes", "3")
+        assert scored.returncode == 0, scored.stderr
+        assert "on emnist-test, 5-way 1-shot" in scored.stdout
+    assert json.loads((elsewhere / "run" / "best.eval_emnist-test_1shot.json").read_text())["episodes"] == 3
