@@ -27,7 +27,8 @@ from hypermaml.data import ImageError, image_from_bytes
 N_WAY = 5
 MAX_UPLOAD_BYTES = 64 * 2**20  # raw image bytes one visitor may hold (a lecture hall shares one server)
 DECODE_CACHE_BYTES = 8 * 2**20  # decoded 28x28 tensors kept per visitor (about 2,700 pictures)
-QUERIES_FOLDER = "queries"  # in a task zip, the folder of query images (so no class may take this name)
+QUERIES_FOLDER = "queries"  # in a task zip, the folder of query images (the manifest says which, if renamed)
+MANIFEST = "hypermaml-task.json"  # in a downloaded task zip: class names, their order and the queries' folder
 MAX_DRAWING_BYTES = 2 * 2**20  # a drawing's PNG from the page's canvas (280x280: a few kB in practice)
 METHOD_NAMES = {"hypermaml": "HyperMAML", "maml": "MAML", "protonet": "ProtoNet"}
 
@@ -147,11 +148,6 @@ def problems(classes: list[TaskClass]) -> list[str]:
     names = [c.name.strip() for c in classes]
     if any(not n for n in names):
         found.append("every class needs a name")
-    if any(n.lower() == QUERIES_FOLDER for n in names):
-        found.append(
-            f"a class may not be called '{QUERIES_FOLDER}': a downloaded task keeps its query images in a folder of "
-            "that name; pick another class name"
-        )
     lowered = [n.lower() for n in names if n]
     duplicates = sorted({n for n in lowered if lowered.count(n) > 1})
     if duplicates:
@@ -306,11 +302,26 @@ def read_task_zip(data: bytes) -> ZipContents:
     from hypermaml.data import read_image_zip
 
     per_class = read_image_zip(data, max_total_bytes=MAX_UPLOAD_BYTES)
+    manifest = _manifest(data)
+    queries_folder = manifest.get("queries", QUERIES_FOLDER) if manifest else QUERIES_FOLDER
+    names = {entry["folder"]: entry["name"] for entry in manifest.get("classes", [])} if manifest else {}
+    file_order = {entry["folder"]: entry.get("files") for entry in manifest.get("classes", [])} if manifest else {}
+    if manifest:
+        file_order[queries_folder] = manifest.get("query_files")
+    order = {folder: i for i, folder in enumerate(names)}
+    # a task this studio wrote: its classes in their order, with their exact names; other zips: sorted folders
+    folders = sorted(per_class, key=lambda f: (order.get(f, len(order)), f))
     queries: list[Picture] = []
     classes = []
-    for name, files in per_class.items():
+    for folder in folders:
+        files = per_class[folder]
+        name = names.get(folder, folder)
         pictures = [Picture(file_name.rsplit("/", 1)[-1], blob) for file_name, blob in files]
-        if name.lower() == QUERIES_FOLDER:
+        listed = file_order.get(folder)
+        if isinstance(listed, list):  # the order the pictures had (the zip reader sorts by file name)
+            rank = {n: i for i, n in enumerate(listed) if isinstance(n, str)}
+            pictures.sort(key=lambda p: rank.get(p.name, len(rank)))
+        if folder.lower() == queries_folder.lower():
             for p in pictures:
                 if all(q.key != p.key for q in queries):
                     queries.append(p)
@@ -322,6 +333,28 @@ def read_task_zip(data: bytes) -> ZipContents:
     return ZipContents(classes, queries, _skipped_files(data))
 
 
+def _manifest(data: bytes) -> dict:
+    """The manifest of a task zip this studio wrote (``MANIFEST`` at its top), or {} for any other zip or a
+    manifest that is not the expected shape (then folders are read by their names alone)."""
+    import json
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            raw = json.loads(archive.read(MANIFEST)[:1_000_000])
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return {}
+    ok = (
+        isinstance(raw, dict)
+        and isinstance(raw.get("queries", ""), str)
+        and isinstance(raw.get("classes", []), list)
+        and all(
+            isinstance(e, dict) and isinstance(e.get("folder"), str) and isinstance(e.get("name"), str)
+            for e in raw.get("classes", [])
+        )
+    )
+    return raw if ok else {}
+
+
 def _skipped_files(data: bytes) -> list[str]:
     """Files in the zip that are not images the readers take (a .heic photo, notes.txt), by base name."""
     from hypermaml.data.folders import IMAGE_SUFFIXES
@@ -331,7 +364,7 @@ def _skipped_files(data: bytes) -> list[str]:
     skipped = []
     for name in names:
         base = posixpath.basename(name)
-        if "__MACOSX/" in name or base.startswith("."):
+        if "__MACOSX/" in name or base.startswith(".") or name == MANIFEST:
             continue  # the system's own files, not the user's
         if posixpath.splitext(base)[1].lower() not in IMAGE_SUFFIXES:
             skipped.append(base)
@@ -401,21 +434,31 @@ def _safe_part(name: str, fallback: str) -> str:
 
 def task_zip(classes: list[TaskClass], queries: list[Picture]) -> bytes:
     """The whole task as a zip that the page's zip upload reads back: a folder per class named after the
-    class, the queries in ``queries/``, every picture's original bytes and file name."""
+    class, the queries in ``queries/``, every picture's original bytes and file name, and a manifest
+    (``MANIFEST``) with the classes' exact names and order and the queries' folder, so a class may be called
+    "queries" or ".." and the classes come back in the order they had."""
+    import json
+
     from hypermaml.data.folders import IMAGE_SUFFIXES
 
     buf = io.BytesIO()
     used_folders: set[str] = set()
+    manifest: dict = {"format": 1, "classes": []}
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # images are compressed already
-        groups = [(_safe_part(c.name, f"class {i + 1}"), c.pictures) for i, c in enumerate(classes)]
-        groups.append((QUERIES_FOLDER, queries))
-        for folder, pictures in groups:
+        groups = [(_safe_part(c.name, f"class {i + 1}"), c.pictures, c.name) for i, c in enumerate(classes)]
+        groups.append((QUERIES_FOLDER, queries, None))
+        for folder, pictures, name in groups:
             if not pictures:
                 continue
             base, n = folder, 2
             while folder.lower() in used_folders:
                 folder, n = f"{base} ({n})", n + 1
             used_folders.add(folder.lower())
+            files: list[str] = []
+            if name is None:
+                manifest["queries"], manifest["query_files"] = folder, files
+            else:
+                manifest["classes"].append({"folder": folder, "name": name, "files": files})
             used_files: set[str] = set()
             for j, p in enumerate(pictures):
                 stem, suffix = posixpath.splitext(_safe_part(p.name, f"image-{j + 1}.png").replace("/", "-"))
@@ -425,7 +468,9 @@ def task_zip(classes: list[TaskClass], queries: list[Picture]) -> bytes:
                 while file_name.lower() in used_files:
                     file_name, n = f"{stem}-{n}{suffix}", n + 1
                 used_files.add(file_name.lower())
+                files.append(file_name)
                 z.writestr(f"{folder}/{file_name}", p.data)
+        z.writestr(MANIFEST, json.dumps(manifest, indent=1))
     return buf.getvalue()
 
 
