@@ -20,6 +20,7 @@ def main() -> None:
         st.Page("views/toy.py", title="One update vs k steps", icon=":material/scatter_plot:", default=True),
         st.Page("views/episodes.py", title="Real episodes", icon=":material/grid_view:"),
         st.Page("views/own_task.py", title="Your own task", icon=":material/photo_library:"),
+        st.Page("views/room.py", title="Classroom", icon=":material/groups:"),
         st.Page("views/how.py", title="How it works", icon=":material/lightbulb:"),
     ]
     st.navigation(pages).run()

@@ -583,6 +583,23 @@ def test_the_camera_tab_explains_good_photos_and_a_grey_photo_is_read_as_white_p
     assert float(x[0, 0, 0]) > 0.95 and float(x.min()) < 0.05  # white paper, black ink
 
 
+def test_on_plain_http_from_another_device_the_camera_tab_says_why_it_is_off_and_what_the_teacher_can_do():
+    def camera_tab(url):
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.context["url"] = url
+        at.switch_page("views/own_task.py").run()
+        assert not at.exception, at.exception
+        return at, " ".join(w.value for w in at.warning), " ".join(m.value for m in at.markdown)
+
+    at, warnings, text = camera_tab("http://192.168.1.5:8501/own_task")  # a student's laptop, plain http
+    assert "Browsers only allow a camera on *https://* pages" in warnings and "HTTPS=1 ./run_app.sh" in warnings
+    assert "Serve it to your class" in warnings and "Upload per class" in warnings
+    assert not at.camera_input and "allow the camera" not in text  # no advice that cannot help
+    for url in ("https://192.168.1.5:8501/own_task", "http://localhost:8501/own_task", "http://127.0.0.1:8501/"):
+        at, warnings, text = camera_tab(url)  # a secure origin: the camera, and how to allow it
+        assert at.camera_input and "allow the camera" in text and "camera is off" not in warnings
+
+
 def test_each_class_has_its_own_tab_so_uploaders_get_the_full_width():
     at = own_task_app()
     for i in range(5):

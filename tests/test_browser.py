@@ -127,3 +127,89 @@ def test_bad_uploads_in_a_real_browser_are_named_and_lose_nothing(studio_url, tm
         assert page.get_by_text("1 image(s)").count() >= 1  # class 1 still holds the (unreadable) upload
         assert page.locator('[data-testid="stException"]').count() == 0
         browser.close()
+
+
+def test_a_link_with_settings_shows_the_numbers_of_the_same_settings_clicked_and_survives_page_switches(studio_url, tmp_path):
+    """A teacher's link opened by a student: the same numbers as setting the controls by hand, which write that
+    same link; the settings survive a trip to another page; the Link button shows the address; a bad value in a
+    link is a plain warning."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from playwright.sync_api import sync_playwright
+
+    query = "type=horizontal-swapped&seed=5&shift_x=0.5&alpha=0.95"
+    out = Path(os.environ.get("STUDIO_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+
+    def settled(page, ready='[data-testid="stMetric"]'):
+        page.wait_for_selector(ready, timeout=120_000)
+        page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
+        time.sleep(1)
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+    def change(page, action, expect: str):
+        """``action``, then wait until the address says ``expect`` (the run writes it before its slow part),
+        and for that run to finish."""
+        action()
+        page.wait_for_function("s => (location.pathname + location.search).includes(s)", arg=expect, timeout=120_000)
+        settled(page)
+
+    def shown(page):
+        return page.locator('[data-testid="stMetric"]').all_inner_texts()
+
+    def params(url):
+        return parse_qs(urlsplit(url).query)
+
+    def slider_key(page, label, key, expect):
+        thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider").first
+        change(page, lambda: (thumb.focus(), thumb.press(key)), expect)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        linked = browser.new_page(viewport={"width": 1024, "height": 1600})
+        linked.goto(f"{studio_url}?{query}")
+        settled(linked)
+        from_link = shown(linked)
+        assert params(linked.url) == params("?" + query)
+        assert linked.get_by_text("θ + 0.95·Δθ").count() == 1
+        linked.screenshot(path=str(out / "toy_link_1024.png"), full_page=True)
+
+        page = browser.new_page(viewport={"width": 1024, "height": 1600})  # another visitor, clicking
+        page.goto(studio_url)
+        settled(page)
+        assert params(page.url) == {}
+        box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Task type")
+        change(
+            page,
+            lambda: (box.click(), page.get_by_role("option", name="horizontal, labels swapped").click()),
+            "type=horizontal-swapped",
+        )
+        seed = page.get_by_label("Task seed", exact=True).and_(page.locator("input"))
+        change(page, lambda: (seed.fill("5"), seed.press("Enter")), "seed=5")
+        page.get_by_text("Move beyond the training distribution").click()
+        slider_key(page, "Shift x", "ArrowRight", "shift_x=0.5")  # 0 -> 0.5
+        slider_key(page, "Blend α", "ArrowLeft", "alpha=0.95")  # 1 -> 0.95 (a fragment's run)
+        assert shown(page) == from_link
+        assert params(page.url) == params("?" + query)  # clicking wrote the same link
+
+        nav = page.locator('[data-testid="stSidebarNav"] a')
+        change(page, lambda: nav.filter(has_text="Real episodes").click(), "/episodes?data=")
+        assert "data" in params(page.url) and "seed" not in params(page.url)
+        change(page, lambda: nav.filter(has_text="One update vs k steps").click(), "/?type=")
+        assert shown(page) == from_link and params(page.url) == params("?" + query)
+
+        page.locator(".st-key-toy_link button").first.click()
+        code = page.locator('[data-testid="stPopoverBody"] code, [data-testid="stCode"] code').first
+        code.wait_for(timeout=60_000)
+        link = code.inner_text().strip()
+        assert link.startswith(studio_url) and params(link) == params("?" + query), link
+        page.screenshot(path=str(out / "toy_link_popover_1024.png"))
+
+        bad = browser.new_page(viewport={"width": 1024, "height": 1000})
+        bad.goto(f"{studio_url}?seed=-3&type=sideways&alpha=2")
+        settled(bad)
+        warning = bad.locator('[data-testid="stAlertContentWarning"]').first.inner_text()
+        assert "seed=-3 cannot be used" in warning and "type=sideways" in warning, warning
+        assert params(bad.url) == {}
+        bad.screenshot(path=str(out / "toy_bad_link_1024.png"))
+        browser.close()

@@ -7,7 +7,7 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import compute
+from app import compute, url_state
 from app.resources import PRETRAINED, available_datasets, benchmark_models
 from hypermaml.data.reference import OMNIGLOT_EMNIST, PAPER_PROTOCOL
 
@@ -61,32 +61,52 @@ def benchmark_table() -> str:
     return "\n".join(lines)
 
 
-st.title("Real episodes")
+MAX_SEED = 2**31 - 1
+choices = available_datasets()
+view = url_state.View(
+    "episodes",
+    [
+        # always in the URL: the default is the first dataset this server has, which differs between servers
+        url_state.choice("data", "episodes_data", "Images", next(iter(choices)), {n: n for n in choices}, always=True),
+        url_state.choice("shots", "episodes_shots", "Shots", 1, {"1": 1, "5": 5}),
+        url_state.integer("seed", "episodes_seed", "Episode seed", 0, 0, MAX_SEED),
+        url_state.integer("steps", "episodes_maml_steps", "MAML inner steps", 5, 0, MAX_STEPS),
+    ],
+)
+view.header("Real episodes")
 st.caption(
     "A 5-way task sampled from real images: a few labelled support images per class, then queries. "
     "Every model here classifies each query on its own: its answer depends on the support set and that "
     "image, never on the other queries."
 )
 
-choices = available_datasets()
 c1, c2, c3, c4 = st.columns([3, 1, 1, 2])
-name = c1.selectbox("Images", list(choices), format_func=lambda n: f"{n}: {choices[n]}")
+# No value= on the widgets below: `view` gave each its value (from the link, or the default).
+name = c1.selectbox("Images", list(choices), format_func=lambda n: f"{n}: {choices[n]}", key="episodes_data")
 vinyals = name == "omniglot-test"
 shot_options = [1] if vinyals else [1, 5]
+if st.session_state.episodes_shots not in shot_options:
+    if "shots" in view.seeded:
+        view.note("The link asks for 5 shots, but the Vinyals Omniglot models exist for 1 shot only: showing 1 shot.")
+    st.session_state.episodes_shots = shot_options[0]
 n_shot = int(
     c2.radio(
-        "Shots", shot_options, horizontal=True, help="The Vinyals Omniglot models exist for 1 shot only." if vinyals else None
+        "Shots",
+        shot_options,
+        horizontal=True,
+        key="episodes_shots",
+        help="The Vinyals Omniglot models exist for 1 shot only." if vinyals else None,
     )
 )
-seed = int(c3.number_input("Episode seed", min_value=0, value=0, step=1))
+seed = int(c3.number_input("Episode seed", min_value=0, max_value=MAX_SEED, step=1, key="episodes_seed"))
 steps = c4.slider(
     "MAML inner steps",
     0,
     MAX_STEPS,
-    5,
     key="episodes_maml_steps",
     help="Gradient steps MAML takes on the support set (the curve below shows every count).",
 )
+view.write()
 st.caption(SEEN[name])
 if "digits" == name and len(choices) == 1:
     st.info("Only scikit-learn's digits are available: set HYPERMAML_DATA to the shared data folder for EMNIST and Omniglot.")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.title("How HyperMAML works")
+from app import url_state
+
+url_state.View("how", []).header("How HyperMAML works")  # nothing to set here; the link button, as on every page
 st.markdown(
     "Both methods start from a classifier θ that was **meta-learned** over many small tasks, and both must "
     "turn a handful of labelled examples (the *support set*) into a classifier for a new task. They differ "

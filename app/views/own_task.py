@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from app import url_state
 from app.resources import benchmark_models
 from app.user_task import (
     MAX_UPLOAD_BYTES,
@@ -363,9 +364,45 @@ export default function (component) {
 draw_canvas = st.components.v2.component("hypermaml_drawing_canvas", html=CANVAS_HTML, css=CANVAS_CSS, js=CANVAS_JS)
 
 
+# ---- a saved task, named by the link ------------------------------------------------------------------------
+
+TASK_ID = r"[A-Za-z0-9_-]{22}"  # the store's ids: secrets.token_urlsafe(16), 128 random bits
+
+
+def load_saved_task(task_id: str) -> bool:
+    """HOOK for the store (app/store): put the saved task ``task_id`` on this page; False when there is none.
+
+    Not wired yet, so no id is known and the page says so. Wiring it: ``Store.load_task(task_id)`` (``NotFound``
+    -> False), then set ``state.own_classes`` and ``state.own_queries`` (Pictures from the stored PNGs),
+    ``state.own_polarity``, each class-name box ``state[f"own_name_{i}"]``, and ``reset_uploader`` every
+    target. It runs before any widget of the page, so it may set them all.
+    """
+    return False
+
+
 # ---- the page -----------------------------------------------------------------------------------------------
 
-st.title("Your own 5-way task")
+view = url_state.View(
+    "own_task",
+    [
+        url_state.pattern(
+            "task", "own_task_id", "A saved task", TASK_ID, "an id of 22 letters, digits, '-' or '_' (was the link cut short?)"
+        ),
+        url_state.choice("polarity", "own_polarity", "Polarity", "auto", {p: p for p in ("auto", "keep", "invert")}),
+        url_state.integer("steps", "own_maml_steps", "MAML inner steps", 5, 0, 10),
+    ],
+)
+view.header("Your own 5-way task")
+if state.own_task_id is not None and state.get("own_task_loaded") != state.own_task_id:
+    if load_saved_task(state.own_task_id):
+        state.own_task_loaded = state.own_task_id
+    else:
+        view.note(
+            f"No saved task has the id **{url_state.plain(state.own_task_id)}**: it may have expired or been "
+            "deleted, or the link was cut short. Ask whoever shared it for a new link; meanwhile you can build a "
+            "task of your own here."
+        )
+        state.own_task_id = None  # out of the URL: the note is said once
 st.caption(
     "Give five classes a name and a few images each (per-class uploads, one zip with a folder per class, the "
     "camera, or drawing), then add query images. Images are shown the way the models see them: 28×28, dark ink "
@@ -401,6 +438,7 @@ polarity = st.radio(
     key="own_polarity",
     help="The models expect dark ink on light paper. 'auto' inverts pictures whose paper is darker than their ink.",
 )
+view.write()  # the page may stop below (a task not ready yet); MAML's steps, further down, write again
 
 tab_upload, tab_zip, tab_camera, tab_draw = st.tabs(["Upload per class", "One zip", "Camera", "Draw"])
 with tab_upload:
@@ -446,15 +484,27 @@ with tab_zip:
         kind, message = state.own_zip_message
         {"success": st.success, "warning": st.warning, "info": st.info}.get(kind, st.error)(md(message))
 with tab_camera:
-    st.markdown(
-        "**For a picture the models can read:** one character, drawn with a thick dark marker on white paper, "
-        "filling most of the frame, in good even light (no shadow across it).  \n"
-        "The browser first asks for permission: if the box only says *This app would like to use your camera*, "
-        "allow the camera for this site (the icon in the address bar), or there is no camera here: use "
-        "*Upload per class* or *Draw* instead."
-    )
-    cam_target = target_choice("Add the photo to", "own_cam_target")
-    shot = st.camera_input("Take a picture", key="own_camera")
+    if url_state.insecure_origin():  # the browser would not even ask: say why, and what works instead
+        st.warning(
+            "**The camera is off on this page.** Browsers only allow a camera on *https://* pages or on the "
+            "computer that runs the studio, and this page came over plain *http://* from another device. Ask your "
+            "teacher to start the studio with `HTTPS=1 ./run_app.sh` (see *Serve it to your class* in the README), "
+            "then open the *https://* address it prints.  \n"
+            "Until then: take the photo with your device's camera and add it under *Upload per class* (on a phone "
+            "or tablet, that button offers the camera directly), or use *Draw*.",
+            icon=":material/no_photography:",
+        )
+        shot = None
+    else:
+        st.markdown(
+            "**For a picture the models can read:** one character, drawn with a thick dark marker on white paper, "
+            "filling most of the frame, in good even light (no shadow across it).  \n"
+            "The browser first asks for permission: if the box only says *This app would like to use your camera*, "
+            "allow the camera for this site (the icon in the address bar), or there is no camera here: use "
+            "*Upload per class* or *Draw* instead."
+        )
+        cam_target = target_choice("Add the photo to", "own_cam_target")
+        shot = st.camera_input("Take a picture", key="own_camera")
     if shot is not None and shot.file_id not in state.own_seen_uploads:
         state.own_seen_uploads.add(shot.file_id)
         if within_limit(shot.name, shot.size):
@@ -544,7 +594,8 @@ if uneven:
     st.warning(md(uneven), icon=":material/warning:")
 elif shots < trained_shots:
     st.caption(f"The models here were trained on {trained_shots} images per class; with {shots} they are less sure.")
-maml_steps = st.slider("MAML inner steps", 0, 10, 5, key="own_maml_steps") if "maml" in models else 0
+maml_steps = st.slider("MAML inner steps", 0, 10, key="own_maml_steps") if "maml" in models else 0
+view.write()
 query_x = torch.stack([t for _, t in readable])
 # The last result, per visitor: a rerun that changes nothing the models see (the CSV download, a name edit)
 # shows it again instead of adapting every model anew.

@@ -7,14 +7,36 @@ import streamlit as st
 import torch
 
 import hypermaml as hm
-from app import compute
+from app import compute, url_state
 from app.live_training import LIVE_SCALE, PROGRESS_EVERY, LiveTraining
 from app.resources import toy_models
 from toy.tasks import TASK_TYPES, sample_task, task_type_name
 
 RANDOM = "random task type"
+MAX_SEED = 2**31 - 1
+MAX_POINTS = 100  # placed support points a link carries (a URL of about 1.5 kB)
+POINT_RANGE = 50.0  # |x|, |y| of a placed point (the grid to click on spans ±16)
+names = [task_type_name(p, s) for p, s in TASK_TYPES]
+# In the URL: "horizontal-swapped", not "horizontal, labels swapped" (which a URL spells with %2C and +).
+TASK_WORDS = {f"{p}-swapped" if s else p: name for (p, s), name in zip(TASK_TYPES, names)} | {"random": RANDOM}
 
-st.title("One hypernetwork update vs k gradient steps")
+
+view = url_state.View(
+    "toy",
+    [
+        url_state.choice("type", "toy_type", "Task type", names[0], TASK_WORDS),
+        url_state.integer("shots", "toy_shots", "Support points per class", 5, 1, 10),
+        url_state.integer("seed", "toy_seed", "Task seed", 0, 0, MAX_SEED),
+        url_state.number("shift_x", "toy_shift_x", "Shift x", 0.0, -10.0, 10.0, 0.5),
+        url_state.number("shift_y", "toy_shift_y", "Shift y", 0.0, -10.0, 10.0, 0.5),
+        url_state.integer("rotate", "toy_rotate", "Rotate the pair", 0, -90, 90, 5),
+        url_state.number("spread", "toy_spread", "Spread", 1.0, 0.25, 3.0, 0.25),
+        url_state.number("alpha", "toy_alpha", "Blend α", 1.0, 0.0, 1.5, 0.05),
+        url_state.points("points", "toy_points", "Placed points", MAX_POINTS, POINT_RANGE),
+        url_state.flag("use_points", "toy_use_points", "Use my points"),
+    ],
+)
+view.header("One hypernetwork update vs k gradient steps")
 st.caption(
     "Binary tasks from the HyperMAML paper's Figure 1: two upright ellipses side by side, or two flat ones "
     "stacked, with the labels in either order. The classifier is linear on the raw coordinates. "
@@ -86,18 +108,23 @@ with st.expander("Train the three toy models yourself (about a minute on an idle
     use_live = st.toggle("Use my freshly trained models", key="toy_use_live", disabled="toy_live_models" not in state)
 if use_live and "toy_live_models" in state:
     models = state.toy_live_models
-names = [task_type_name(p, s) for p, s in TASK_TYPES]
+# No value= on the widgets below: `view` gave each its value (from the link, or the default).
 c1, c2, c3 = st.columns([2, 2, 1])
-choice = c1.selectbox("Task type", [*names, RANDOM], index=0)
-n_shot = c2.slider("Support points per class", 1, 10, 5, help="The bundled models were meta-trained with 5.")
-seed = c3.number_input("Task seed", min_value=0, value=0, step=1, help="Draw another task of this type.")
+choice = c1.selectbox("Task type", [*names, RANDOM], key="toy_type")
+n_shot = c2.slider("Support points per class", 1, 10, key="toy_shots", help="The bundled models were meta-trained with 5.")
+seed = c3.number_input(
+    "Task seed", min_value=0, max_value=MAX_SEED, step=1, key="toy_seed", help="Draw another task of this type."
+)
 
-with st.expander("Move beyond the training distribution: which method copes?"):
+if "toy_panels_open" not in state:  # fixed per visitor (a changing `expanded` would fold a panel in use)
+    moved = any(state[k] != d for k, d in (("toy_shift_x", 0), ("toy_shift_y", 0), ("toy_rotate", 0), ("toy_spread", 1)))
+    state.toy_panels_open = (moved, bool(state.toy_points))  # a link that moves the task or places points
+with st.expander("Move beyond the training distribution: which method copes?", expanded=state.toy_panels_open[0]):
     e1, e2, e3, e4 = st.columns(4)
-    shift_x = e1.slider("Shift x", -10.0, 10.0, 0.0, 0.5)
-    shift_y = e2.slider("Shift y", -10.0, 10.0, 0.0, 0.5)
-    rotation = e3.slider("Rotate the pair (°)", -90, 90, 0, 5)
-    spread = e4.slider("Spread (× std)", 0.25, 3.0, 1.0, 0.25)
+    shift_x = e1.slider("Shift x", -10.0, 10.0, step=0.5, key="toy_shift_x")
+    shift_y = e2.slider("Shift y", -10.0, 10.0, step=0.5, key="toy_shift_y")
+    rotation = e3.slider("Rotate the pair (°)", -90, 90, step=5, key="toy_rotate")
+    spread = e4.slider("Spread (× std)", 0.25, 3.0, step=0.25, key="toy_spread")
     st.caption(
         "The models never saw shifted, rotated or wider pairs. Gradient steps (and ProtoNet's class "
         "means) follow the support points wherever they are; the hypernetwork learned the four Gaussians."
@@ -110,8 +137,8 @@ else:
     pair, swapped = TASK_TYPES[names.index(choice)]
 episode = sample_task(pair, swapped, n_shot, 50, generator, shift=(shift_x, shift_y), rotation_deg=rotation, spread=spread)
 
-state.setdefault("toy_points", [])  # [(x, y, label)] placed by clicking
-with st.expander("Place the support points yourself (click the plot)"):
+# state.toy_points: [(x, y, label)] placed by clicking (or given by the link)
+with st.expander("Place the support points yourself (click the plot)", expanded=state.toy_panels_open[1]):
     st.caption(
         "Click anywhere on the grid to add a point of the chosen class; the queries still come from the "
         "task above, so the accuracies say how well your support set describes it."
@@ -187,11 +214,14 @@ with st.expander("Place the support points yourself (click the plot)"):
         ]
         if picked and picked != state.get("toy_last_pick"):
             state.toy_last_pick = picked  # a selection stays until the next click: add it once
-            state.toy_points = state.toy_points + [(x, y, click_class) for x, y in picked]
+            room = MAX_POINTS - len(state.toy_points)
+            state.toy_points = state.toy_points + [(x, y, click_class) for x, y in picked][:room]
             st.rerun()
     st.caption(
-        f"{sum(1 for *_, lab in state.toy_points if lab == 0)} blue and {sum(1 for *_, lab in state.toy_points if lab == 1)} red point(s) placed."
+        f"{sum(1 for *_, lab in state.toy_points if lab == 0)} blue and {sum(1 for *_, lab in state.toy_points if lab == 1)} red point(s) placed"
+        + (f" (at most {MAX_POINTS})." if len(state.toy_points) >= MAX_POINTS else ".")
     )
+view.write()  # every setting above is in the URL now; α (below, in a fragment) writes its own change
 if use_points and len({lab for _, _, lab in state.toy_points}) == 2:
     pts_ = sorted(state.toy_points, key=lambda p: p[2])
     episode = hm.Episode(
@@ -267,11 +297,11 @@ def hypernetwork_update() -> None:
         "Blend α: draw θ + α·Δθ",
         0.0,
         1.5,
-        1.0,
-        0.05,
+        step=0.05,
         key="toy_alpha",
         help="0 is the base classifier θ, 1 is HyperMAML's adapted classifier; beyond 1 extrapolates.",
     )
+    view.write()  # a rerun of this fragment alone: α into the URL
     picture = alpha_one if alpha == 1.0 else alpha_picture(models_key, hyper, *arrays, xlim, ylim, alpha)
     left.image(picture, width="stretch", output_format="PNG", caption=f"θ + {alpha:.2f}·Δθ")
     right.markdown(
