@@ -9,4 +9,9 @@ fi
 # Lint and format first (ruff, configured in pyproject.toml): seconds, and a clear message before the suite.
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The documentation site (mkdocs.yml), strict: a broken link, a missing page or a missing API object fails here. Built
+# into a temporary folder, never into the repository; offline (no fonts or plugins fetched).
+site=$(mktemp -d)
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
 exec .venv/bin/python -m pytest "$@"

@@ -1,4 +1,4 @@
-"""Data-parallel meta-training speed: N processes against one, in the same run (``benchmarks/speed.py`` calls it).
+"""How fast is data-parallel meta-training with N processes against one, in the same run (``benchmarks/speed.py`` calls it)?
 
     .venv/bin/python -m benchmarks.data_parallel                     # HyperMAML 1-shot, 2 processes, 3 rounds
     .venv/bin/python -m benchmarks.data_parallel --episodes 48 --rounds 2
@@ -35,7 +35,7 @@ def worker(episodes: int, hidden: int | None, independent: bool) -> None:
     import torch.distributed as dist
 
     import hypermaml as hm
-    from benchmarks.speed import fake_sampler, model_config, train_cfg
+    from benchmarks.workload import fake_sampler, model_config, train_cfg
     from hypermaml.memory import keep_freed_memory
 
     keep_freed_memory()

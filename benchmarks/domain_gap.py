@@ -1,4 +1,4 @@
-"""How different Omniglot and EMNIST characters look to the network, and what the augmentation changes.
+"""How different do Omniglot and EMNIST characters look to the network, and what does the augmentation change?
 
     python -m benchmarks.domain_gap
 

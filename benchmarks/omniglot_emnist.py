@@ -1,4 +1,4 @@
-"""Evaluate the committed Omniglot checkpoints under both query protocols and print the README tables.
+"""How accurate are the committed Omniglot checkpoints under both query protocols? (It also writes the README's results table.)
 
     python -m benchmarks.omniglot_emnist            # 600 test episodes per checkpoint, seed 0
     python -m benchmarks.omniglot_emnist --write    # also writes the metrics beside each checkpoint
@@ -285,7 +285,9 @@ def main() -> None:
         "--from-runs", type=Path, default=None, help="first import, for each row, the best-validation run under RUNS (see above)"
     )
     parser.add_argument(
-        "--readme", action="store_true", help="rewrite README.md's results block from the stored metrics and stop"
+        "--readme",
+        action="store_true",
+        help="rewrite the results block (README.md, docs/reproduce.md) from the stored metrics and stop",
     )
     parser.add_argument("--episodes", type=int, default=EPISODES, help="test episodes (600 for the README)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""Our library against the HyperMAML paper's public code, on the same workload, alternated in one run.
+"""How fast is our library against the HyperMAML paper's public code on the same workload, alternated in one run?
 
     .venv/bin/python -m benchmarks.paper_code --paper /path/to/few-shot-hypernets-public
     .venv/bin/python -m benchmarks.paper_code --paper /path/to/few-shot-hypernets-public --quick   # 4 rounds
@@ -566,7 +566,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--json", metavar="FILE", default=None, help="also store the report in FILE")
     parser.add_argument(
-        "--save", action="store_true", help="store the report as docs/paper_code.json and write README.md's table from it"
+        "--save", action="store_true", help="store the report as docs/paper_code.json and write its table on docs/speed.md"
     )
     parser.add_argument("--child", choices=["ours", "paper"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

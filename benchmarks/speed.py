@@ -1,4 +1,4 @@
-"""How fast adaptation, meta-training and evaluation are, against the bare backbone's limit.
+"""How fast are adaptation, meta-training and evaluation of each method, against the bare backbone's limit?
 
     python -m benchmarks.speed            # 1-shot and 5-shot, full 600-episode evaluations (minutes)
     python -m benchmarks.speed --quick    # 1-shot only, shorter timings (under a minute)
@@ -21,7 +21,7 @@ Measured, all in this one process run on one device:
   and scaled to 600; the JSON says so).
 - ``allocator``: page faults per training step and episodes/s of HyperMAML 1-shot meta-training with glibc's
   defaults and with freed memory kept (``hypermaml.memory.keep_freed_memory``), fresh processes of one thread,
-  alternated (``benchmarks/allocator.py``).
+  alternated (``benchmarks/micro/allocator.py``).
 - ``data_parallel``: HyperMAML 1-shot meta-training as 2 ``torchrun`` processes of one thread each (DDP over
   gloo) against one such process, alternated in this run (``benchmarks/data_parallel.py``).
 
@@ -31,103 +31,18 @@ The last line of output is one JSON object.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import multiprocessing as mp
 import platform
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
 import hypermaml as hm
+from benchmarks import workload
 from benchmarks.readme import replace_block
-from hypermaml.config import ModelConfig, TrainConfig, load_run_config
-
-CONFIGS = Path(__file__).resolve().parents[1] / "hypermaml" / "configs"
-N_WAY, N_QUERY = 5, 15
-
-
-# The layout this run measures (--memory-format). A Conv4 follows its own weights' layout, so converting the
-# built model is all it takes: no switch inside the library.
-MEMORY_FORMAT = torch.channels_last
-
-
-def build_model(cfg: ModelConfig) -> hm.FewShotModel:
-    return hm.build_model(cfg).to(memory_format=MEMORY_FORMAT)
-
-
-def model_config(method: str, shot: int, **maml) -> ModelConfig:
-    cfg = load_run_config(CONFIGS / f"omniglot_emnist_{method}_{shot}shot.json").model
-    return dataclasses.replace(cfg, maml=dataclasses.replace(cfg.maml, **maml)) if maml else cfg
-
-
-def fake_sampler(shot: int, seed: int = 0) -> hm.EpisodeSampler:
-    """Random 28x28 images, 64 classes of 20, as the training and evaluation code would see data."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(64 * 20, 1, 28, 28, generator=g)
-    y = torch.arange(64).repeat_interleave(20)
-    return hm.EpisodeSampler(x, y, N_WAY, shot, N_QUERY)
-
-
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
-def alternate_ms(fns: dict, repeats: int, warmup: int = 3) -> dict[str, dict[str, float]]:
-    """Call each of ``fns`` (name -> function of no arguments) ``warmup`` times, then all of them in turn, call
-    by call, ``repeats`` times; per name the 20th percentile and the median of its times in ms (this machine's
-    noise lies mostly above the 20th percentile)."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(1000 * (time.perf_counter() - start))
-    return {name: percentiles_ms(values) for name, values in times.items()}
-
-
-def percentiles_ms(values: list[float]) -> dict[str, float]:
-    """The 20th percentile and the median of times in ms, as every alternating benchmark reports them."""
-    ordered = sorted(values)
-    return {"p20_ms": round(ordered[len(ordered) // 5], 3), "median_ms": round(ordered[len(ordered) // 2], 3)}
-
-
-def micro_main(name: str, doc: str, measure, quick_help: str, argv: list[str] | None = None) -> None:
-    """The command line of the small alternating benchmarks (``first_layer``, ``pooling``, ``tasknorm``):
-    ``--quick`` (``quick_help``), ``--threads`` (default 2) and ``--save`` (store the report as
-    ``docs/<name>.json``); keeps freed memory, runs ``measure(quick)`` for its rows and prints the report as one
-    JSON line."""
-    from benchmarks.readme import DOCS
-    from hypermaml.memory import keep_freed_memory
-
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=quick_help)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save", action="store_true", help=f"also store the report as docs/{name}.json")
-    args = parser.parse_args(argv)
-    kept = keep_freed_memory()
-    torch.set_num_threads(args.threads)
-    report = {"benchmark": name, "threads": args.threads, "keep_freed_memory": kept, "rows": measure(args.quick)}
-    if args.save:
-        (DOCS / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report))
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+from benchmarks.workload import N_QUERY, N_WAY, TRAIN_METHODS, build_model, fake_sampler, median_ms, model_config, sync, train_cfg
 
 
 def adapt_ms(shot: int, device: torch.device, repeats: int) -> dict[str, float]:
@@ -150,26 +65,6 @@ def adapt_ms(shot: int, device: torch.device, repeats: int) -> dict[str, float]:
 
         out[key] = round(median_ms(once, repeats), 3)
     return out
-
-
-TRAIN_METHODS = {  # key -> (method, MAML overrides)
-    "hypermaml": ("hypermaml", {}),
-    "protonet": ("protonet", {}),
-    "maml_so": ("maml", {"first_order": False}),
-    "maml_fo": ("maml", {"first_order": True}),
-}
-
-
-def train_cfg(shot: int, episodes: int, device: torch.device) -> TrainConfig:
-    meta_batch = load_run_config(CONFIGS / f"omniglot_emnist_hypermaml_{shot}shot.json").train.meta_batch
-    return TrainConfig(
-        epochs=1,
-        episodes_per_epoch=max(meta_batch, episodes),
-        meta_batch=meta_batch,
-        n_query=N_QUERY,
-        val_episodes=0,
-        device=str(device),
-    )
 
 
 def train_episodes_per_s(key: str, shot: int, device: torch.device, episodes: int) -> float:
@@ -227,8 +122,7 @@ def _rss_mb(field: str) -> float:
 
 def _peak_child(key: str, shot: int, device: str, episodes: int, channels_last: bool, queue) -> None:
     """In a fresh process: build, reset the peak, train a few episodes, report how far the peak rose."""
-    global MEMORY_FORMAT
-    MEMORY_FORMAT = torch.channels_last if channels_last else torch.contiguous_format
+    workload.MEMORY_FORMAT = torch.channels_last if channels_last else torch.contiguous_format
     dev = torch.device(device)
     method, maml = TRAIN_METHODS[key]
     model = build_model(model_config(method, shot, **maml))
@@ -255,7 +149,7 @@ def peak_mem_mb(shot: int, device: torch.device, episodes: int) -> dict[str, flo
     for key in TRAIN_METHODS:
         queue = ctx.Queue()
         proc = ctx.Process(
-            target=_peak_child, args=(key, shot, str(device), episodes, MEMORY_FORMAT == torch.channels_last, queue)
+            target=_peak_child, args=(key, shot, str(device), episodes, workload.MEMORY_FORMAT == torch.channels_last, queue)
         )
         proc.start()
         out[key] = round(queue.get(timeout=600), 1)
@@ -308,7 +202,7 @@ def measure(shot: int, device: torch.device, quick: bool) -> dict:
 
 
 def markdown(report: dict) -> str:
-    """README tables from one report (the JSON this script prints)."""
+    """The Speed page's tables from one report (the JSON this script prints)."""
     shots = [("1-shot", report)] + ([("5-shot", report["5shot"])] if "5shot" in report else [])
     lines = ["| | " + " | ".join(name for name, _ in shots) + " |", "|---|" + "---|" * len(shots)]
 
@@ -400,13 +294,15 @@ def main() -> None:
         "layout it used before, to measure the difference)",
     )
     parser.add_argument(
-        "--save", action="store_true", help="also store the report in docs/speed.json and write README.md's Speed table from it"
+        "--save",
+        action="store_true",
+        help="also store the report in docs/speed.json and write the table on docs/speed.md from it",
     )
     parser.add_argument(
         "--table",
         metavar="JSON",
         default=None,
-        help="print the README tables for a saved report (docs/speed.json, or a run's output), and stop",
+        help="print the tables for a saved report (docs/speed.json, or a run's output), and stop",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
@@ -420,8 +316,7 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    global MEMORY_FORMAT
-    MEMORY_FORMAT = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
+    workload.MEMORY_FORMAT = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     device = torch.device(args.device)
     started = time.perf_counter()
     report = {
@@ -437,7 +332,8 @@ def main() -> None:
         print(f"{shot}-shot: {json.dumps(report[f'{shot}shot'])}", flush=True)
     report.update(report.pop("1shot"))  # the 1-shot numbers are the top-level keys
     if args.device == "cpu":
-        from benchmarks import allocator, data_parallel
+        from benchmarks import data_parallel
+        from benchmarks.micro import allocator
 
         report["allocator"] = allocator.compare("hypermaml", 1, episodes=24 if args.quick else 48, rounds=1 if args.quick else 2)
         print(f"allocator: {json.dumps(report['allocator'])}", flush=True)

@@ -1,7 +1,8 @@
-"""How good can one-step MAML get on the toy? Trains MAML toy models over a grid of inner learning rates
-and outer learning rates (one inner step in training), and measures accuracy after 0, 1, 5 and 10 steps
-on the same 1,000 fresh tasks as the committed models. The committed ``toy_maml.pt`` uses the best
-one-step row of this sweep.
+"""How good can one-step MAML get on the toy?
+
+Trains MAML toy models over a grid of inner learning rates and outer learning rates (one inner step in
+training), and measures accuracy after 0, 1, 5 and 10 steps on the same 1,000 fresh tasks as the committed
+models. The committed ``toy_maml.pt`` uses the best one-step row of this sweep.
 
     python -m benchmarks.toy_maml_sweep          # about 2 minutes; last line: JSON
 """

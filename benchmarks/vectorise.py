@@ -1,4 +1,4 @@
-"""A meta-batch as a Python loop over episodes or as one ``torch.func.vmap`` call: training steps per second.
+"""Does a meta-batch train faster as a Python loop over episodes or as one ``torch.func.vmap`` call (episodes per second)?
 
     .venv/bin/python -m benchmarks.vectorise                   # CPU, meta-batch 4 and 16, 3 rounds
     .venv/bin/python -m benchmarks.vectorise --device cuda --meta-batch 1 16 64 256
@@ -20,7 +20,7 @@ import torch
 
 import hypermaml as hm
 from benchmarks.readme import save_report
-from benchmarks.speed import fake_sampler, model_config, sync
+from benchmarks.workload import fake_sampler, model_config, sync
 from hypermaml.memory import keep_freed_memory
 from hypermaml.vectorise import meta_batch_loss
 
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="timed per measurement")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save", action="store_true", help="store docs/vectorise.json and write README.md's table from it")
+    parser.add_argument("--save", action="store_true", help="store docs/vectorise.json and write its table on docs/scale.md")
     args = parser.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)

@@ -297,9 +297,9 @@ def test_metabn_support_pass_without_autograd_equals_with(layout):
 
 
 def test_the_tasknorm_benchmark_compares_two_ways_of_one_function():
-    """``benchmarks/tasknorm.py`` times ``_TaskNormI`` against a written-out stand-in: both give the same
+    """``benchmarks/micro/tasknorm.py`` times ``_TaskNormI`` against a written-out stand-in: both give the same
     outputs and gradients, so the benchmark compares speed only."""
-    from benchmarks.tasknorm import _WrittenOut
+    from benchmarks.micro.tasknorm import _WrittenOut
 
     torch.manual_seed(2)
     h = torch.randn(6, 3, 4, 4, dtype=torch.float64, requires_grad=True)

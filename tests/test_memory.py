@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from benchmarks.allocator import CHILD
+from benchmarks.micro.allocator import CHILD
 
 
 def test_keeping_freed_memory_removes_most_page_faults_of_a_training_step():

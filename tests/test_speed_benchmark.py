@@ -48,20 +48,21 @@ def test_the_measurements_have_the_documented_keys(monkeypatch):
     assert set(speed.TRAIN_METHODS) == {"hypermaml", "protonet", "maml_so", "maml_fo"}
 
 
-def test_the_readme_speed_table_is_the_stored_report():
+def test_the_speed_page_table_is_the_stored_report():
     import json
 
     report = json.loads(speed.SPEED_JSON.read_text())
     assert {"adapt_ms", "train_episodes_per_s", "conv4_fwd_bwd_episodes_per_s", "peak_mem_mb", "eval_600_s", "5shot"} <= set(
         report
     )
-    from benchmarks.readme import README
+    from benchmarks.readme import DOCS
 
-    assert speed.readme_block(report) in README.read_text()
+    assert speed.readme_block(report) in (DOCS / "speed.md").read_text()
 
 
 def test_the_layout_and_vectorise_benchmarks_measure_every_layout_and_mode(monkeypatch):
-    from benchmarks import layout, vectorise
+    from benchmarks import vectorise
+    from benchmarks.micro import layout
 
     monkeypatch.setattr(layout, "model_config", narrow_config)
     case = layout.measure_case("maml", 1, {"train_steps": 1}, rounds=1, seconds=0.01)
@@ -74,29 +75,30 @@ def test_the_layout_and_vectorise_benchmarks_measure_every_layout_and_mode(monke
     assert vectorise.episodes_per_s(model, 2, cpu, vectorised=False, seconds=0.01) > 0
 
 
-def test_the_readme_layout_vectorise_and_paper_tables_are_the_stored_reports():
+def test_the_layout_vectorise_and_paper_tables_on_the_docs_pages_are_the_stored_reports():
     import json
 
-    from benchmarks import layout, paper_code, vectorise
-    from benchmarks.readme import DOCS, README, stored_block
+    from benchmarks import paper_code, vectorise
+    from benchmarks.micro import layout
+    from benchmarks.readme import DOCS, stored_block
 
-    text = README.read_text()
-    for name, module, command in (
-        ("layout", layout, layout.COMMAND),
-        ("vectorise", vectorise, vectorise.COMMAND),
-        ("paper_code", paper_code, paper_code.SAVE_COMMAND),
+    for name, module, command, page in (
+        ("layout", layout, layout.COMMAND, "speed.md"),
+        ("vectorise", vectorise, vectorise.COMMAND, "scale.md"),
+        ("paper_code", paper_code, paper_code.SAVE_COMMAND, "speed.md"),
     ):
         report = json.loads((DOCS / f"{name}.json").read_text())
-        assert stored_block(name, module.markdown(report), command) in text, name
+        assert stored_block(name, module.markdown(report), command) in (DOCS / page).read_text(), name
 
 
 def test_the_commit_comparison_imports_a_commit_as_its_own_package_computing_the_same(tmp_path):
-    """``benchmarks/against_commit.py`` times this tree against a commit's ``hypermaml`` imported under another
+    """``benchmarks/micro/against_commit.py`` times this tree against a commit's ``hypermaml`` imported under another
     name; here the commit is HEAD, whose package must be a separate module computing what ours computes."""
     import subprocess
     import sys
 
-    from benchmarks import against_commit, speed
+    from benchmarks import speed
+    from benchmarks.micro import against_commit
     from hypermaml import config
 
     base = against_commit.import_base("HEAD", tmp_path)

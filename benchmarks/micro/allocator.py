@@ -1,7 +1,7 @@
-"""Page faults and speed of meta-training with glibc's defaults and with freed memory kept (hypermaml.memory).
+"""How many page faults and how much speed does keeping freed memory (hypermaml.memory) save meta-training, against glibc's defaults?
 
-    .venv/bin/python -m benchmarks.allocator                 # HyperMAML 1-shot, 64 episodes, 3 rounds
-    .venv/bin/python -m benchmarks.allocator --method maml_so --episodes 32
+    .venv/bin/python -m benchmarks.micro.allocator                 # HyperMAML 1-shot, 64 episodes, 3 rounds
+    .venv/bin/python -m benchmarks.micro.allocator --method maml_so --episodes 32
 
 Each measurement is a fresh process (the allocator setting cannot be undone in a process), one torch thread,
 the two settings alternated over the rounds; medians. Minor page faults come from ``getrusage``. Last line:
@@ -24,7 +24,7 @@ if keep:
     from hypermaml.memory import keep_freed_memory
     assert keep_freed_memory()
 import hypermaml as hm
-from benchmarks.speed import TRAIN_METHODS, build_model, fake_sampler, model_config, train_cfg
+from benchmarks.workload import TRAIN_METHODS, build_model, fake_sampler, model_config, train_cfg
 method, maml = TRAIN_METHODS[sys.argv[2]]
 shot, episodes = int(sys.argv[3]), int(sys.argv[4])
 model = build_model(model_config(method, shot, **maml))

@@ -1,8 +1,8 @@
-"""The first convolution (one input channel, 3x3, 64 outputs, 28x28): oneDNN's convolution or one matrix product.
+"""Is the first convolution (one input channel, 3x3, 64 outputs, 28x28) faster as oneDNN's convolution or as one matrix product?
 
-    .venv/bin/python -m benchmarks.first_layer            # batches of 5, 25, 100 images; both layouts
-    .venv/bin/python -m benchmarks.first_layer --quick    # 5 and 25 images, fewer repeats
-    .venv/bin/python -m benchmarks.first_layer --save     # also store docs/first_layer.json
+    .venv/bin/python -m benchmarks.micro.first_layer            # batches of 5, 25, 100 images; both layouts
+    .venv/bin/python -m benchmarks.micro.first_layer --quick    # 5 and 25 images, fewer repeats
+    .venv/bin/python -m benchmarks.micro.first_layer --save     # also store docs/first_layer.json
 
 The measurements behind ``hypermaml.backbones._conv3x3``: for each layout (channels-last, the
 standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches times the
@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from benchmarks.speed import alternate_ms, micro_main
+from benchmarks.workload import alternate_ms, micro_main
 from hypermaml.backbones import _conv3x3_one_channel, _first_layer_metabn, normalise_with
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}

@@ -1,7 +1,7 @@
-"""Which memory layout each method and phase runs fastest in: the measurements behind the library's choices.
+"""Which memory layout does each method and phase run fastest in (the measurements behind the library's choices)?
 
-    .venv/bin/python -m benchmarks.layout               # every method, 1- and 5-shot, 3 rounds
-    .venv/bin/python -m benchmarks.layout --quick       # 1-shot, 2 rounds
+    .venv/bin/python -m benchmarks.micro.layout               # every method, 1- and 5-shot, 3 rounds
+    .venv/bin/python -m benchmarks.micro.layout --quick       # 1-shot, 2 rounds
 
 Conv4 keeps its weights channels-last (NHWC); ``hypermaml.backbones.memory_layout`` lets a caller run a block of
 forwards in the standard layout (NCHW) instead, per call, never as a module setting. For every method this
@@ -9,7 +9,7 @@ times a meta-training step (one episode: forward, backward, Adam) and an adaptat
 queries (eval mode, no grad), each under ``channels_last``, under ``contiguous`` and under the library's own
 choice (``library``: what a user gets, today channels-last except the inner loop of second-order MAML
 training, which runs contiguous). The three alternate over the rounds in one process, each in every position
-in turn, after a few untimed calls; medians of the mean time per call. Workload as ``benchmarks/speed.py``: the configs' models, fresh weights, random 28x28 images,
+in turn, after a few untimed calls; medians of the mean time per call. Workload as ``benchmarks/workload.py``: the configs' models, fresh weights, random 28x28 images,
 5-way, 15 queries per class. The last line is one JSON object.
 """
 
@@ -24,11 +24,11 @@ import torch
 
 import hypermaml as hm
 from benchmarks.readme import save_report
-from benchmarks.speed import fake_sampler, model_config
+from benchmarks.workload import fake_sampler, model_config
 from hypermaml.backbones import memory_layout
 from hypermaml.memory import keep_freed_memory
 
-COMMAND = ".venv/bin/python -m benchmarks.layout --save"
+COMMAND = ".venv/bin/python -m benchmarks.micro.layout --save"
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format, "library": None}
 CASES = {  # name -> (method, MAML overrides)
@@ -100,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1-shot, 2 rounds, shorter timings")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save", action="store_true", help="store docs/layout.json and write README.md's table from it")
+    parser.add_argument("--save", action="store_true", help="store docs/layout.json and write its table on docs/speed.md")
     args = parser.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)

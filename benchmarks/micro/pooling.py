@@ -1,8 +1,8 @@
-"""2x2 max-pooling in the standard layout: PyTorch's kernel (``F.max_pool2d``) or ``backbones.max_pool``.
+"""Is 2x2 max-pooling in the standard layout faster as PyTorch's kernel (``F.max_pool2d``) or as ``backbones.max_pool``?
 
-    .venv/bin/python -m benchmarks.pooling            # 25 and 100 images of 64 x 28 x 28, 100 of 64 x 14 x 14
-    .venv/bin/python -m benchmarks.pooling --quick    # fewer repeats
-    .venv/bin/python -m benchmarks.pooling --save     # also store docs/pooling.json
+    .venv/bin/python -m benchmarks.micro.pooling            # 25 and 100 images of 64 x 28 x 28, 100 of 64 x 14 x 14
+    .venv/bin/python -m benchmarks.micro.pooling --quick    # fewer repeats
+    .venv/bin/python -m benchmarks.micro.pooling --save     # also store docs/pooling.json
 
 The measurements behind ``hypermaml.backbones.max_pool``, which second-order MAML's training step uses (it runs
 in the standard layout; channels-last keeps ``F.max_pool2d``). For each shape it times the two in three uses:
@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from benchmarks.speed import alternate_ms, micro_main
+from benchmarks.workload import alternate_ms, micro_main
 from hypermaml.backbones import max_pool
 
 SHAPES = ((25, 64, 28, 28), (100, 64, 28, 28), (100, 64, 14, 14))

@@ -1,7 +1,7 @@
-"""Adaptation and scoring at this tree against an earlier commit of the library, alternated in one process.
+"""How much faster does this tree adapt, score and train than an earlier commit of the library (alternated in one process)?
 
-    .venv/bin/python -m benchmarks.against_commit --base 0a2a5e9
-    .venv/bin/python -m benchmarks.against_commit --base 0a2a5e9 --json docs/against_commit.json
+    .venv/bin/python -m benchmarks.micro.against_commit --base 0a2a5e9
+    .venv/bin/python -m benchmarks.micro.against_commit --base 0a2a5e9 --json docs/against_commit.json
 
 This machine's speed drifts by up to 2x over minutes, so two versions timed in separate runs (or processes) can
 differ by more than the change between them. Here both versions live in one process: the base commit's
@@ -37,9 +37,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.speed import percentiles_ms
+from benchmarks.workload import percentiles_ms
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def import_base(rev: str, folder: Path):
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     kept = keep_freed_memory()
     torch.set_num_threads(args.threads)
     import hypermaml as hm
-    from benchmarks import speed
+    from benchmarks import workload
 
     base_rev = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", args.base], check=True, capture_output=True, text=True
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         base = import_base(args.base, Path(folder))
 
         def both(method: str, shot: int, **maml):
-            cfg = speed.model_config(method, shot, **maml)
+            cfg = workload.model_config(method, shot, **maml)
             torch.manual_seed(0)
             this = hm.build_model(cfg)
             old = base.build_model(base.config.from_dict(base.ModelConfig, base.config.to_dict(cfg)))
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
 
         for shot in (1, 5):
             old, this = (m.eval() for m in both("hypermaml", shot))
-            e = speed.fake_sampler(shot).sample(torch.Generator().manual_seed(1))
+            e = workload.fake_sampler(shot).sample(torch.Generator().manual_seed(1))
             for use, repeats in (("adapt", args.repeats), ("adapt_score", max(10, args.repeats // 10))):
                 with torch.no_grad():
                     torch.testing.assert_close(_call(this, e, True), _call(old, e, True), rtol=1e-4, atol=1e-4)  # one function
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
                 record({"method": "hypermaml", "shot": shot, "use": use, **timed})
         for method, shot, maml in TRAINING:
             old, this = (m.train() for m in both(method, shot, **maml))
-            sampler = speed.fake_sampler(shot)
+            sampler = workload.fake_sampler(shot)
             episodes = [sampler.sample(torch.Generator().manual_seed(i)) for i in range(4)]
             torch.testing.assert_close(old.meta_loss(episodes[0])[0], this.meta_loss(episodes[0])[0], rtol=1e-4, atol=1e-4)
             steps = {"base": _Steps(old, episodes), "this": _Steps(this, episodes)}

@@ -1,13 +1,13 @@
-"""TaskNorm-I's hand-written backward (``backbones._TaskNormI``) against the same formula left to autograd.
+"""How much faster is TaskNorm-I's hand-written backward (``backbones._TaskNormI``) than the same formula left to autograd?
 
-    .venv/bin/python -m benchmarks.tasknorm            # ProtoNet 1/5-shot, second-order MAML 5-shot (1 step)
-    .venv/bin/python -m benchmarks.tasknorm --quick    # fewer rounds
-    .venv/bin/python -m benchmarks.tasknorm --save     # also store docs/tasknorm.json
+    .venv/bin/python -m benchmarks.micro.tasknorm            # ProtoNet 1/5-shot, second-order MAML 5-shot (1 step)
+    .venv/bin/python -m benchmarks.micro.tasknorm --quick    # fewer rounds
+    .venv/bin/python -m benchmarks.micro.tasknorm --save     # also store docs/tasknorm.json
 
 The shipped configs that normalise with TaskNorm-I (``omniglot_emnist_protonet_{1,5}shot``,
 ``omniglot_emnist_maml_5shot`` with one second-order inner step) take one-episode training steps (``meta_loss``,
 backward, Adam) on random 28x28 images, in one process. The two implementations alternate round by round on
-the same model (``benchmarks.speed.alternate_ms``), a round being the same six episodes: ``_TaskNormI`` (the
+the same model (``benchmarks.workload.alternate_ms``), a round being the same six episodes: ``_TaskNormI`` (the
 library's), and the written-out formula (``backbones.tasknorm_written_out``, differentiated by autograd),
 swapped in for the duration of a round. Each entry is the 20th percentile and the median over rounds of the
 mean step time in ms; ``speedup`` is
@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 
 import hypermaml as hm
-from benchmarks import speed
-from benchmarks.speed import alternate_ms, micro_main
+from benchmarks import workload
+from benchmarks.workload import alternate_ms, micro_main
 from hypermaml import backbones
 
 CASES = (("protonet", 1, {}), ("protonet", 5, {}), ("maml", 5, {"train_steps": 1, "first_order": False}))
@@ -34,12 +34,12 @@ class _WrittenOut:
 
 
 def measure(method: str, shot: int, maml: dict, rounds: int) -> dict:
-    cfg = speed.model_config(method, shot, **maml)
+    cfg = workload.model_config(method, shot, **maml)
     if cfg.backbone.batch_norm != "tasknorm-i":
         raise ValueError(f"{method} {shot}-shot normalises with {cfg.backbone.batch_norm}, not TaskNorm-I")
     torch.manual_seed(0)
     model = hm.build_model(cfg).train()
-    sampler, g = speed.fake_sampler(shot), torch.Generator().manual_seed(0)
+    sampler, g = workload.fake_sampler(shot), torch.Generator().manual_seed(0)
     episodes = [sampler.sample(g) for _ in range(6)]
     optimiser = torch.optim.Adam(model.parameters(), 1e-3)
 
