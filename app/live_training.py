@@ -13,7 +13,9 @@ import io
 import multiprocessing as mp
 import os
 import queue as queue_module
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -56,6 +58,33 @@ def _child(scale: int, out: mp.Queue) -> None:
         out.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+_reaper_started = False
+_reaper_lock = threading.Lock()
+
+
+def _reap_forever(every: float) -> None:
+    """Collect the exit status of finished children (``active_children`` joins them): a visitor who left
+    before their training ended never polls it again, and its finished child would stay a zombie."""
+    while True:
+        time.sleep(every)
+        mp.active_children()
+
+
+def _start_reaper(every: float = 2.0) -> None:
+    global _reaper_started
+    with _reaper_lock:
+        if not _reaper_started:
+            threading.Thread(target=_reap_forever, args=(every,), daemon=True, name="live-training-reaper").start()
+            _reaper_started = True
+
+
+def _end(process) -> None:
+    """A run whose page is gone (its session state was released): stop its child if it still runs."""
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout=5)
+
+
 def plan(scale: int = LIVE_SCALE) -> dict[str, int]:
     """Optimiser steps per model, for the progress bar."""
     from toy.train import recipes
@@ -86,6 +115,9 @@ class LiveTraining:
         self._process = ctx.Process(target=_child, args=(self.scale, self._queue), daemon=True)
         self.started = time.perf_counter()
         self._process.start()
+        _start_reaper()
+        # the visitor leaves: Streamlit drops their session state, and with it this object; the child goes too
+        self._finalizer = weakref.finalize(self, _end, self._process)
 
     @property
     def running(self) -> bool:
@@ -122,14 +154,17 @@ class LiveTraining:
                     models[name] = model.eval()
                 self.models = models
                 self.finished = time.perf_counter()
+                self._process.join(timeout=5)  # it exits right after its last message
             else:
                 self.error = message[1]
                 self.finished = time.perf_counter()
+                self._process.join(timeout=5)
 
     def stop(self) -> None:
         """Stop the run (the page says so); nothing is kept."""
         if self.running:
             self._process.terminate()
+            self._process.join(timeout=5)
             self.stopped = True
             self.finished = time.perf_counter()
 

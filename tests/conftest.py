@@ -41,6 +41,8 @@ OWN_PROCESSES = (
     "tests/test_cli.py::test_a_run_killed_mid_training",
     "tests/test_distributed.py::",
     "tests/test_store.py::",
+    "tests/test_live_training.py::",
+    "tests/test_room_browser.py::",
 )
 
 

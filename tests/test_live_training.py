@@ -1,0 +1,41 @@
+"""Live training's child process never outlives its visitor as a zombie."""
+
+import gc
+import time
+from pathlib import Path
+
+from app.live_training import LiveTraining
+
+
+def state_of(pid: int) -> str | None:
+    """The process's state letter from /proc ('Z': a zombie), or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def wait_for(condition, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_run_nobody_polls_is_reaped_when_it_finishes():
+    job = LiveTraining(scale=200)  # a tiny run; the page that started it never polls again
+    pid = job._process.pid
+    # only /proc is read (is_alive() would itself collect the exit status): gone, not left a zombie ("Z")
+    assert wait_for(lambda: state_of(pid) is None, 600), f"pid {pid} is {state_of(pid)}"  # niced: slow when busy
+    assert job.running  # nobody polled: the page's object never learned it ended
+
+
+def test_a_run_whose_visitor_left_is_stopped_and_reaped():
+    job = LiveTraining(scale=3)  # a long run
+    pid = job._process.pid
+    assert state_of(pid) not in (None, "Z")
+    del job
+    gc.collect()  # the session state holding it was released
+    assert wait_for(lambda: state_of(pid) is None, 10), f"pid {pid} is {state_of(pid)}"
