@@ -30,9 +30,7 @@ class LineProgress:
     Supports the part of tqdm's interface this project uses: iteration, ``set_postfix`` and ``close``.
     """
 
-    def __init__(
-        self, iterable: Iterable, total: int, desc: str, interval: float = 60.0, stream: TextIO | None = None
-    ) -> None:
+    def __init__(self, iterable: Iterable, total: int, desc: str, interval: float = 60.0, stream: TextIO | None = None) -> None:
         self.iterable, self.total, self.desc, self.interval = iterable, total, desc, interval
         self.stream = sys.stderr if stream is None else stream
         self.postfix: dict[str, object] = {}
