@@ -262,8 +262,8 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
     }
     for method, model in models.items():
         if method == "maml":
-            trajectory = model.adapt_trajectory(episode.support_x, episode.support_y, steps=MAX_STEPS)
-            with torch.no_grad():
+            with torch.no_grad():  # no graph through the inner loop: the page only reads the predictions
+                trajectory = model.adapt_trajectory(episode.support_x, episode.support_y, steps=MAX_STEPS)
                 out["maml_steps"] = [model.predict_proba(episode.query_x, task).numpy() for task in trajectory]
         else:
             with torch.no_grad():

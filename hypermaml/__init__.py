@@ -12,6 +12,7 @@ torch.Size([1, 2])
 
 __version__ = "0.3.0"  # the one place the version lives: pyproject.toml and `hypermaml --version` read it
 
+from .backbones import ModuleBackbone
 from .base import FewShotModel
 from .checkpoint import CheckpointError, build_model, load, save
 from .config import (
@@ -46,6 +47,7 @@ __all__ = [
     "MAML",
     "MAMLConfig",
     "MAMLTask",
+    "ModuleBackbone",
     "ModelConfig",
     "ProtoNet",
     "ProtoNetConfig",

@@ -244,10 +244,11 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> FewShot
         raise CheckpointError(f"'{path}' has an invalid config: {exc}") from exc
     custom = data.get("custom_backbone")
     if custom is not None:
+        cls = {"maml": "MAML", "hypermaml": "HyperMAML", "protonet": "ProtoNet"}[config.method]
         raise CheckpointError(
             f"'{path}' holds a model with your own backbone ({custom}); hm.load rebuilds only the library's "
-            f"backbones (a checkpoint holds data, never code): build the model as you did (e.g. "
-            f"hm.{type(config).__name__ and _method_class(config.method)}(config, YourBackbone())) and load the weights with "
+            f"backbones (a checkpoint holds data, never code): build the model as you did, e.g. "
+            f"hm.{cls}(config, {custom.rsplit('.', 1)[-1]}()), and load the weights with "
             f"model.load_state_dict(hm.checkpoint.read_checkpoint(path)['state_dict'])"
         )
     model = build_model(config)

@@ -472,6 +472,8 @@ def resolve_config(path: str | os.PathLike) -> Path:
         candidate = CONFIGS_DIR / f"{text}.json"
         if candidate.is_file():
             return candidate
+    if given.is_absolute():  # a path, not a name
+        raise ConfigError(f"config file '{path}' does not exist")
     top = [name for name in shipped_configs() if "/" not in name]
     raise ConfigError(
         f"config file '{path}' does not exist, and no shipped config has that name; shipped: {', '.join(top)}, "

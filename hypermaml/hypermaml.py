@@ -56,11 +56,17 @@ def maml_weight(epoch: int, warmup_epochs: int, blend_epochs: int) -> float:
 
 
 class HyperMAML(FewShotModel):
-    """Backbone + base linear classifier theta + hypernetwork producing delta theta from the support set."""
+    """Backbone + base linear classifier theta + hypernetwork producing delta theta from the support set.
+
+    ``backbone``: ``build_backbone(config.backbone)`` or your own ``nn.Module`` with ``out_dim``
+    (``backbones.ModuleBackbone``).
+    """
+
+    task_type = HyperTask
 
     def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
         super().__init__(config, backbone)
-        d, n_way, hcfg = backbone.out_dim, config.n_way, config.hypermaml
+        d, n_way, hcfg = self.backbone.out_dim, config.n_way, config.hypermaml
         self.head = nn.Linear(d, n_way)
         # One enhanced support example: its embedding, the base classifier's softmax output, and its label
         # one-hot. One-hot, not an integer, because labels are categories: an integer would tell the
@@ -69,6 +75,9 @@ class HyperMAML(FewShotModel):
         enhanced = d + 2 * n_way
         in_dim = enhanced * (config.n_shot if hcfg.aggregation == "concat" else 1)
         self.hypernet = HyperNet(in_dim, d, hcfg.hidden, hcfg.n_hidden_layers, hcfg.linear_skip)
+
+    def _reference(self) -> torch.Tensor:
+        return self.head.weight
 
     def hypernet_inputs(self, features: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
         """Enhanced support embeddings aggregated per class: (n_support, d) -> (n_way, in_dim)."""
@@ -96,8 +105,14 @@ class HyperMAML(FewShotModel):
             maml_weight: p in the warm-up blend delta = p * delta_MAML + (1 - p) * delta_hypernet; 0 at
                 test time.
         """
+        support_x, support_y = self.support_inputs(support_x, support_y)
+        if maml_weight > 0.0 and torch.is_inference_mode_enabled():
+            # the warm-up's gradient steps need autograd, which inference mode switches off: run them outside it,
+            # on ordinary copies of the inputs, without a graph
+            with torch.inference_mode(False), torch.no_grad():
+                return self.adapt(support_x.clone(), support_y.clone(), maml_weight)
         self.check_support(support_x, support_y, self.config.n_way)
-        return self._task(*self.backbone.embed_support(support_x), support_y.long(), maml_weight)
+        return self._task(*self.backbone.embed_support(support_x), support_y, maml_weight)
 
     def _task(self, features: torch.Tensor, stats: SupportStats | None, support_y: torch.Tensor, maml_weight: float) -> HyperTask:
         """The task state from the support embeddings (``adapt`` after its backbone pass)."""
@@ -113,23 +128,29 @@ class HyperMAML(FewShotModel):
                 return F.cross_entropy(F.linear(features, p["weight"], p["bias"]), support_y)
 
             start = {"weight": self.head.weight, "bias": self.head.bias}
-            end = gradient_steps(loss_fn, start, hcfg.warmup_steps, hcfg.warmup_inner_lr, differentiable=self.training)[-1]
+            grad = torch.is_grad_enabled()  # gradients follow the grad mode, as every method's (FewShotModel)
+            end = gradient_steps(loss_fn, start, hcfg.warmup_steps, hcfg.warmup_inner_lr, differentiable=grad)[-1]
             maml_w = maml_weight * (end["weight"] - self.head.weight)
             maml_b = maml_weight * (end["bias"] - self.head.bias)
             delta_w, delta_b = (maml_w, maml_b) if delta_w is None else (delta_w + maml_w, delta_b + maml_b)
-        return HyperTask(self.head.weight, self.head.bias, delta_w, delta_b, stats=stats)
+        weight, bias = self.head.weight, self.head.bias
+        if not torch.is_grad_enabled():  # a task made without gradients holds no tensor that requires them
+            weight, bias = weight.detach(), bias.detach()
+        return HyperTask(weight, bias, delta_w, delta_b, stats=stats)
 
     def logits(self, query_x: torch.Tensor, task: HyperTask) -> torch.Tensor:
         """(n_query_total, n_way) logits of the classifier theta + alpha * delta."""
+        query_x = self.query_inputs(query_x, task)
         return F.linear(self.backbone(query_x, stats=task.stats), task.adapted_weight, task.adapted_bias)
 
     def meta_loss(self, episode: Episode, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Query cross-entropy (+ lambda * ||delta||^2), with the warm-up blend of ``epoch``."""
         hcfg = self.config.hypermaml
         p = maml_weight(epoch, hcfg.warmup_epochs, hcfg.blend_epochs) if self.training else 0.0
+        episode = self.check_episode(episode)
         self.check_support(episode.support_x, episode.support_y, self.config.n_way)
         support, query, stats = self.backbone.embed_episode(episode.support_x, episode.query_x)  # one pass
-        task = self._task(support, stats, episode.support_y.long(), p)
+        task = self._task(support, stats, episode.support_y, p)
         logits = F.linear(query, task.adapted_weight, task.adapted_bias)  # = self.logits(query_x, task)
         loss = F.cross_entropy(logits, episode.query_y)
         if hcfg.delta_penalty > 0:

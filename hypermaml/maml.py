@@ -1,6 +1,8 @@
 """MAML (Finn et al., 2017), functional: the inner loop builds new parameter dicts and passes them into a
 forward that takes its parameters explicitly. Modules are never patched or swapped, not even for the duration
-of a call (``torch.func.functional_call`` does swap, which corrupts a model shared by threads)."""
+of a call (``torch.func.functional_call`` does swap, which corrupts a model shared by threads). The one
+exception is a user's own backbone (``backbones.ModuleBackbone``), whose forward cannot take parameters: with
+``adapt="all"`` its fast weights go in through ``functional_call``, documented there as not thread-safe."""
 
 from __future__ import annotations
 
@@ -84,11 +86,20 @@ class MAMLTask:
 
 
 class MAML(FewShotModel):
-    """A backbone plus a linear head, meta-trained so that a few gradient steps adapt it to a task."""
+    """A backbone plus a linear head, meta-trained so that a few gradient steps adapt it to a task.
+
+    ``backbone``: ``build_backbone(config.backbone)`` or your own ``nn.Module`` with ``out_dim``
+    (``backbones.ModuleBackbone``).
+    """
+
+    task_type = MAMLTask
 
     def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
         super().__init__(config, backbone)
-        self.head = nn.Linear(backbone.out_dim, config.n_way)
+        self.head = nn.Linear(self.backbone.out_dim, config.n_way)
+
+    def _reference(self) -> torch.Tensor:
+        return self.head.weight
 
     def forward(self, x: torch.Tensor, params: Params | None = None, stats: SupportStats | None = None) -> torch.Tensor:
         """(n, *input_shape) -> (n, n_way) logits under ``params`` (names as in ``named_parameters()``;
@@ -124,6 +135,11 @@ class MAML(FewShotModel):
     ) -> list[MAMLTask]:
         """Every intermediate task state 0..steps in one inner loop (state 0 is the meta-initialisation).
 
+        Gradients follow PyTorch's grad mode, in training and evaluation mode alike: with gradients enabled
+        every state is differentiable with respect to the meta-parameters (second order unless
+        ``first_order``); under ``torch.no_grad()`` or ``torch.inference_mode()`` the states hold plain tensors
+        (the inner loop still takes its gradients, outside inference mode, on copies of the inputs).
+
         Args:
             support_x: (n_way * n_shot, *input_shape).
             support_y: (n_way * n_shot,) labels in 0..n_way-1.
@@ -133,6 +149,18 @@ class MAML(FewShotModel):
                 computes them in its own pass, as ``meta_loss`` does together with the queries; the final
                 state's ``stats`` is then None).
         """
+        support_x, support_y = self.support_inputs(support_x, support_y)
+        if torch.is_inference_mode_enabled():
+            # Inference mode switches autograd off, and the inner loop needs it: run it outside, on ordinary
+            # copies of the inputs (inference tensors cannot be saved for a backward), without a graph.
+            with torch.inference_mode(False), torch.no_grad():
+                return self._trajectory(support_x.clone(), support_y.clone(), steps, inner_lr, final_stats)
+        return self._trajectory(support_x, support_y, steps, inner_lr, final_stats)
+
+    def _trajectory(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None, inner_lr: float | None, final_stats: bool
+    ) -> list[MAMLTask]:
+        """``adapt_trajectory`` once its inputs passed the edge."""
         cfg = self.config.maml
         self.check_support(support_x, support_y, self.config.n_way)
         steps = (cfg.train_steps if self.training else cfg.test_steps) if steps is None else steps
@@ -140,7 +168,10 @@ class MAML(FewShotModel):
             inner_lr = cfg.test_inner_lr if (not self.training and cfg.test_inner_lr is not None) else cfg.inner_lr
         all_params = dict(self.named_parameters())
         start = {name: all_params[name] for name in self._adapted_names()}
-        differentiable = self.training and torch.is_grad_enabled()
+        differentiable = torch.is_grad_enabled()
+        # a training step needs the support moments of the final state only (its query loss uses them); anywhere
+        # else a caller may predict with any state, so each state gets its own
+        every_state = not (self.training and differentiable)
         if cfg.adapt == "head":
             # computed once: the inner loop only touches the head, so every state shares these moments
             features, shared_stats = self.backbone.embed_support(support_x)
@@ -156,19 +187,19 @@ class MAML(FewShotModel):
 
             def loss_fn(p: Params) -> torch.Tensor:
                 features, stats_ = self.backbone.embed_support(support_x, _backbone_part(p))
-                if not differentiable and stats_ is not None:
-                    seen.append(stats_.detach())
+                if every_state and stats_ is not None:
+                    seen.append(stats_ if differentiable else stats_.detach())
                 return F.cross_entropy(self._head(features, p), support_y)
 
         trajectory = gradient_steps(loss_fn, start, steps, inner_lr, differentiable=differentiable, first_order=cfg.first_order)
         if cfg.adapt == "head":
             stats = [shared_stats] * len(trajectory)
-        elif differentiable:  # training: only the final state's moments are used (by the query loss)
+        elif not every_state:  # a training step: only the final state's moments are used (by the query loss)
             stats = [None] * (len(trajectory) - 1)
             stats.append(self._support_stats(support_x, trajectory[-1]) if final_stats else None)
         else:  # the support moments under each state's weights, for predicting with any state: those of states
             # 0..steps-1 came with their gradient step's forward; the last state needs one forward more
-            with torch.no_grad():
+            with torch.set_grad_enabled(differentiable):
                 stats = (
                     [*seen, self._support_stats(support_x, trajectory[-1])]
                     if seen
@@ -188,7 +219,7 @@ class MAML(FewShotModel):
 
     def logits(self, query_x: torch.Tensor, task: MAMLTask) -> torch.Tensor:
         """(n_query_total, n_way) logits of the adapted model."""
-        return self(query_x, task.params, task.stats)
+        return self(self.query_inputs(query_x, task), task.params, task.stats)
 
     def meta_loss(self, episode, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Query cross-entropy after the inner loop. The memory layout is chosen per phase from measurements
@@ -197,6 +228,7 @@ class MAML(FewShotModel):
         on these CPUs; splitting the phases measured slower); first order, evaluation and the other methods run
         in channels-last, the module's own. A layout a caller chose (``memory_layout``) wins."""
         cfg = self.config.maml
+        episode = self.check_episode(episode)
         second_order = self.training and torch.is_grad_enabled() and not cfg.first_order and cfg.adapt == "all"
         if second_order and cfg.train_steps > 0 and chosen_layout() is None:
             with memory_layout(torch.contiguous_format):

@@ -1,11 +1,17 @@
 """User images: a folder with one sub-folder per class, the same as a zip, or single image files.
 
-Every image becomes a 28x28 float tensor in [0, 1], dark ink on a light background: EXIF rotation is
-applied, any mode (RGBA, palette, 16-bit, CMYK, ...) is flattened onto white and turned to grey, huge
-images are downscaled while decoding, light-on-dark pictures are inverted (``polarity="auto"``), the
-picture is padded to a square with its background colour, and its contrast is stretched so that the paper
-is white and the darkest ink black (a photo of paper is grey, not white). An animated image gives its first
-frame. Errors say, in plain words, what is wrong with the file and what to do.
+By default (``channels=1``, characters) every image becomes a (1, 28, 28) float tensor in [0, 1], dark ink on
+a light background: EXIF rotation is applied, any mode (RGBA, palette, 16-bit, CMYK, ...) is flattened onto
+white and turned to grey, huge images are downscaled while decoding, light-on-dark pictures are inverted
+(``polarity="auto"``), the picture is padded to a square with its background colour, and its contrast is
+stretched so that the paper is white and the darkest ink black (a photo of paper is grey, not white).
+
+``channels=3`` keeps colour (photos, as in the paper's miniImageNet and CUB benchmarks): (3, size, size) RGB in
+[0, 1], EXIF rotation applied, transparency flattened onto white, the picture scaled so that its shorter side is
+``size`` and its centre cropped to a square; no polarity change and no contrast stretch (``polarity="invert"``
+still inverts). ``size`` (default 28) sets the side of the square in either mode.
+
+An animated image gives its first frame. Errors say, in plain words, what is wrong with the file and what to do.
 """
 
 from __future__ import annotations
@@ -29,26 +35,33 @@ MAX_DECODE_SIDE = 1024  # bigger pictures are reduced while decoding: 28x28 is t
 MAX_PIXELS = 100_000_000  # refuse decompression bombs beyond this (PIL's own guard is 179M)
 MIN_SIDE = 8  # smaller pictures cannot show a character: a 1x1 image would become a blank (or black) square
 Polarity = Literal["auto", "keep", "invert"]
+CHANNELS = (1, 3)  # grey characters, colour pictures
 
 
 class ImageError(ValueError):
     """An input that cannot become a training or query image; the message names it and says why."""
 
 
-def image_from_bytes(data: bytes, name: str = "image", polarity: Polarity = "auto") -> torch.Tensor:
-    """Decode one image file's bytes into a (1, 28, 28) dark-on-light tensor.
+def image_from_bytes(
+    data: bytes, name: str = "image", polarity: Polarity = "auto", channels: int = 1, size: int = IMAGE_SIZE
+) -> torch.Tensor:
+    """Decode one image file's bytes into a (1, size, size) dark-on-light tensor, or with ``channels=3`` a
+    (3, size, size) colour one (see the module's docstring).
 
     Raises ``ImageError`` for anything that is not a usable image (with ``name`` in the message): not an
-    image, corrupt, too large to open safely, or too small to show a character.
+    image, corrupt, too large to open safely, or too small to show a character; ``ValueError`` for a
+    ``channels`` other than 1 or 3 or a ``size`` below 1.
     """
+    _check_options(channels, size)
     try:
         with Image.open(io.BytesIO(data)) as im:
             _check_size(name, im.width, im.height)
-            im.draft("L", (MAX_DECODE_SIDE, MAX_DECODE_SIDE))  # JPEG: decode at reduced size, cheaply
+            mode = "L" if channels == 1 else "RGB"
+            im.draft(mode, (MAX_DECODE_SIDE, MAX_DECODE_SIDE))  # JPEG: decode at reduced size, cheaply
             im = ImageOps.exif_transpose(im)
-            grey = _to_grey(im)
-            grey.thumbnail((MAX_DECODE_SIDE, MAX_DECODE_SIDE))
-            arr = np.asarray(grey, dtype=np.float32) / 255.0
+            pixels = _to_grey(im) if channels == 1 else _to_rgb(im)
+            pixels.thumbnail((MAX_DECODE_SIDE, MAX_DECODE_SIDE))
+            arr = np.asarray(pixels, dtype=np.float32) / 255.0
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:  # PIL refuses before we can look: say the size it read
@@ -62,7 +75,16 @@ def image_from_bytes(data: bytes, name: str = "image", polarity: Polarity = "aut
         raise ImageError(f"{name} is not an image file we can open (use PNG or JPEG)") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise ImageError(f"{name} is corrupt or truncated: only part of it could be read (save or export it again)") from exc
-    return prepare(torch.from_numpy(arr), polarity)
+    if channels == 3:
+        return prepare_colour(torch.from_numpy(arr).permute(2, 0, 1), polarity, size)
+    return prepare(torch.from_numpy(arr), polarity, size)
+
+
+def _check_options(channels: int, size: int) -> None:
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be 1 (grey characters) or 3 (colour), got {channels!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a whole number of pixels >= 1, got {size!r}")
 
 
 def _check_size(name: str, width: int, height: int) -> None:
@@ -114,8 +136,33 @@ def _to_grey(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def prepare(grey: torch.Tensor, polarity: Polarity = "auto") -> torch.Tensor:
-    """(H, W) grey values in [0, 1] -> (1, 28, 28): polarity fixed, padded to a square, resized, contrast
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> 'RGB', transparent parts becoming white; 16-bit and float pictures through grey."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _to_grey(im).convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def prepare_colour(rgb: torch.Tensor, polarity: Polarity = "auto", size: int = IMAGE_SIZE) -> torch.Tensor:
+    """(3, H, W) colour values in [0, 1] -> (3, size, size): the centre square (the shorter side), resized
+    (antialiased); inverted only for ``polarity="invert"`` (a photo has no ink and paper to tell apart)."""
+    if polarity not in ("auto", "keep", "invert"):
+        raise ValueError(f"polarity must be 'auto', 'keep' or 'invert', got {polarity!r}")
+    if polarity == "invert":
+        rgb = 1.0 - rgb
+    _, h, w = rgb.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = rgb[:, top : top + side, left : left + side]
+    return resize_images(square[None].contiguous(), size)[0]
+
+
+def prepare(grey: torch.Tensor, polarity: Polarity = "auto", size: int = IMAGE_SIZE) -> torch.Tensor:
+    """(H, W) grey values in [0, 1] -> (1, size, size): polarity fixed, padded to a square, resized, contrast
     stretched (paper white, darkest ink black)."""
     if polarity not in ("auto", "keep", "invert"):
         raise ValueError(f"polarity must be 'auto', 'keep' or 'invert', got {polarity!r}")
@@ -127,7 +174,7 @@ def prepare(grey: torch.Tensor, polarity: Polarity = "auto") -> torch.Tensor:
     square = torch.full((side, side), background)
     top, left = (side - h) // 2, (side - w) // 2
     square[top : top + h, left : left + w] = grey
-    return _stretch(resize_images(square[None, None], IMAGE_SIZE)[0])
+    return _stretch(resize_images(square[None, None], size)[0])
 
 
 def _border(grey: torch.Tensor) -> torch.Tensor:
@@ -147,7 +194,7 @@ def _light_on_dark(grey: torch.Tensor) -> bool:
 
 
 def _stretch(x: torch.Tensor) -> torch.Tensor:
-    """(1, 28, 28) -> the same with the paper (border median) at 1 and the darkest pixel at 0, as in the
+    """(1, size, size) -> the same with the paper (border median) at 1 and the darkest pixel at 0, as in the
     scanned characters the models were trained on. A nearly blank picture is left as it is: stretching it
     would turn noise into strokes."""
     paper = float(_border(x[0]).median())
@@ -174,15 +221,30 @@ def _assemble(per_class: dict[str, list[torch.Tensor]], source: str, min_per_cla
     return LabelledImages(x, y, tuple(names))
 
 
-def load_image_folder(path: str | os.PathLike, polarity: Polarity = "auto", min_per_class: int = 1) -> LabelledImages:
-    """A folder holding one sub-folder per class; class names are the sub-folder names (sorted)."""
+def load_image_folder(
+    path: str | os.PathLike,
+    polarity: Polarity = "auto",
+    min_per_class: int = 1,
+    *,
+    channels: int = 1,
+    size: int = IMAGE_SIZE,
+) -> LabelledImages:
+    """A folder holding one sub-folder per class; class names are the sub-folder names (sorted).
+
+    Images are (1, 28, 28) dark-on-light characters by default; ``channels=3`` keeps colour and ``size`` sets
+    the side, e.g. ``load_image_folder(path, channels=3, size=84)`` for the paper's 84x84 RGB benchmarks (a
+    Conv4 built with ``BackboneConfig(in_channels=3, image_size=84)`` takes them). See the module docstring.
+    """
+    _check_options(channels, size)
     root = Path(path)
     if not root.is_dir():
         raise ImageError(f"{root} is not a folder")
     per_class: dict[str, list[torch.Tensor]] = {}
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(f for f in class_dir.iterdir() if f.is_file() and _is_image_name(f.name))
-        per_class[class_dir.name] = [image_from_bytes(f.read_bytes(), f"{class_dir.name}/{f.name}", polarity) for f in files]
+        per_class[class_dir.name] = [
+            image_from_bytes(f.read_bytes(), f"{class_dir.name}/{f.name}", polarity, channels, size) for f in files
+        ]
     return _assemble(per_class, str(root), max(1, min_per_class))
 
 
@@ -258,9 +320,14 @@ def load_image_zip(
     min_per_class: int = 1,
     max_total_bytes: int = 200_000_000,
     max_files: int = 20_000,
+    *,
+    channels: int = 1,
+    size: int = IMAGE_SIZE,
 ) -> LabelledImages:
-    """``read_image_zip``, decoded: one class per folder, every image 28x28 dark on light."""
+    """``read_image_zip``, decoded: one class per folder, every image 28x28 dark on light (``channels`` and
+    ``size`` as in ``load_image_folder``)."""
+    _check_options(channels, size)
     label = "the zip" if isinstance(source, bytes) else str(source)
     raw = read_image_zip(source, max_total_bytes, max_files)
-    per_class = {c: [image_from_bytes(data, name, polarity) for name, data in files] for c, files in raw.items()}
+    per_class = {c: [image_from_bytes(data, name, polarity, channels, size) for name, data in files] for c, files in raw.items()}
     return _assemble(per_class, label, max(1, min_per_class))
