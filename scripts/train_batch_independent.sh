@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Move every Omniglot->EMNIST and Vinyals checkpoint to a batch-independent normalisation: each run starts
-# from the committed transductive model of its row (pretrained/transductive/, trained by
-# hypermaml/configs/transductive/) and meta-trains on with batch_norm = metabn or tasknorm-i.
+# from the committed transductive model of its row (the bundled transductive/<row>, trained by the shipped
+# config transductive/<row>) and meta-trains on with batch_norm = metabn or tasknorm-i.
 #
 #   scripts/train_batch_independent.sh OUT_DIR [cpu|cuda] [MINUTES] [compare|final]
 #
@@ -27,9 +27,9 @@ run() {  # run NAME ROW NORM SEED [ARGS...]
     shift 4
     mkdir -p "$out/$name"
     # shellcheck disable=SC2086
-    $python -m hypermaml train --config "hypermaml/configs/transductive/$row.json" --run-dir "$out/$name" \
+    $python -m hypermaml train --config "transductive/$row" --run-dir "$out/$name" \
         --device "$device" --threads 1 --no-progress --seed "$seed" $limit \
-        --set model.backbone.batch_norm="$norm" --set train.init_from="pretrained/transductive/$row.pt" \
+        --set model.backbone.batch_norm="$norm" --set train.init_from="transductive/$row" \
         --set train.epochs=40 --set train.lr=0.0005 "$@" ${EXTRA:-} >"$out/$name/log.txt" 2>&1 &
 }
 

@@ -3,9 +3,9 @@
 #
 #   scripts/train_benchmarks.sh OUT_DIR [cpu|cuda] [MINUTES]
 #
-# The first line of each group trains the recipe of a committed checkpoint: its config in
-# hypermaml/configs/ holds the exact epochs it ran. The other lines are the variants it was chosen
-# against on validation. Afterwards,
+# The first line of each group trains a row's shipped config by name (`hypermaml configs`: the top-level
+# configs train from scratch with a batch-independent normalisation). The other lines are variants to choose
+# between on validation. Afterwards,
 #   python -m benchmarks.omniglot_emnist --from-runs OUT_DIR --write
 # imports, for every row, the run with the best validation accuracy and evaluates it on the test classes.
 # MINUTES (optional) stops each run between epochs before that much wall time (its log says how many
@@ -22,7 +22,7 @@ mkdir -p "$out"
 NOAUG="--set train.augment.scale=[1.0,1.0] --set train.augment.rotate=0 --set train.augment.translate=0 --set train.augment.thicken=[0,0]"
 
 run() {  # run NAME CONFIG [ARGS...]
-    local name=$1 config=hypermaml/configs/$2.json
+    local name=$1 config=$2
     shift 2
     mkdir -p "$out/$name"
     # shellcheck disable=SC2086
