@@ -13,6 +13,7 @@ import streamlit as st
 
 import hypermaml as hm
 from app import compute
+from app.store import Store, url_from_env
 
 PRETRAINED = compute.PRETRAINED
 
@@ -27,6 +28,18 @@ def toy_models() -> dict[str, hm.FewShotModel]:
 def benchmark_models(n_shot: int, benchmark: str = "omniglot_emnist", transductive: bool = False) -> dict[str, hm.FewShotModel]:
     """Committed checkpoints of ``benchmark`` for ``n_shot`` (whichever exist); see ``app.compute``."""
     return compute.benchmark_models(n_shot, benchmark, transductive)
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store:
+    return Store.from_url(url)
+
+
+def get_store() -> Store:
+    """The process's store of saved tasks and rooms (thread-safe: one serves every visitor), one per database
+    URL (``$HYPERMAML_STUDIO_DB`` or ``$HYPERMAML_STUDIO_DIR``: tests point each at a folder of their own).
+    Made on first use; ``StoreError`` (with a plain message) when the database cannot be opened."""
+    return _store(url_from_env())
 
 
 def available_datasets() -> dict[str, str]:

@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 import hypermaml as hm
-from app.store import QUERIES, Forbidden, NotFound, RoomSnapshot, Store, StoreError, url_from_env
+from app import resources
+from app.store import QUERIES, NotFound, RoomSnapshot, Store, StoreError
 from app.user_task import (
     N_WAY,
     DecodeCache,
@@ -46,29 +47,20 @@ def md(text) -> str:
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))
 
 
-@st.cache_resource(show_spinner=False)
-def _store(url: str) -> Store:
-    return Store.from_url(url)
-
-
 def get_store() -> Store:
-    """The process's store (thread-safe, one per database URL: tests point each at a folder of their own)."""
-    return _store(url_from_env())
+    """The process's store (``app.resources.get_store``: one per database URL, shared with the other pages)."""
+    return resources.get_store()
 
 
 def edit_allowed(store: Store, room_id: str, token: str | None) -> bool:
-    """Whether ``token`` is the room's edit token; changes nothing. The store checks a token only on a change,
-    so this asks it to remove image 0, which no room holds: a wrong token is refused first (``Forbidden``),
-    a right one reaches "no such image" (``NotFound``). The room must exist (checked by the caller)."""
+    """Whether ``token`` is the room's edit token; changes nothing (``Store.check_edit_token``, constant-time).
+    A room deleted since the caller read it has no edit token left: False."""
     if not token:
         return False
     try:
-        store.remove_image(room_id, token, 0)
-    except Forbidden:
-        return False
+        return store.check_edit_token(room_id, token)
     except NotFound:
-        return True
-    return True  # pragma: no cover - image ids start at 1
+        return False
 
 
 def qr_png(text: str) -> bytes:

@@ -239,6 +239,62 @@ def predict(models: dict[str, hm.FewShotModel], support_x, support_y, query_x, m
     return out
 
 
+@dataclass(frozen=True)
+class Familiarity:
+    """How far each query lies from the support set in a model's embedding (Euclidean distances).
+
+    ``nearest[i]``: query i's distance to its nearest support image. ``reach``: the support set's own spread,
+    the largest distance from a support image to its nearest *other* support image. A query farther than that
+    from every support image is ``far``: unlike anything the support set shows. Its softmax still shares 100%
+    among the classes, so its predictions name the closest class, not a class it belongs to.
+    """
+
+    nearest: tuple[float, ...]
+    reach: float
+
+    @property
+    def far(self) -> list[bool]:
+        return [d > self.reach for d in self.nearest]
+
+
+def familiarity(model: hm.FewShotModel, support_x: torch.Tensor, query_x: torch.Tensor) -> Familiarity:
+    """Each query's distance to its nearest support image beside the support set's own spread (``Familiarity``),
+    in ``model``'s embedding (the studio uses ProtoNet's: trained so that distances mean similarity).
+
+    Args:
+        support_x: (n_support, 1, 28, 28), at least two images.
+        query_x: (n_query, 1, 28, 28); each query is embedded with the support set's statistics and itself
+            only, so its distance never depends on the other queries.
+    """
+    if len(support_x) < 2:
+        raise ValueError(f"the support set's spread needs at least 2 images, got {len(support_x)}")
+    with torch.no_grad():
+        support, stats = model.backbone.embed_support(support_x)
+        query = model.backbone(query_x, stats=stats)
+        exact = "donot_use_mm_for_euclid_dist"  # not the faster matrix product, whose rounding can reach 1e-3
+        between = torch.cdist(support, support, compute_mode=exact)
+        between.fill_diagonal_(float("inf"))
+        nearest = torch.cdist(query, support, compute_mode=exact).min(1).values
+    return Familiarity(tuple(float(d) for d in nearest), float(between.min(1).values.max()))
+
+
+def accuracies(probs: dict[str, torch.Tensor], truth: list[int | None]) -> dict[str, tuple[int, int]]:
+    """Per method, (right, labelled) over the queries whose true class is known: ``truth[i]`` is query i's
+    class (0..n_way-1) or None (unknown, left out)."""
+    labelled = [i for i, t in enumerate(truth) if t is not None]
+    return {m: (sum(int(p[i].argmax()) == truth[i] for i in labelled), len(labelled)) for m, p in probs.items()}
+
+
+def accuracy_note(n_labelled: int, n_way: int = N_WAY) -> str:
+    """What an accuracy on a few labelled queries is worth, beside chance (a sentence from the numbers)."""
+    one = 100 / n_labelled
+    return (
+        f"Chance: {100 / n_way:.0f}% (a guess among {n_way} classes). On {n_labelled} labelled "
+        f"quer{'y' if n_labelled == 1 else 'ies'}, each one is {one:.0f} percentage points of an accuracy"
+        + (", so small differences between the methods mean little." if n_labelled < 20 else ".")
+    )
+
+
 def method_label(method: str, maml_steps: int) -> str:
     """A method's proper name as the page shows it: "HyperMAML", "MAML (5 steps)", "ProtoNet"."""
     name = METHOD_NAMES.get(method, method)
@@ -248,18 +304,29 @@ def method_label(method: str, maml_steps: int) -> str:
 
 
 def results_rows(
-    query_names: list[str], class_names: list[str], probs: dict[str, torch.Tensor], maml_steps: int = 5
+    query_names: list[str],
+    class_names: list[str],
+    probs: dict[str, torch.Tensor],
+    maml_steps: int = 5,
+    truth: list[int | None] | None = None,
+    far: list[bool] | None = None,
 ) -> list[dict]:
     """One row per query: its name, then per method the predicted class and its probability, under the
-    methods' proper names ("HyperMAML", "HyperMAML probability", "MAML (5 steps)", ...)."""
+    methods' proper names ("HyperMAML", "HyperMAML probability", "MAML (5 steps)", ...). With ``truth``
+    (query i's class or None) a "true class" column follows the name; with ``far`` (``Familiarity.far``) an
+    "unlike every support image" column ends the row."""
     rows = []
     for i, name in enumerate(query_names):
         row: dict = {"query": name}
+        if truth is not None:
+            row["true class"] = "" if truth[i] is None else class_names[truth[i]]
         for method, p in probs.items():
             k = int(p[i].argmax())
             label = method_label(method, maml_steps)
             row[label] = class_names[k]
             row[f"{label} probability"] = round(float(p[i, k]), 4)
+        if far is not None:
+            row["unlike every support image"] = "yes" if far[i] else "no"
         rows.append(row)
     return rows
 

@@ -15,6 +15,13 @@ if str(ROOT) not in sys.path:
 
 import hypermaml as hm  # noqa: E402
 
+# Saved tasks and rooms that tests make (and the servers they start) go to a throwaway store, never to the
+# per-user one of whoever runs the suite.
+if "HYPERMAML_STUDIO_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["HYPERMAML_STUDIO_DIR"] = tempfile.mkdtemp(prefix="hypermaml-studio-tests-")
+
 # Two torch threads at most, shared out among pytest-xdist's workers (PYTEST_XDIST_WORKER_COUNT): two workers
 # of two threads each on two cores oversubscribe them, and OpenMP's spinning threads then slow the many
 # tiny-tensor tests several-fold. Under xdist the processes that tests start (the studio's live-training

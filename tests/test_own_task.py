@@ -307,3 +307,223 @@ def test_an_animated_gif_is_known_to_be_animated():
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
     assert Picture("moving.gif", buf.getvalue()).animated
     assert not Picture("still.png", png(1)).animated and not Picture("text.png", b"text").animated
+
+
+# ---- reading confidence: far-from-support queries, labelled queries' accuracy ------------------------------
+
+SHAPES = ["circle", "cross", "square", "triangle", "zigzag"]
+
+
+def drawn(shape: str, seed: int, jitter: float = 4.0) -> bytes:
+    """A shape drawn by hand, more or less: thick dark strokes on white, corners moved by ``jitter`` pixels."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    im = Image.new("L", (120, 120), 255)
+    draw = ImageDraw.Draw(im)
+
+    def j(v):
+        return float(v + rng.normal(0, jitter))
+
+    width = int(rng.integers(10, 13))
+    if shape == "circle":
+        draw.ellipse([j(25), j(25), j(95), j(95)], outline=0, width=width)
+    elif shape == "cross":
+        draw.line([j(25), j(25), j(95), j(95)], 0, width)
+        draw.line([j(95), j(25), j(25), j(95)], 0, width)
+    elif shape == "square":
+        draw.rectangle([j(28), j(28), j(92), j(92)], outline=0, width=width)
+    elif shape == "triangle":
+        draw.line([(j(60), j(22)), (j(98), j(95)), (j(22), j(95)), (j(60), j(22))], 0, width, joint="curve")
+    else:
+        draw.line([(j(20), j(40)), (j(45), j(85)), (j(70), j(40)), (j(98), j(85))], 0, width, joint="curve")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gradient(seed: int) -> bytes:
+    """A photo of nothing: a smooth random gradient between two random greys."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:300, 0:400]
+    a, b = rng.uniform(-1, 1, 2)
+    g = a * xx / 400 + b * yy / 300
+    g = (g - g.min()) / (g.max() - g.min() + 1e-9)
+    lo, hi = rng.uniform(0, 255, 2)
+    buf = io.BytesIO()
+    Image.fromarray((lo + (hi - lo) * g).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def noise(seed: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (60, 60)).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decoded(data: list[bytes]) -> torch.Tensor:
+    from app.user_task import decode
+
+    return torch.stack([decode(Picture("x.png", d), "auto") for d in data])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noise_and_gradients_are_flagged_far_from_the_support_and_queries_drawn_alike_are_not(seed):
+    from app.compute import benchmark_models
+    from app.user_task import familiarity
+
+    protonet = benchmark_models(5)["protonet"]  # the studio's: the embedding the page measures in
+    base = 1000 * seed
+    support_x = decoded([drawn(s, base + 10 * i + j) for i, s in enumerate(SHAPES) for j in range(3)])
+    alike = decoded([drawn(s, base + 10 * i + 7, jitter=2.0) for i, s in enumerate(SHAPES)])
+    junk = decoded([gradient(base + k) for k in range(3)] + [noise(base + k) for k in range(3)])
+    near, far = familiarity(protonet, support_x, alike), familiarity(protonet, support_x, junk)
+    assert near.far == [False] * 5, (near.nearest, near.reach)
+    assert far.far == [True] * 6, (far.nearest, far.reach)
+    assert max(near.nearest) < 0.9 * near.reach and min(far.nearest) > 1.2 * far.reach  # with room to spare
+    assert near.reach == far.reach  # the support set's spread, whatever the queries
+
+
+def test_a_querys_distance_never_depends_on_the_other_queries():
+    from app.compute import benchmark_models
+    from app.user_task import familiarity
+
+    protonet = benchmark_models(5)["protonet"]
+    support_x = decoded([drawn(s, 10 * i + j) for i, s in enumerate(SHAPES) for j in range(2)])
+    queries = decoded([drawn("circle", 99), noise(3), gradient(4)])
+    together = familiarity(protonet, support_x, queries).nearest
+    alone = [familiarity(protonet, support_x, queries[i : i + 1]).nearest[0] for i in range(3)]
+    assert together == pytest.approx(alone, rel=1e-5)
+
+
+def test_the_support_sets_spread_is_its_largest_nearest_neighbour_distance():
+    from app.user_task import familiarity
+
+    class Identity:  # an "embedding" that is the picture itself, flattened: distances by hand
+        def embed_support(self, x):
+            return x.flatten(1), None
+
+        def __call__(self, x, stats=None):
+            return x.flatten(1)
+
+    class Flat:
+        backbone = Identity()
+
+    support = torch.tensor([[0.0, 0.0], [3.0, 0.0], [3.0, 4.0], [10.0, 0.0]]).view(4, 1, 1, 2)
+    queries = torch.tensor([[0.0, -6.9], [13.0, 4.0], [10.0, 7.1]]).view(3, 1, 1, 2)
+    f = familiarity(Flat(), support, queries)
+    assert f.reach == pytest.approx(7.0)  # (10, 0) is 7 from its nearest, (3, 0); the others are 3 and 4 apart
+    assert f.nearest == pytest.approx((6.9, 5.0, 7.1)) and f.far == [False, False, True]
+
+
+def test_accuracy_counts_only_the_labelled_queries_and_states_chance():
+    from app.user_task import accuracies, accuracy_note
+
+    probs = {"protonet": torch.eye(5)[[0, 1, 2, 3]], "maml": torch.eye(5)[[1, 1, 1, 1]]}
+    assert accuracies(probs, [0, None, 2, 4]) == {"protonet": (2, 3), "maml": (0, 3)}
+    assert accuracies(probs, [None] * 4) == {"protonet": (0, 0), "maml": (0, 0)}
+    note = accuracy_note(4)
+    assert note.startswith("Chance: 20% (a guess among 5 classes).") and "each one is 25 percentage points" in note
+    assert "mean little" in note and "mean little" not in accuracy_note(40)
+
+
+def test_the_results_csv_carries_the_true_class_and_the_far_flag_when_given():
+    from app.user_task import results_rows
+
+    probs = {"protonet": torch.eye(5)[[0, 3]]}
+    names = [f"c{i}" for i in range(5)]
+    rows = results_rows(["a.png", "b.png"], names, probs, truth=[0, None], far=[False, True])
+    assert list(rows[0]) == ["query", "true class", "ProtoNet", "ProtoNet probability", "unlike every support image"]
+    assert [r["true class"] for r in rows] == ["c0", ""] and [r["unlike every support image"] for r in rows] == ["no", "yes"]
+    assert list(results_rows(["a.png"], names, {"protonet": torch.eye(5)[[0]]})[0]) == [
+        "query",
+        "ProtoNet",
+        "ProtoNet probability",
+    ]
+
+
+# ---- the page: reading confidence, scoring with labels, errors where they happen (AppTest) ----------------------
+
+
+def own_page(queries: list[Picture] | None = None):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "studio.py"), default_timeout=180)
+    at.session_state["own_classes"] = full_task()
+    at.session_state["own_queries"] = queries if queries is not None else [Picture(f"q{i}.png", png(100 + i)) for i in range(2)]
+    at.switch_page("views/own_task.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_page_says_what_a_softmax_does_not_say_and_flags_queries_unlike_every_support_image():
+    shapes = full_task()
+    for c, shape in zip(shapes, SHAPES):  # a task drawn like the test above, so "alike" is clear-cut
+        c.pictures[:] = [Picture(f"{shape}{j}.png", drawn(shape, 10 * SHAPES.index(shape) + j)) for j in range(3)]
+    alike = Picture("circle.png", drawn("circle", 7, jitter=2.0))
+    at = own_page([alike, Picture("noise.png", noise(1)), Picture("gradient.png", gradient(2))])
+    at.session_state["own_classes"] = shapes
+    at.run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "how sure it is" not in captions
+    assert "A softmax always sums to 100% over the five classes, so it says which class is closest, not whether" in captions
+    table = at.dataframe[0].value
+    assert list(table["check"]) == ["", "⚠️ unlike support", "⚠️ unlike support"]
+    assert list(table.columns)[:3] == ["picture", "query", "check"]  # beside the name, never cut off at the right
+    warning = " ".join(w.value for w in at.warning)
+    assert "unlike support: 2 of the 3 queries are unlike every support image — treat their predictions with" in warning
+    assert "noise.png, gradient.png" in warning and "nearest neighbour" in warning
+
+
+def test_labelled_queries_show_each_methods_accuracy_beside_chance_and_stay_in_the_session():
+    at = own_page()
+    assert not [m for m in at.metric]  # nothing labelled: no accuracy
+    queries = at.session_state["own_queries"]
+    first = at.selectbox(key=f"own_truth_{queries[0].key}")
+    assert first.value == -1 and first.options[:2] == ["unknown", "1. c0"]
+    first.set_value(3).run()
+    at.selectbox(key=f"own_truth_{queries[1].key}").set_value(0).run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["chance"] == "20%" and len(metrics) == 4
+    table = at.dataframe[0].value
+    assert list(table["true class"]) == ["c3", "c0"]
+    for label, value in metrics.items():
+        if label == "chance":
+            continue
+        method = label.split(":")[0]
+        right = sum(cell.endswith("✓") for cell in table[method])
+        assert label.endswith(f": {right} of 2") and value == f"{right / 2:.0%}"
+        assert all(cell.endswith(("✓", "✗")) for cell in table[method])
+    assert "Chance: 20% (a guess among 5 classes)" in " ".join(c.value for c in at.caption)
+    at.text_input(key="own_name_3").set_value("dog").run()  # renaming a class keeps its label
+    assert list(at.dataframe[0].value["true class"]) == ["dog", "c0"]
+    assert at.session_state["own_truth"] == {queries[0].key: 3, queries[1].key: 0}
+
+
+def test_an_unusable_upload_is_explained_right_under_its_uploader():
+    at = own_page()
+    at.file_uploader(key="own_up_class2_0").set_value([("dot.png", tiny_png(), "image/png")]).run()
+    assert not at.exception, at.exception
+
+    def after_uploader(node):
+        for block in [node, *getattr(node, "children", {}).values()]:
+            children = list(getattr(block, "children", {}).values())
+            for i, child in enumerate(children):
+                if getattr(child, "key", None) == "own_up_class2_0":
+                    return children[i + 1] if i + 1 < len(children) else None
+            if block is not node and (found := after_uploader(block)) is not None:
+                return found
+        return None
+
+    below = after_uploader(at.main)
+    assert below is not None and below.type == "error", below
+    assert "dot.png is 1×1 pixels, too small to show a character" in below.value and "its × above" in below.value
+
+
+def tiny_png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (1, 1), 0).save(buf, format="PNG")
+    return buf.getvalue()

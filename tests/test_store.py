@@ -231,6 +231,32 @@ def test_the_edit_token_changes_and_deletes_the_task(store):
     assert store.usage()["tasks"] == 0 and store.usage()["bytes"] == 0
 
 
+def test_check_edit_token_says_whether_a_token_is_the_tasks_and_changes_nothing(store):
+    task_id, token = store.save_task(*own_task(shots=1), title="mine")
+    other_id, other_token = store.save_task(*own_task(shots=1))
+    room_id, room_token = store.open_room(["a", "b"])
+    before = store.load_task(task_id), store.room_snapshot(room_id)
+    assert store.check_edit_token(task_id, token) and store.check_edit_token(room_id, room_token)
+    near = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for wrong in (None, "", 42, "x" * 32, token[:-1], token + "A", near, other_token, room_token, " " + token[1:]):
+        assert store.check_edit_token(task_id, wrong) is False, wrong
+    assert (store.load_task(task_id), store.room_snapshot(room_id)) == before  # asking changes no version
+    with pytest.raises(InvalidInput, match="not a task or room id"):
+        store.check_edit_token("../../etc", token)
+    store.delete_task(other_id, other_token)
+    with pytest.raises(NotFound):
+        store.check_edit_token(other_id, other_token)
+
+
+def test_check_edit_token_compares_in_constant_time():
+    import inspect
+
+    from app.store.core import Store as StoreClass
+
+    source = inspect.getsource(StoreClass.check_edit_token)
+    assert "hmac.compare_digest" in source and "==" not in source
+
+
 def test_expiry_removes_old_and_expired_tasks_and_keeps_the_others(make_store, db_url, capsys):
     clock = Clock()
     store = make_store(clock=clock)

@@ -292,6 +292,17 @@ class Store:
             self._take_server_space(conn, 0, n_bytes - row.n_bytes)
         return row.version + 1
 
+    def check_edit_token(self, task_id: str, token) -> bool:
+        """Whether ``token`` is the edit token of the task or room ``task_id``; changes nothing. Compared in
+        constant time (``hmac.compare_digest`` of the digests); a token of the wrong shape is False without a
+        query. ``InvalidInput`` for a malformed id and ``NotFound`` for an unknown one, as everywhere."""
+        check_id(task_id)
+        if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
+            return False
+        with self._read() as conn:
+            row = self._row(conn, task_id)
+        return hmac.compare_digest(row.token_hash, digest(token))
+
     def delete_task(self, task_id: str, token: str) -> None:
         """Delete a task or room with everything in it; only with its edit token."""
         with self._write() as conn:

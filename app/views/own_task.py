@@ -1,4 +1,10 @@
-"""Your own 5-way task: five classes of your images, then queries; every method's predictions."""
+"""Your own 5-way task: five classes of your images, then queries; every method's predictions, how far each
+query is from the support set, and (for queries given their true class) each method's accuracy beside chance.
+
+A task can be saved (``app.store``): ``?task=<id>`` opens it read-only for anyone (their own queries stay in
+their session), ``?task=<id>&edit=<token>`` lets whoever saved it change or delete it. The token is read and
+then taken out of the address bar, so the page's "Link" and a projected address bar show only the view link.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,9 @@ import torch
 from PIL import Image
 
 from app import url_state
-from app.resources import benchmark_models
+from app.resources import benchmark_models, get_store
+from app.store import InvalidInput, NotFound, SavedTask, StoreError
+from app.store.checks import ID_RE, TOKEN_RE
 from app.user_task import (
     MAX_UPLOAD_BYTES,
     N_WAY,
@@ -21,10 +29,13 @@ from app.user_task import (
     DecodeCache,
     Picture,
     TaskClass,
+    accuracies,
+    accuracy_note,
     add_zip_to_task,
     decode,
     drop_removed_uploads,
     empty_task,
+    familiarity,
     held_bytes,
     method_label,
     picture_from_data_url,
@@ -54,6 +65,8 @@ state.setdefault("own_decoded", DecodeCache())  # this visitor's decoded picture
 state.setdefault("own_links", {})  # target -> {file id: picture key}: what that target's uploader added
 state.setdefault("own_gen", {})  # uploader -> generation, part of its key: a new generation is an empty uploader
 state.setdefault("own_drawings_taken", set())  # ids of drawings the canvas sent that are already added
+state.setdefault("own_saved", None)  # the saved task on this page: {"id", "title", "version", "token" (None: read-only)}
+state.setdefault("own_truth", {})  # query picture key -> its true class (0..4), as the visitor said; session only
 for _i, _c in enumerate(state.own_classes):
     state.setdefault(f"own_name_{_i}", _c.name)
     _c.name = state[f"own_name_{_i}"]  # the name box's value, before anything below reads the names
@@ -62,6 +75,12 @@ for _i, _c in enumerate(state.own_classes):
 def md(text: str) -> str:
     """A user's file or class name, safe inside Markdown (an underscore must not start italics)."""
     return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", text)
+
+
+def plain(text: str) -> str:
+    """Another visitor's text (a saved task's title, a store's message naming it) as itself, on one line: every
+    ASCII punctuation mark escaped, so no link, emphasis, icon or autolinked address can form."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))
 
 
 def pictures_of(target: str) -> list[Picture]:
@@ -83,7 +102,11 @@ def add_picture(target: str, picture: Picture) -> bool:
 
 
 def target_choice(label: str, key: str) -> str:
-    """A class or the queries, chosen by its number and name (plain strings: unique even if names repeat)."""
+    """A class or the queries, chosen by its number and name (plain strings: unique even if names repeat).
+    On a saved task opened read-only, always the queries: its classes do not change."""
+    if read_only:
+        st.caption("It becomes one of your queries (this saved task's classes stay as they were saved).")
+        return "queries"
     options = [f"{i + 1}. {c.name}" for i, c in enumerate(state.own_classes)] + ["queries"]
     chosen = state.get(f"{key}_target")
     if chosen in TARGETS and state.get(key) not in options:  # its class was renamed: keep that class chosen
@@ -144,10 +167,36 @@ def within_limit(name: str, size: int) -> bool:
 
 
 def uploader(target: str, label: str) -> None:
+    """The uploader of ``target``, and right under it what went wrong with its files (the full list of unusable
+    pictures also sits under the support set, far below a class's uploader)."""
     key = uploader_key(target)
     fresh = key not in state
     files = st.file_uploader(label, type=ACCEPT, accept_multiple_files=True, key=key)
+    start = len(not_added)
     take_uploads(target, files, fresh)
+    errors_here(start, target)
+
+
+def refusals_here(start: int, more: list[str] | None = None) -> None:
+    """Where a picture was given: the refusals since ``not_added[start]`` (taken out of the message further
+    down, out of view), then ``more``, in one message."""
+    lines = not_added[start:] + (more or [])
+    del not_added[start:]
+    if lines:
+        st.error(lines[0] if len(lines) == 1 else "\n".join(f"- {line}" for line in lines))
+
+
+def errors_here(start: int, target: str) -> None:
+    """Under an uploader: its refusals since ``not_added[start]`` and the pictures it added that cannot be used."""
+    lines = []
+    from_uploader = set(state.own_links.get(target, {}).values())
+    for p in pictures_of(target):
+        if p.key in from_uploader:
+            try:
+                decode(p, polarity, state.own_decoded)
+            except ImageError as exc:
+                lines.append(f"{md(str(exc))}: remove it with its × above.")
+    refusals_here(start, lines)
 
 
 # ---- the zip: replace the task, or add to it --------------------------------------------------------------
@@ -366,18 +415,202 @@ draw_canvas = st.components.v2.component("hypermaml_drawing_canvas", html=CANVAS
 
 # ---- a saved task, named by the link ------------------------------------------------------------------------
 
-TASK_ID = r"[A-Za-z0-9_-]{22}"  # the store's ids: secrets.token_urlsafe(16), 128 random bits
+TASK_ID = ID_RE.pattern  # the store's ids: secrets.token_urlsafe(16), 128 random bits
+EDIT_TOKEN = TOKEN_RE.pattern  # its edit tokens: secrets.token_urlsafe(24), 192 random bits
+
+
+def put_on_page(saved: SavedTask, sent: list[Picture] | None = None) -> None:
+    """The saved task's classes, names, queries and polarity become this page's (copies: nothing the visitor
+    does here reaches the store). Before any widget of the page, or in a callback. ``sent``: the queries just
+    saved, in order: the true classes the visitor gave them follow them (stored, they come back under new keys)."""
+    classes, queries = saved.to_session()
+    if sent is not None and len(sent) == len(queries):
+        for before, after in zip(sent, queries):
+            if before.key in state.own_truth:
+                state.own_truth[after.key] = state.own_truth[before.key]
+    state.own_classes, state.own_queries = classes, queries
+    state.own_polarity = saved.polarity
+    for i, c in enumerate(classes):
+        state[f"own_name_{i}"] = c.name
+    for target in TARGETS:
+        reset_uploader(target)
+
+
+def content() -> tuple:
+    """What a save stores, as keys: class names, each class's pictures, the queries, the polarity."""
+    classes = tuple(
+        (state.get(f"own_name_{i}", c.name), tuple(p.key for p in c.pictures)) for i, c in enumerate(state.own_classes)
+    )
+    return classes, tuple(p.key for p in state.own_queries), state.get("own_polarity")
 
 
 def load_saved_task(task_id: str) -> bool:
-    """HOOK for the store (app/store): put the saved task ``task_id`` on this page; False when there is none.
+    """Put the saved task ``task_id`` on this page, read-only (``state.own_saved``, token None); False when
+    there is none. Other store refusals are raised (``StoreError``, a plain message). Runs before any widget
+    of the page, so it may set them all."""
+    try:
+        saved = get_store().load_task(task_id)
+    except NotFound:
+        return False
+    if saved.kind != "task" or len(saved.classes) != N_WAY:
+        raise InvalidInput(
+            "That id is a Classroom room, not a saved task: open it on the Classroom page."
+            if saved.kind == "room"
+            else f"That saved task has {len(saved.classes)} classes; this page shows {N_WAY}-way tasks."
+        )
+    put_on_page(saved)
+    state.own_saved = {"id": task_id, "title": saved.title, "version": saved.version, "token": None, "content": content()}
+    return True
 
-    Not wired yet, so no id is known and the page says so. Wiring it: ``Store.load_task(task_id)`` (``NotFound``
-    -> False), then set ``state.own_classes`` and ``state.own_queries`` (Pictures from the stored PNGs),
-    ``state.own_polarity``, each class-name box ``state[f"own_name_{i}"]``, and ``reset_uploader`` every
-    target. It runs before any widget of the page, so it may set them all.
-    """
-    return False
+
+def open_edit_link(token: str) -> None:
+    """An edit link's token: the saved task on the page becomes editable if it is that task's, else a note."""
+    saved = state.own_saved
+    if saved is None or saved["token"] == token:
+        return  # no saved task opened (its id already has a note), or this one already editable
+    try:
+        allowed = get_store().check_edit_token(saved["id"], token)
+    except StoreError as exc:  # deleted meanwhile, or the database did not answer: read-only, and why
+        view.note(f"{plain(exc)} The task opens read-only.")
+        return
+    if allowed:
+        saved["token"] = token
+    else:
+        view.note(
+            "This edit link does not match the saved task, so it opens read-only: only the edit link given when "
+            "the task was saved can change it."
+        )
+
+
+def flash(kind: str, markdown: str) -> None:
+    """The outcome of a save, shown once at the top (``markdown``: anyone's text in it already escaped)."""
+    state.own_store_message = (kind, markdown)
+
+
+def title_words(title: str) -> str:
+    return f" “{plain(title)}”" if title else ""
+
+
+def usable(pictures: list[Picture], left_out: list[str]) -> list[Picture]:
+    """The pictures the models can read (the others are named in ``left_out``): what a saved task holds."""
+    kept = []
+    for p in pictures:
+        try:
+            decode(p, state.own_polarity, state.own_decoded)
+            kept.append(p)
+        except ImageError:
+            left_out.append(p.name)
+    return kept
+
+
+def write_task(how: str, write) -> None:
+    """Save the page's task with ``write(classes, queries, polarity)`` -> (task id, edit token), leaving out the
+    pictures no model can read; then the stored task replaces the page's (what its link shows, exactly: the
+    store re-encodes every picture) and the links are shown. A refusal is shown in the store's words."""
+    left_out: list[str] = []
+    classes = [TaskClass(c.name, usable(c.pictures, left_out)) for c in state.own_classes]
+    queries = usable(state.own_queries, left_out)
+    try:
+        store = get_store()
+        task_id, token = write(store, classes, queries, state.own_polarity)
+        saved = store.load_task(task_id)
+    except StoreError as exc:
+        flash("error", plain(exc))
+        return
+    put_on_page(saved, queries)
+    state.own_saved = {"id": task_id, "title": saved.title, "version": saved.version, "token": token, "content": content()}
+    state.own_task_id = task_id  # its view link is now this page's address
+    state.own_show_links = True
+    skipped = (
+        f" Left out, as no model can read {'it' if len(left_out) == 1 else 'them'}: {md(', '.join(left_out))}."
+        if left_out
+        else ""
+    )
+    flash("success", f"{how}{title_words(saved.title)}.{skipped} Anyone with its view link sees this version.")
+
+
+def save_new() -> None:
+    """Button callback: save this page's task; its links are shown, and the page edits it from now on."""
+    title = state.get("own_save_title", "")
+    write_task("Saved", lambda store, classes, queries, polarity: store.save_task(classes, queries, polarity, title))
+
+
+def save_changes() -> None:
+    saved = state.own_saved
+    title = state.get("own_edit_title", saved["title"])
+
+    def write(store, classes, queries, polarity):
+        store.update_task(saved["id"], saved["token"], classes, queries, polarity, title)
+        return saved["id"], saved["token"]
+
+    write_task("Saved the changes", write)
+
+
+def delete_saved() -> None:
+    saved = state.own_saved
+    try:
+        get_store().delete_task(saved["id"], saved["token"])
+    except NotFound:
+        pass  # already gone: what the visitor asked for
+    except StoreError as exc:
+        flash("error", plain(exc))
+        return
+    state.own_saved = state.own_task_id = None
+    state.own_show_links = False
+    flash(
+        "info",
+        "Deleted: its links no longer open it. The task is still on this page, yours to change, save again or download.",
+    )
+
+
+def make_copy() -> None:
+    state.own_saved = state.own_task_id = None
+    flash("info", "This is now your own copy, in this browser tab: change it as you like; the saved task stays as it was.")
+
+
+def links_block(task_id: str, token: str) -> None:
+    """The view link to share and the edit link to keep, each in a box with a copy button."""
+    st.markdown("**View link**: anyone who has it sees the task read-only and can try their own queries on it.")
+    st.code(url_state.link({"task": task_id}), language=None, wrap_lines=True)
+    st.markdown(
+        "**Edit link: keep this private.** Anyone who has it can change or delete the task. Keep it somewhere safe: "
+        "this page shows it only while this tab is open."
+    )
+    st.code(url_state.link({"task": task_id, "edit": token}), language=None, wrap_lines=True)
+
+
+def save_controls() -> None:
+    """Beside the download button: save and share this task, or (a saved task) save its changes, its links,
+    delete it; read-only, only a copy of one's own."""
+    saved = state.own_saved
+    blank = task_is_blank(state.own_classes, state.own_queries)
+    if saved is None:
+        with st.popover(
+            "Save and share",
+            icon=":material/share:",
+            disabled=blank,
+            help="Give the task a name or an image first." if blank else None,
+            key="own_save_menu",
+        ):
+            st.text_input("Title (optional)", key="own_save_title", max_chars=200, placeholder="e.g. Five shapes")
+            st.caption(
+                "Saves the classes, images, queries and polarity on this server. You get a view link to share "
+                "(read-only) and a separate edit link that changes or deletes it."
+            )
+            st.button("Save", type="primary", key="own_save", on_click=save_new)
+    elif saved["token"] is None:
+        st.button("Make an editable copy", icon=":material/content_copy:", key="own_copy", on_click=make_copy)
+    else:
+        state.setdefault("own_edit_title", saved["title"])
+        with st.popover("Save changes", icon=":material/save:", key="own_update_menu"):
+            st.text_input("Title (optional)", key="own_edit_title", max_chars=200)
+            st.caption("Replaces the saved task with this page's classes, images, queries and polarity.")
+            st.button("Save changes", type="primary", key="own_update", on_click=save_changes)
+        with st.popover("Links", icon=":material/link:", key="own_links_menu"):
+            links_block(saved["id"], saved["token"])
+        with st.popover("Delete", icon=":material/delete:", key="own_delete_menu"):
+            st.markdown("Delete the saved task for everyone? Its links stop working. This page keeps your copy.")
+            st.button("Yes, delete it", key="own_delete", on_click=delete_saved)
 
 
 # ---- the page -----------------------------------------------------------------------------------------------
@@ -388,46 +621,99 @@ view = url_state.View(
         url_state.pattern(
             "task", "own_task_id", "A saved task", TASK_ID, "an id of 22 letters, digits, '-' or '_' (was the link cut short?)"
         ),
+        url_state.pattern(
+            "edit", "own_edit_token", "An edit link", EDIT_TOKEN, "a token of 32 letters, digits, '-' or '_' (was it cut short?)"
+        ),
         url_state.choice("polarity", "own_polarity", "Polarity", "auto", {p: p for p in ("auto", "keep", "invert")}),
         url_state.integer("steps", "own_maml_steps", "MAML inner steps", 5, 0, 10),
     ],
 )
 view.header("Your own 5-way task")
-if state.own_task_id is not None and state.get("own_task_loaded") != state.own_task_id:
-    if load_saved_task(state.own_task_id):
-        state.own_task_loaded = state.own_task_id
+# The edit token leaves the address bar at once: the page's "Link" and a projected address bar must not show it.
+edit_token, state.own_edit_token = state.own_edit_token, None
+if state.own_task_id is None:
+    state.own_saved = None  # (back in the browser's history to the page without it: the task stays, as one's own)
+elif state.own_saved is None or state.own_saved["id"] != state.own_task_id:
+    try:
+        found = load_saved_task(state.own_task_id)
+    except StoreError as exc:  # a room's id, or the database did not answer: the store's own words
+        view.note(plain(exc))
+        state.own_task_id = None
     else:
-        view.note(
-            f"No saved task has the id **{url_state.plain(state.own_task_id)}**: it may have expired or been "
-            "deleted, or the link was cut short. Ask whoever shared it for a new link; meanwhile you can build a "
-            "task of your own here."
-        )
-        state.own_task_id = None  # out of the URL: the note is said once
-st.caption(
-    "Give five classes a name and a few images each (per-class uploads, one zip with a folder per class, the "
-    "camera, or drawing), then add query images. Images are shown the way the models see them: 28×28, dark ink "
-    "on a light background. Each query is classified on its own: the models normalise with your support images "
-    "and that picture only, so a prediction never depends on the other queries you add."
-)
-st.info(
-    "Your task lives only in this browser tab: **reloading the page or closing the tab loses it.** "
-    "Download it to keep it; loading that zip under “One zip” brings it back.",
-    icon=":material/info:",
-)
-download_slot = st.container()  # always there: an element appearing above the tabs would reset the open tab
-if not task_is_blank(state.own_classes, state.own_queries):
-    download_slot.download_button(
-        "Download this task (zip)",
-        # a snapshot, zipped only when clicked (on another thread: it must not see later changes)
-        data=functools.partial(
-            task_zip, [TaskClass(c.name, list(c.pictures)) for c in state.own_classes], list(state.own_queries)
-        ),
-        file_name="my-5-way-task.zip",
-        mime="application/zip",
-        on_click="ignore",
-        icon=":material/download:",
-        key="own_download_task",
+        if not found:
+            view.note(
+                f"No saved task has the id **{url_state.plain(state.own_task_id)}**: it may have expired or been "
+                "deleted, or the link was cut short. Ask whoever shared it for a new link; meanwhile you can build a "
+                "task of your own here."
+            )
+            state.own_task_id = None  # out of the URL: the note is said once
+if edit_token is not None:
+    open_edit_link(edit_token)
+read_only = state.own_saved is not None and state.own_saved["token"] is None
+editing = state.own_saved is not None and not read_only
+
+if read_only:
+    st.caption(
+        "A saved task that someone shared. Add query images (upload, camera or drawing) to see how MAML, "
+        "HyperMAML and ProtoNet classify them into its five classes. Images are shown the way the models see "
+        "them: 28×28, dark ink on a light background. Each query is classified on its own."
     )
+else:
+    st.caption(
+        "Give five classes a name and a few images each (per-class uploads, one zip with a folder per class, the "
+        "camera, or drawing), then add query images. Images are shown the way the models see them: 28×28, dark ink "
+        "on a light background. Each query is classified on its own: the models normalise with your support images "
+        "and that picture only, so a prediction never depends on the other queries you add."
+    )
+top = st.container()  # always there: an element appearing above the tabs would reset the open tab
+with top:
+    if read_only:
+        st.info(
+            f"**This is a saved task{title_words(state.own_saved['title'])}, opened read-only.** Its classes and "
+            "images are as they were saved. Queries you add stay in this browser tab only and are never saved.",
+            icon=":material/visibility:",
+        )
+    elif editing:
+        changed = content() != state.own_saved["content"]
+        st.info(
+            f"**You are editing the saved task{title_words(state.own_saved['title'])}** (its edit link opened it). "
+            + (
+                "**This page has changes that are not saved yet:** *Save changes* stores them. "
+                if changed
+                else "Changes stay on this page until you *Save changes*. "
+            )
+            + "The address bar shows only the view link: to edit again after closing this tab, open your edit link.",
+            icon=":material/edit:",
+        )
+    else:
+        st.info(
+            "Your task lives only in this browser tab: **reloading the page or closing the tab loses it.** "
+            "Download it, or save it for a link; loading a downloaded zip under “One zip” brings it back.",
+            icon=":material/info:",
+        )
+    row = st.container(horizontal=True)
+    if not task_is_blank(state.own_classes, state.own_queries):
+        row.download_button(
+            "Download this task (zip)",
+            # a snapshot, zipped only when clicked (on another thread: it must not see later changes)
+            data=functools.partial(
+                task_zip, [TaskClass(c.name, list(c.pictures)) for c in state.own_classes], list(state.own_queries)
+            ),
+            file_name="my-5-way-task.zip",
+            mime="application/zip",
+            on_click="ignore",
+            icon=":material/download:",
+            key="own_download_task",
+        )
+    with row:
+        save_controls()
+    if "own_store_message" in state:
+        kind, text = state.pop("own_store_message")
+        {"success": st.success, "info": st.info}.get(kind, st.error)(text)
+    if editing and state.get("own_show_links"):
+        with st.container(border=True):
+            links_block(state.own_saved["id"], state.own_saved["token"])
+            st.button("Hide the links", key="own_hide_links", on_click=lambda: state.update(own_show_links=False))
 if "own_flash" in state:
     st.toast(state.pop("own_flash"))
 
@@ -436,19 +722,23 @@ polarity = st.radio(
     ["auto", "keep", "invert"],
     horizontal=True,
     key="own_polarity",
-    help="The models expect dark ink on light paper. 'auto' inverts pictures whose paper is darker than their ink.",
+    disabled=read_only,
+    help="The models expect dark ink on light paper. 'auto' inverts pictures whose paper is darker than their ink."
+    + (" A saved task keeps the polarity it was saved with." if read_only else ""),
 )
 view.write()  # the page may stop below (a task not ready yet); MAML's steps, further down, write again
 
-tab_upload, tab_zip, tab_camera, tab_draw = st.tabs(["Upload per class", "One zip", "Camera", "Draw"])
-with tab_upload:
+
+def upload_tab() -> None:
     # One class per tab: each uploader gets the full width (five side by side overflow at 1024 px).
     for i, tab in enumerate(st.tabs([f"Class {i + 1}" for i in range(N_WAY)])):
         with tab:
             st.text_input(f"Class {i + 1} name", key=f"own_name_{i}")
             state.own_classes[i].name = state[f"own_name_{i}"]
             uploader(f"class{i}", f"Images of class {i + 1}")
-with tab_zip:
+
+
+def zip_tab() -> None:
     st.file_uploader(
         "A zip with a folder of images per class (the folder names become the class names)",
         type=["zip"],
@@ -483,35 +773,41 @@ with tab_zip:
     if state.get("own_zip_message"):
         kind, message = state.own_zip_message
         {"success": st.success, "warning": st.warning, "info": st.info}.get(kind, st.error)(md(message))
-with tab_camera:
+
+
+def camera_tab() -> None:
     if url_state.insecure_origin():  # the browser would not even ask: say why, and what works instead
+        elsewhere = "*Queries* below" if read_only else "*Upload per class*"
         st.warning(
             "**The camera is off on this page.** Browsers only allow a camera on *https://* pages or on the "
             "computer that runs the studio, and this page came over plain *http://* from another device. Ask your "
             "teacher to start the studio with `HTTPS=1 ./run_app.sh` (see *Serve it to your class* in the README), "
             "then open the *https://* address it prints.  \n"
-            "Until then: take the photo with your device's camera and add it under *Upload per class* (on a phone "
+            f"Until then: take the photo with your device's camera and add it under {elsewhere} (on a phone "
             "or tablet, that button offers the camera directly), or use *Draw*.",
             icon=":material/no_photography:",
         )
-        shot = None
-    else:
-        st.markdown(
-            "**For a picture the models can read:** one character, drawn with a thick dark marker on white paper, "
-            "filling most of the frame, in good even light (no shadow across it).  \n"
-            "The browser first asks for permission: if the box only says *This app would like to use your camera*, "
-            "allow the camera for this site (the icon in the address bar), or there is no camera here: use "
-            "*Upload per class* or *Draw* instead."
-        )
-        cam_target = target_choice("Add the photo to", "own_cam_target")
-        shot = st.camera_input("Take a picture", key="own_camera")
+        return
+    st.markdown(
+        "**For a picture the models can read:** one character, drawn with a thick dark marker on white paper, "
+        "filling most of the frame, in good even light (no shadow across it).  \n"
+        "The browser first asks for permission: if the box only says *This app would like to use your camera*, "
+        "allow the camera for this site (the icon in the address bar), or there is no camera here: use "
+        f"{'the query upload below' if read_only else '*Upload per class*'} or *Draw* instead."
+    )
+    cam_target = target_choice("Add the photo to", "own_cam_target")
+    shot = st.camera_input("Take a picture", key="own_camera")
     if shot is not None and shot.file_id not in state.own_seen_uploads:
         state.own_seen_uploads.add(shot.file_id)
+        start = len(not_added)
         if within_limit(shot.name, shot.size):
             photo = Picture(f"photo-{len(state.own_seen_uploads)}.jpg", shot.getvalue())
             if add_picture(cam_target, photo):
                 st.success(f"Added {photo.name} to {md(target_label(cam_target))}.")
-with tab_draw:
+        refusals_here(start)
+
+
+def draw_tab() -> None:
     draw_target = target_choice("Add the drawing to", "own_draw_target")
     st.caption(
         "Draw one character with the mouse, a finger or a pen, then *Add drawing*. Dark strokes on white, as the models expect."
@@ -523,16 +819,32 @@ with tab_draw:
             sketch = picture_from_data_url(drawing.get("png"), f"drawing-{len(state.own_drawings_taken)}.png")
         except ImageError as exc:
             st.error(md(str(exc)))
-        else:
-            if within_limit(sketch.name, len(sketch.data)) and add_picture(draw_target, sketch):
-                st.success(f"Added {sketch.name} to {md(target_label(draw_target))}.")
+            return
+        start = len(not_added)
+        if within_limit(sketch.name, len(sketch.data)) and add_picture(draw_target, sketch):
+            st.success(f"Added {sketch.name} to {md(target_label(draw_target))}.")
+        refusals_here(start)
+
+
+if read_only:  # its classes stay as saved: only ways to add queries
+    tab_draw, tab_camera = st.tabs(["Draw a query", "Photograph a query"])
+else:
+    tab_upload, tab_zip, tab_camera, tab_draw = st.tabs(["Upload per class", "One zip", "Camera", "Draw"])
+    with tab_upload:
+        upload_tab()
+    with tab_zip:
+        zip_tab()
+with tab_camera:
+    camera_tab()
+with tab_draw:
+    draw_tab()
 
 st.subheader("Support set, as the models see it")
 for i, (col, c) in enumerate(zip(st.columns(N_WAY), state.own_classes)):
     with col:
         st.markdown(f"**{md(c.name) or '(no name)'}** · {len(c.pictures)} image(s)")
         show(f"class{i}", c.pictures)
-        if c.pictures:
+        if c.pictures and not read_only:
             remove_controls(f"class{i}")
 
 st.subheader("Queries")
@@ -570,10 +882,10 @@ if not state.own_queries:
 
 try:
     support_x, support_y, shots, notes = support_set(state.own_classes, polarity, state.own_decoded)
-    readable = []
-    for p in state.own_queries:
+    readable: list[tuple[int, Picture, torch.Tensor]] = []  # (number under its thumbnail - 1, picture, image)
+    for j, p in enumerate(state.own_queries):
         try:
-            readable.append((p.name, decode(p, polarity, state.own_decoded)))
+            readable.append((j, p, decode(p, polarity, state.own_decoded)))
         except ImageError:
             pass  # already named in the message above
     if not readable:
@@ -596,7 +908,7 @@ elif shots < trained_shots:
     st.caption(f"The models here were trained on {trained_shots} images per class; with {shots} they are less sure.")
 maml_steps = st.slider("MAML inner steps", 0, 10, key="own_maml_steps") if "maml" in models else 0
 view.write()
-query_x = torch.stack([t for _, t in readable])
+query_x = torch.stack([x for *_, x in readable])
 # The last result, per visitor: a rerun that changes nothing the models see (the CSV download, a name edit)
 # shows it again instead of adapting every model anew.
 prediction_key = (
@@ -608,22 +920,109 @@ prediction_key = (
 )
 if state.get("own_prediction_key") != prediction_key:
     state.own_prediction = predict(models, support_x, support_y, query_x, maml_steps)
+    # How far each query is from the support set, in ProtoNet's embedding (trained so distance means likeness)
+    state.own_familiarity = familiarity(models["protonet"], support_x, query_x) if "protonet" in models else None
     state.own_prediction_key = prediction_key
-probs = state.own_prediction
-rows = results_rows([n for n, _ in readable], class_names, probs, maml_steps)
+probs, known = state.own_prediction, state.own_familiarity
+far = known.far if known else [False] * len(readable)
+UNKNOWN = -1  # a select's "unknown" (not None: a select showing None shows its placeholder instead)
+for _, p, _ in readable:  # the selects' values (further down) as this run got them
+    if f"own_truth_{p.key}" in state:
+        chosen = state[f"own_truth_{p.key}"]
+        state.own_truth[p.key] = None if chosen == UNKNOWN else chosen
+truth = [state.own_truth.get(p.key) for _, p, _ in readable]
+labelled = any(t is not None for t in truth)
+rows = results_rows(
+    [p.name for _, p, _ in readable],
+    class_names,
+    probs,
+    maml_steps,
+    truth=truth if labelled else None,
+    far=known.far if known else None,
+)
 labels = [method_label(m, maml_steps) for m in probs]
-shown = [
-    {"picture": thumbnail_url(x), "query": row["query"], **{k: f"{row[k]} ({row[k + ' probability']:.0%})" for k in labels}}
-    for row, (_, x) in zip(rows, readable)
-]
+
+
+def cell(row: dict, label: str, true_class: int | None) -> str:
+    text = f"{row[label]} ({row[label + ' probability']:.0%})"
+    if true_class is None:
+        return text
+    return text + (" ✓" if row[label] == class_names[true_class] else " ✗")
+
+
+shown = []
+for row, (_, _, x), t, is_far in zip(rows, readable, truth, far):
+    line = {"picture": thumbnail_url(x), "query": row["query"]}
+    if any(far):
+        line["check"] = "⚠️ unlike support" if is_far else ""
+    if labelled:
+        line["true class"] = row["true class"]
+    line |= {k: cell(row, k, t) for k in labels}
+    shown.append(line)
 st.subheader(f"Predictions ({shots} shot{'s' if shots > 1 else ''} per class)")
-st.caption("Each cell: the class the method picks, and how sure it is (its probability for that class).")
+st.caption(
+    "Each cell: the class the method picks and its softmax probability for that class. A softmax always sums to "
+    "100% over the five classes, so it says which class is closest, not whether the picture belongs to any of them."
+)
 st.dataframe(
     shown,
     hide_index=True,
     width="stretch",
     height="content",  # the whole table, never a scroll box inside the page
     row_height=60,
-    column_config={"picture": st.column_config.ImageColumn("picture", width="small", help="The query as the models see it")},
+    column_config={
+        "picture": st.column_config.ImageColumn("picture", width="small", help="The query as the models see it"),
+        "check": st.column_config.TextColumn(
+            "check", help="⚠️ unlike support: unlike every support image — treat this row's predictions with suspicion"
+        ),
+    },
 )
+if known is not None:
+    n_far = sum(far)
+    spread = (
+        f"farther from every support image than any support image is from its nearest neighbour ({known.reach:.2f} in "
+        "ProtoNet's embedding)"
+    )
+    if n_far:
+        names = ", ".join(md(p.name) for (_, p, _), is_far in zip(readable, far) if is_far)
+        st.warning(
+            f"**⚠️ unlike support: {'all' if n_far == len(far) else n_far} of the {len(far)} queries "
+            f"{'is' if n_far == 1 else 'are'} unlike every support image — treat "
+            f"{'its' if n_far == 1 else 'their'} predictions with suspicion** ({names}): "
+            f"{'it is' if n_far == 1 else 'each is'} {spread}. Whatever the picture, the five probabilities still sum "
+            "to 100%.",
+        )
+    else:
+        st.caption(f"No query is {spread}: each looks like some support image, as far as this check can tell.")
+    if shots == 1:
+        st.caption(
+            "With one image per class the support set cannot show how much a class varies, so this check is lenient: "
+            "more images per class make it sharper."
+        )
+
+with st.expander("Say what each query really is (optional), to score the methods", icon=":material/fact_check:"):
+    st.caption("Kept in this browser tab only. Numbered as under the query thumbnails.")
+    options = [UNKNOWN, *range(N_WAY)]
+    grid = st.columns(3)
+    for n, (j, p, _) in enumerate(readable):
+        key = f"own_truth_{p.key}"
+        if key not in state:
+            known_class = state.own_truth.get(p.key)
+            state[key] = UNKNOWN if known_class is None else known_class
+        with grid[n % 3]:
+            st.selectbox(
+                f"{j + 1} · {md(p.name)}",
+                options,
+                format_func=lambda k: "unknown" if k == UNKNOWN else f"{k + 1}. {class_names[k]}",
+                key=key,
+            )
+if labelled:
+    scores = accuracies(probs, truth)
+    n_labelled = sum(t is not None for t in truth)
+    st.markdown(f"**Accuracy on the {n_labelled} labelled quer{'y' if n_labelled == 1 else 'ies'}**")
+    with st.container(horizontal=True):
+        for method, (right, total) in scores.items():
+            st.metric(f"{method_label(method, maml_steps)}: {right} of {total}", f"{right / total:.0%}", border=True)
+        st.metric("chance", f"{100 / N_WAY:.0f}%", border=True, help=f"A guess among {N_WAY} classes")
+    st.caption(accuracy_note(n_labelled))
 st.download_button("Download the results as CSV", to_csv(rows), file_name="predictions.csv", mime="text/csv")
