@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
+import textwrap
 import time
 from pathlib import Path
-
-import torch
 
 import hypermaml as hm
 from hypermaml.cli import main as cli_main
@@ -89,7 +89,7 @@ def row_report(name: str, run_dir: Path, target: float, episodes: int) -> dict:
     return report
 
 
-def draw(rows: list[dict], target: float, path: Path) -> None:
+def draw(rows: list[dict], target: float, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,11 +102,16 @@ def draw(rows: list[dict], target: float, path: Path) -> None:
     ax.axhline(100 * target, color="grey", ls="--", lw=1, label=f"target {100 * target:.0f}%")
     ax.set_xlabel("training wall time (minutes, validation excluded)")
     ax.set_ylabel("EMNIST validation accuracy (%)")
-    ax.set_title(f"From scratch on this machine ({torch.get_num_threads()} threads at the end)")
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
+
+
+def _title(result: dict) -> str:
+    made = result.get("note") or f"{result['threads']} threads, {result['minutes_budget']:g} min per row"
+    return f"From scratch on {result['machine'].split(',')[0]} ({made})"
 
 
 def main() -> None:
@@ -120,8 +125,14 @@ def main() -> None:
     parser.add_argument("--test-episodes", type=int, default=600, help="0: no test score")
     parser.add_argument("--from-run", action="append", type=Path, default=None, help="read this run folder instead")
     parser.add_argument("--save", action="store_true", help="write docs/time_to_accuracy.json and .png")
+    parser.add_argument("--redraw", action="store_true", help="only redraw the PNG from the stored JSON")
+    parser.add_argument("--note", default="", help="how the runs were made (with --from-run: threads, load), stored and drawn")
     args = parser.parse_args()
 
+    if args.redraw:
+        stored = json.loads((DOCS / "time_to_accuracy.json").read_text())
+        draw(stored["rows"], stored["rows"][0]["target_val"], DOCS / "time_to_accuracy.png", _title(stored))
+        return
     started = time.time()
     if args.from_run:
         runs = [(f"{p.parent.name} ({p.name})", p) for p in args.from_run]
@@ -136,8 +147,9 @@ def main() -> None:
             report["at_first_rows_crossing"] = at_time(report["curve"], crossed["train_seconds"])
     result = {
         "benchmark": "time_to_accuracy",
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {platform.processor() or platform.platform()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
         "threads": None if args.from_run else args.threads,
+        "note": args.note,
         "minutes_budget": None if args.from_run else args.minutes,
         "rows": reports,
         "seconds": round(time.time() - started, 1),
@@ -153,7 +165,7 @@ def main() -> None:
         )
     if args.save:
         (DOCS / "time_to_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
-        draw(reports, args.target, DOCS / "time_to_accuracy.png")
+        draw(reports, args.target, DOCS / "time_to_accuracy.png", _title(result))
     print(json.dumps({k: v for k, v in result.items() if k != "rows"} | {"rows": [r["row"] for r in reports]}))
 
 
