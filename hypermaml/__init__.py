@@ -12,7 +12,6 @@ torch.Size([1, 2])
 
 __version__ = "0.3.0"  # the one place the version lives: pyproject.toml and `hypermaml --version` read it
 
-from .backbones import ModuleBackbone
 from .base import FewShotModel
 from .checkpoint import CheckpointError, build_model, load, save
 from .config import (
@@ -24,6 +23,7 @@ from .config import (
     ProtoNetConfig,
     TrainConfig,
 )
+from .custom_backbone import ModuleBackbone
 from .episodes import Episode, EpisodeSampler
 from .evaluation import EvalResult, evaluate
 from .grid import Grid, decision_grid

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import ModuleBackbone
 from .config import ModelConfig
+from .custom_backbone import ModuleBackbone
 from .episodes import Episode
 
 
@@ -40,7 +40,7 @@ class FewShotModel(nn.Module):
         config: the model's config.
         backbone: the feature extractor, ``backbones.build_backbone(config.backbone)`` (what
             ``hm.build_model`` passes), or your own ``nn.Module`` with an ``out_dim`` attribute, which is
-            wrapped in ``backbones.ModuleBackbone`` (see there for an example).
+            wrapped in ``custom_backbone.ModuleBackbone`` (see there for an example).
     """
 
     task_type: type = object  # the task state class this method's ``adapt`` returns (each subclass names it)

@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
-from .backbones import Conv4, IdentityBackbone, ModuleBackbone, build_backbone
+from .backbones import Conv4, IdentityBackbone, build_backbone
 from .base import FewShotModel
 from .config import ConfigError, ModelConfig, from_dict, to_dict
+from .custom_backbone import ModuleBackbone
 
 FORMAT_VERSION = 1
 
@@ -53,7 +54,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 def save(model: FewShotModel, path: str | os.PathLike, metrics: dict | None = None) -> None:
     """Write ``model`` (config + weights + metrics) to ``path`` atomically.
 
-    A model around your own backbone (``backbones.ModuleBackbone``) is saved too, with the backbone's class
+    A model around your own backbone (``custom_backbone.ModuleBackbone``) is saved too, with the backbone's class
     name under ``custom_backbone``: ``load`` cannot rebuild a class from a checkpoint (data, never code) and
     says so; build the model again and ``load_state_dict`` the weights (``read_checkpoint(path)["state_dict"]``).
     """

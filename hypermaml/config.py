@@ -7,45 +7,25 @@ CLIs build these objects and pass them in.
 ``from_dict`` is the edge where user data (a JSON or TOML run config, ``--set`` overrides, a checkpoint's
 stored config) becomes a config, so it checks every field's type (from the type hints) and range (from the
 ``metadata`` beside the field) and raises ``ConfigError`` naming the field's dotted path, the value given and
-what is allowed. ``load_run_config`` reads a whole run config file into a ``RunConfig``.
+what is allowed. ``load_run_config`` reads a whole run config file into a ``RunConfig``. The generic
+machinery (fields with rules, the checks, plain data both ways) is ``hypermaml.config_io``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
-import math
 import os
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .config_io import ConfigError, apply_override, from_plain, show, to_dict
+from .config_io import field_with_rules as _f  # every field below with a rule uses it
+
 METHODS = ("maml", "hypermaml", "protonet")
 BATCH_NORMS = ("transductive", "running", "metabn", "tasknorm-i")
-
-
-class ConfigError(ValueError):
-    """A config value, key or file a user has to fix; the one-line message names the field (dotted path),
-    the value given and what is allowed. ``path`` is that dotted path (None when no single field is to blame).
-    """
-
-    def __init__(self, message: str, path: str | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-def _f(default: Any = dataclasses.MISSING, **rules: Any) -> Any:
-    """A dataclass field with its validation rules beside it, read by ``from_dict``.
-
-    Rules: ``min`` (value >= min), ``gt`` (value > gt), ``max`` (value <= max), ``min_items`` (tuple
-    length), ``check`` (a function value -> None or the reason it is refused) with ``need`` (what is
-    allowed, a string or a function returning one). For tuples the number rules apply to every item.
-    """
-    return field(default=default, metadata=rules)
 
 
 def _device_problem(value: str) -> str | None:
@@ -259,19 +239,6 @@ class RunConfig:
         return to_dict(self)
 
 
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """A config dataclass as nested plain data (tuples become lists, ready for JSON)."""
-
-    def plain(v: Any) -> Any:
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (tuple, list)):
-            return [plain(x) for x in v]
-        return v
-
-    return plain(cfg)
-
-
 def from_dict(cls: type, data: dict[str, Any], prefix: str | None = None) -> Any:
     """Rebuild config ``cls`` from plain data (``to_dict`` output, JSON, TOML), checking every value.
 
@@ -288,166 +255,7 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str | None = None) -> Any
         ConfigError: naming the field, the value given and what is allowed, e.g.
             ``model.n_way: 5.5 is not an integer (need an integer >= 2)``.
     """
-    if prefix is None:
-        prefix = _section_paths().get(cls, "")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{prefix or cls.__name__}: {_show(data)} is not a section (need an object with {cls.__name__} fields)",
-            prefix or None,
-        )
-    return _build(cls, data, prefix)
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise _unknown_key(cls, _join(prefix, str(key)))
-    kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
-        path = _join(prefix, name)
-        tp = hints[name]
-        if name in data:
-            kwargs[name] = _convert(data[name], tp, f.metadata, path)
-        elif dataclasses.is_dataclass(tp) and f.default is dataclasses.MISSING:
-            kwargs[name] = _convert({}, tp, f.metadata, path)  # a missing section: all its defaults
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{path}: missing (need {_describe(tp, f.metadata)})", path)
-    try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:  # a __post_init__ check across fields
-        raise ConfigError(f"{prefix or cls.__name__}: {exc}", prefix or None) from exc
-
-
-def _convert(value: Any, tp: Any, meta: Any, path: str, need: str | None = None) -> Any:
-    """``value`` checked against type hint ``tp`` and the field's rules; returns it normalised."""
-    need = need or _describe(tp, meta)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(value, inner, meta, path, need)
-    if origin is Literal:
-        if any(type(value) is type(a) and value == a for a in args):
-            return value
-        allowed = ", ".join(repr(a) for a in args)
-        raise ConfigError(f"{path}: {_show(value)} is not one of {allowed}", path)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: {_show(value)} is not a section (need {need})", path)
-        return _build(tp, value, path)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: {_show(value)} is not a list (need {need})", path)
-        if len(args) == 2 and args[1] is Ellipsis:
-            item_types = [args[0]] * len(value)
-            if len(value) < meta.get("min_items", 0):
-                raise ConfigError(f"{path}: {_show(value)} has too few items (need {need})", path)
-        else:
-            item_types = list(args)
-            if len(value) != len(args):
-                raise ConfigError(f"{path}: {_show(value)} has {len(value)} items (need {need})", path)
-        item_meta = {k: v for k, v in meta.items() if k in ("min", "gt", "max")}
-        return tuple(_convert(v, t, item_meta, f"{path}[{i}]") for i, (v, t) in enumerate(zip(value, item_types)))
-    given = value  # messages show what the user wrote (1, not 1.0)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: {_show(value)} is not true or false", path)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: {_show(value)} is not an integer (need {need})", path)
-        value = int(value)
-    elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: {_show(value)} is not a number (need {need})", path)
-        if not math.isfinite(value):
-            raise ConfigError(f"{path}: {_show(value)} is not a finite number (need {need})", path)
-        value = float(value)
-    elif tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: {_show(value)} is not a string (need {need})", path)
-    else:  # pragma: no cover - a field type this checker was not taught
-        raise TypeError(f"{path}: config fields of type {tp!r} are not supported by from_dict")
-    if "min" in meta and value < meta["min"] or "gt" in meta and value <= meta["gt"]:
-        raise ConfigError(f"{path}: {_show(given)} is too small (need {need})", path)
-    if "max" in meta and value > meta["max"]:
-        raise ConfigError(f"{path}: {_show(given)} is too large (need {need})", path)
-    if "check" in meta:
-        problem = meta["check"](value)
-        if problem:
-            raise ConfigError(f"{path}: {_show(given)} {problem} (need {need})", path)
-    return value
-
-
-def _describe(tp: Any, meta: Any) -> str:
-    """What a field allows, in words: "an integer >= 2", "a number > 0 or null", "a list of 2 numbers"."""
-    meta = meta or {}
-    if "need" in meta:
-        need = meta["need"]
-        text = need() if callable(need) else need
-        return text + (" or null" if type(None) in typing.get_args(tp) else "")
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        return " or ".join(_describe(a, meta) for a in inner) + " or null"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if dataclasses.is_dataclass(tp):
-        return f"an object with {tp.__name__} fields"
-    bound = ""
-    if "min" in meta:
-        bound = f" >= {meta['min']}"
-    elif "gt" in meta:
-        bound = f" > {meta['gt']}"
-    if "max" in meta:
-        bound += f" and <= {meta['max']}"
-    if origin is tuple:
-        plural = {int: "integers", float: "numbers", str: "strings"}.get(args[0], "values")
-        if len(args) == 2 and args[1] is Ellipsis:
-            count = "a non-empty list" if meta.get("min_items") else "a list"
-            return f"{count} of {plural}{bound}"
-        return f"a list of {len(args)} {plural}{bound}"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, repr(tp)) + bound
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _unknown_key(cls: type, path: str) -> ConfigError:
-    allowed = ", ".join(f.name for f in dataclasses.fields(cls))
-    what = "section" if cls is RunConfig else f"{cls.__name__} field"
-    return ConfigError(f"{path}: unknown {what} (allowed: {allowed})", path)
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-@functools.cache
-def _section_paths() -> dict[type, str]:
-    """Every config class with its dotted place in ``RunConfig`` (``BackboneConfig`` -> ``model.backbone``)."""
-    paths: dict[type, str] = {}
-
-    def walk(cls: type, prefix: str) -> None:
-        paths.setdefault(cls, prefix)
-        for name, tp in _hints(cls).items():
-            if dataclasses.is_dataclass(tp):
-                walk(tp, _join(prefix, name))
-
-    walk(RunConfig, "")
-    return paths
+    return from_plain(cls, data, prefix, root=RunConfig)
 
 
 CONFIGS_DIR = Path(__file__).absolute().parent / "configs"
@@ -518,8 +326,8 @@ def load_run_config(path: str | os.PathLike, overrides: typing.Iterable[str] = (
                 f"config file '{path}' is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
             ) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"config file '{path}' holds {_show(raw)}, not an object with sections model, train, data")
-    overridden = [_apply_override(raw, item) for item in overrides]
+        raise ConfigError(f"config file '{path}' holds {show(raw)}, not an object with sections model, train, data")
+    overridden = [apply_override(raw, item, root=RunConfig) for item in overrides]
     try:
         return from_dict(RunConfig, raw, prefix="")
     except ConfigError as exc:
@@ -527,40 +335,6 @@ def load_run_config(path: str | os.PathLike, overrides: typing.Iterable[str] = (
             if exc.path is not None and (exc.path == key or exc.path.startswith((key + ".", key + "["))):
                 raise ConfigError(f"--set {item!r}: {exc}", exc.path) from exc
         raise ConfigError(f"config file '{path}': {exc}", exc.path) from exc
-
-
-def _apply_override(raw: dict[str, Any], item: str) -> tuple[str, str]:
-    """Sets ``section.field=value`` in ``raw`` after checking the key names a field; returns (key, item)."""
-    if not isinstance(item, str) or "=" not in item:
-        raise ConfigError(f"--set {item!r} needs section.field=value (e.g. train.epochs=5)")
-    key, text = item.split("=", 1)
-    key, text = key.strip(), text.strip()
-    parts = key.split(".")
-    cls: type | None = RunConfig
-    for i, part in enumerate(parts):
-        here = ".".join(parts[: i + 1])
-        if cls is None:
-            raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i])} is a value, not a section", here)
-        names = {f.name for f in dataclasses.fields(cls)}
-        if part not in names:
-            raise ConfigError(f"--set {item!r}: {_unknown_key(cls, here)}", here)
-        tp = _hints(cls)[part]
-        cls = tp if dataclasses.is_dataclass(tp) else None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = text
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif not isinstance(child, dict):
-            here = ".".join(parts[: i + 1])
-            raise ConfigError(f"--set {item!r}: {here}: {_show(child)} is not a section", here)
-        node = child
-    node[parts[-1]] = value
-    return key, item
 
 
 def _one_line(text: str) -> str:

@@ -59,7 +59,7 @@ class HyperMAML(FewShotModel):
     """Backbone + base linear classifier theta + hypernetwork producing delta theta from the support set.
 
     ``backbone``: ``build_backbone(config.backbone)`` or your own ``nn.Module`` with ``out_dim``
-    (``backbones.ModuleBackbone``).
+    (``custom_backbone.ModuleBackbone``).
     """
 
     task_type = HyperTask

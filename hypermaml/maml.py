@@ -1,7 +1,7 @@
 """MAML (Finn et al., 2017), functional: the inner loop builds new parameter dicts and passes them into a
 forward that takes its parameters explicitly. Modules are never patched or swapped, not even for the duration
 of a call (``torch.func.functional_call`` does swap, which corrupts a model shared by threads). The one
-exception is a user's own backbone (``backbones.ModuleBackbone``), whose forward cannot take parameters: with
+exception is a user's own backbone (``custom_backbone.ModuleBackbone``), whose forward cannot take parameters: with
 ``adapt="all"`` its fast weights go in through ``functional_call``, documented there as not thread-safe."""
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import TASK_NORMS, SupportStats, chosen_layout, memory_layout
+from .backbones import TASK_NORMS, SupportStats
 from .base import FewShotModel
 from .config import ModelConfig
-from .vectorise import inside_vmap
+from .ops.layout import chosen_layout, memory_layout
+from .ops.vmap_state import inside_vmap
 
 Params = dict[str, torch.Tensor]
 
@@ -89,7 +90,7 @@ class MAML(FewShotModel):
     """A backbone plus a linear head, meta-trained so that a few gradient steps adapt it to a task.
 
     ``backbone``: ``build_backbone(config.backbone)`` or your own ``nn.Module`` with ``out_dim``
-    (``backbones.ModuleBackbone``).
+    (``custom_backbone.ModuleBackbone``).
     """
 
     task_type = MAMLTask
@@ -223,7 +224,7 @@ class MAML(FewShotModel):
 
     def meta_loss(self, episode, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Query cross-entropy after the inner loop. The memory layout is chosen per phase from measurements
-        (``benchmarks/layout.py``): a second-order training step, whose convolutions' double backward is faster
+        (``benchmarks/micro/layout.py``): a second-order training step, whose convolutions' double backward is faster
         in the standard layout, runs in it as a whole (inner loop and query pass: 10-20% faster at 5 inner steps
         on these CPUs; splitting the phases measured slower); first order, evaluation and the other methods run
         in channels-last, the module's own. A layout a caller chose (``memory_layout``) wins."""

@@ -28,7 +28,7 @@ class ProtoNet(FewShotModel):
     """logits = -scale * ||embedding(query) - prototype||^2. Works for any n_way and n_shot.
 
     ``backbone``: ``build_backbone(config.backbone)`` or your own ``nn.Module`` with ``out_dim``
-    (``backbones.ModuleBackbone``).
+    (``custom_backbone.ModuleBackbone``).
     """
 
     task_type = ProtoTask

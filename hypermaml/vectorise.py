@@ -5,7 +5,8 @@ episode dimension, so every statistic that is per episode in the loop (a support
 a transductive query batch's, the hypernetwork's per-class inputs, MAML's fast weights) stays per episode. A
 convolution with shared weights becomes one convolution over all episodes' images; MAML's inner loop, whose
 fast weights differ per episode, becomes grouped convolutions. Two things change inside ``vmap``, both chosen
-here and read through context variables (never module state, so other threads are unaffected):
+here and read through context variables (``hypermaml.ops.vmap_state``, ``hypermaml.ops.layout``; never module
+state, so other threads are unaffected):
 
 - the inner loop takes its gradients with ``torch.func.grad`` (``torch.autograd.grad`` has no batching rule);
   the outer backward still differentiates through it (second order), as it does through the loop;
@@ -20,30 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 
 import torch
 
 from .episodes import Episode
-
-_INSIDE = ContextVar("hypermaml_inside_vmap", default=False)
-
-
-def inside_vmap() -> bool:
-    """True while a vectorised meta-batch runs (the inner loop then uses ``torch.func.grad``)."""
-    return _INSIDE.get()
+from .ops.layout import memory_layout
+from .ops.vmap_state import inside_vmap as inside_vmap  # re-exported for hypernet.py; its home is ops.vmap_state
+from .ops.vmap_state import vmap_running
 
 
 @contextmanager
 def _vectorising() -> Iterator[None]:
-    from .backbones import memory_layout
-
-    token = _INSIDE.set(True)
-    try:
-        with memory_layout(torch.contiguous_format):
-            yield
-    finally:
-        _INSIDE.reset(token)
+    """Inside: ``inside_vmap()`` is True and Conv4 computes in the standard layout, for this context only."""
+    with vmap_running(), memory_layout(torch.contiguous_format):
+        yield
 
 
 def same_labels(episodes: Sequence[Episode]) -> bool:

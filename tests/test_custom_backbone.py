@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 import hypermaml as hm
-from hypermaml.backbones import ModuleBackbone
+from hypermaml.custom_backbone import ModuleBackbone
 from hypermaml.data import load_image_folder
 
 COLOURS = {"blue": (30, 40, 220), "green": (30, 200, 60), "red": (220, 30, 30), "yellow": (230, 220, 40)}

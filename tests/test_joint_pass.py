@@ -21,22 +21,12 @@ import torch
 import torch.nn.functional as F
 
 import hypermaml as hm
-from hypermaml.backbones import (
-    _conv3x3_one_channel,
-    _first_layer_metabn,
-    _folds_first_layer,
-    _gradient_sums,
-    _MaxPool2x2,
-    _NormaliseBySupport,
-    _TaskNormI,
-    batch_normalise,
-    max_pool,
-    memory_layout,
-    moments_of,
-    normalise_with,
-    tasknorm_written_out,
-)
 from hypermaml.base import FewShotModel
+from hypermaml.ops.conv import _conv3x3_one_channel, _first_layer_metabn, _folds_first_layer
+from hypermaml.ops.layout import memory_layout
+from hypermaml.ops.norms import _gradient_sums, _NormaliseBySupport, batch_normalise, moments_of, normalise_with
+from hypermaml.ops.pooling import _MaxPool2x2, max_pool
+from hypermaml.ops.tasknorm import _TaskNormI, tasknorm_written_out
 from tests.conftest import METHOD_VARIANTS, image_episode, tiny_conv_config
 
 NORMS = ["metabn", "tasknorm-i", "transductive", "running"]

@@ -10,8 +10,8 @@ from conftest import tiny_conv_config
 
 import hypermaml as hm
 from hypermaml import backbones
-from hypermaml.backbones import chosen_layout, memory_layout
 from hypermaml.episodes import Episode
+from hypermaml.ops.layout import chosen_layout, memory_layout
 
 CL, NC = torch.channels_last, torch.contiguous_format
 

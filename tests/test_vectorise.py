@@ -98,7 +98,7 @@ def test_vectorising_leaves_the_models_layout_and_other_threads_alone():
     assert model.backbone.memory_format == torch.channels_last
     meta_batch_loss(model.double(), episodes(2), vectorised=True)
     assert model.backbone.memory_format == torch.channels_last
-    from hypermaml.backbones import _LAYOUT
+    from hypermaml.ops.layout import _LAYOUT
     from hypermaml.vectorise import inside_vmap
 
     assert _LAYOUT.get() is None and not inside_vmap()

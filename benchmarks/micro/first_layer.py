@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.micro.first_layer --quick    # 5 and 25 images, fewer repeats
     .venv/bin/python -m benchmarks.micro.first_layer --save     # also store docs/first_layer.json
 
-The measurements behind ``hypermaml.backbones._conv3x3``: for each layout (channels-last, the
+The measurements behind ``hypermaml.ops.conv._conv3x3``: for each layout (channels-last, the
 standard one) and batch size it times ``F.conv2d`` against ``_conv3x3_one_channel`` (the 3x3 patches times the
 (64, 9) weight: in channels-last one ``baddbmm`` per image over the patches' transpose, whose output rows are the
 pixels; in the standard layout one ``baddbmm`` per image straight into that layout) in three uses:
@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.workload import alternate_ms, micro_main
-from hypermaml.backbones import _conv3x3_one_channel, _first_layer_metabn, normalise_with
+from hypermaml.ops.conv import _conv3x3_one_channel, _first_layer_metabn
+from hypermaml.ops.norms import normalise_with
 
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 

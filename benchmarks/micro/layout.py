@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.micro.layout               # every method, 1- and 5-shot, 3 rounds
     .venv/bin/python -m benchmarks.micro.layout --quick       # 1-shot, 2 rounds
 
-Conv4 keeps its weights channels-last (NHWC); ``hypermaml.backbones.memory_layout`` lets a caller run a block of
+Conv4 keeps its weights channels-last (NHWC); ``hypermaml.ops.layout.memory_layout`` lets a caller run a block of
 forwards in the standard layout (NCHW) instead, per call, never as a module setting. For every method this
 times a meta-training step (one episode: forward, backward, Adam) and an adaptation plus scoring of the 75
 queries (eval mode, no grad), each under ``channels_last``, under ``contiguous`` and under the library's own
@@ -25,8 +25,8 @@ import torch
 import hypermaml as hm
 from benchmarks.readme import save_report
 from benchmarks.workload import fake_sampler, model_config
-from hypermaml.backbones import memory_layout
 from hypermaml.memory import keep_freed_memory
+from hypermaml.ops.layout import memory_layout
 
 COMMAND = ".venv/bin/python -m benchmarks.micro.layout --save"
 

@@ -1,10 +1,10 @@
-"""Is 2x2 max-pooling in the standard layout faster as PyTorch's kernel (``F.max_pool2d``) or as ``backbones.max_pool``?
+"""Is 2x2 max-pooling in the standard layout faster as PyTorch's kernel (``F.max_pool2d``) or as ``ops.pooling.max_pool``?
 
     .venv/bin/python -m benchmarks.micro.pooling            # 25 and 100 images of 64 x 28 x 28, 100 of 64 x 14 x 14
     .venv/bin/python -m benchmarks.micro.pooling --quick    # fewer repeats
     .venv/bin/python -m benchmarks.micro.pooling --save     # also store docs/pooling.json
 
-The measurements behind ``hypermaml.backbones.max_pool``, which second-order MAML's training step uses (it runs
+The measurements behind ``hypermaml.ops.pooling.max_pool``, which second-order MAML's training step uses (it runs
 in the standard layout; channels-last keeps ``F.max_pool2d``). For each shape it times the two in three uses:
 
 - ``forward``: no autograd;
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.workload import alternate_ms, micro_main
-from hypermaml.backbones import max_pool
+from hypermaml.ops.pooling import max_pool
 
 SHAPES = ((25, 64, 28, 28), (100, 64, 28, 28), (100, 64, 14, 14))
 

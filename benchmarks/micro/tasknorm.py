@@ -1,4 +1,4 @@
-"""How much faster is TaskNorm-I's hand-written backward (``backbones._TaskNormI``) than the same formula left to autograd?
+"""How much faster is TaskNorm-I's hand-written backward (``hypermaml.ops.tasknorm._TaskNormI``) than the same formula left to autograd?
 
     .venv/bin/python -m benchmarks.micro.tasknorm            # ProtoNet 1/5-shot, second-order MAML 5-shot (1 step)
     .venv/bin/python -m benchmarks.micro.tasknorm --quick    # fewer rounds
@@ -8,7 +8,7 @@ The shipped configs that normalise with TaskNorm-I (``omniglot_emnist_protonet_{
 ``omniglot_emnist_maml_5shot`` with one second-order inner step) take one-episode training steps (``meta_loss``,
 backward, Adam) on random 28x28 images, in one process. The two implementations alternate round by round on
 the same model (``benchmarks.workload.alternate_ms``), a round being the same six episodes: ``_TaskNormI`` (the
-library's), and the written-out formula (``backbones.tasknorm_written_out``, differentiated by autograd),
+library's), and the written-out formula (``tasknorm_written_out``, differentiated by autograd),
 swapped in for the duration of a round. Each entry is the 20th percentile and the median over rounds of the
 mean step time in ms; ``speedup`` is
 written-out / hand-written at the 20th percentile (> 1: the hand-written backward is faster). The last line is
@@ -22,7 +22,7 @@ import torch
 import hypermaml as hm
 from benchmarks import workload
 from benchmarks.workload import alternate_ms, micro_main
-from hypermaml import backbones
+from hypermaml.ops import tasknorm
 
 CASES = (("protonet", 1, {}), ("protonet", 5, {}), ("maml", 5, {"train_steps": 1, "first_order": False}))
 
@@ -30,7 +30,7 @@ CASES = (("protonet", 1, {}), ("protonet", 5, {}), ("maml", 5, {"train_steps": 1
 class _WrittenOut:
     """Stands in for ``_TaskNormI`` (its ``apply``): the library's written-out form, differentiated by autograd."""
 
-    apply = staticmethod(backbones.tasknorm_written_out)
+    apply = staticmethod(tasknorm.tasknorm_written_out)
 
 
 def measure(method: str, shot: int, maml: dict, rounds: int) -> dict:
@@ -51,17 +51,17 @@ def measure(method: str, shot: int, maml: dict, rounds: int) -> dict:
 
     def rounds_of(implementation):
         def one_round() -> None:  # the six episodes with ``implementation`` swapped in
-            backbones._TaskNormI = implementation
+            tasknorm._TaskNormI = implementation
             for episode in episodes:
                 step(episode)
 
         return one_round
 
-    library = backbones._TaskNormI
+    library = tasknorm._TaskNormI
     try:
         timed = alternate_ms({"hand_written": rounds_of(library), "written_out": rounds_of(_WrittenOut)}, rounds, warmup=1)
     finally:
-        backbones._TaskNormI = library
+        tasknorm._TaskNormI = library
     row = {"method": method, "shots": shot, **({"maml": maml} if maml else {})}
     for name, times in timed.items():  # per round of six episodes -> per step
         row[name] = {key: round(value / len(episodes), 1) for key, value in times.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from . import LabelledImages, data_file
+from .base import LabelledImages, data_file
 from .digits import load_digits
 from .emnist import load_emnist
 from .omniglot import load_omniglot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import LabelledImages
+from .base import LabelledImages
 from .transforms import resize_images
 
 

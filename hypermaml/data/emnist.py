@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import LabelledImages, data_file, data_root
+from .base import LabelledImages, data_file, data_root
 
 TILE = 28
 FOLDER = "emnist-byclass-test"

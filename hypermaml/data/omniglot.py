@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import LabelledImages, data_file
+from .base import LabelledImages, data_file
 from .transforms import resize_images
 
 NPZ_FILES = ("images_background.npz", "images_evaluation.npz")

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from . import default_data_dir
+from .base import default_data_dir
 from .download import EMNIST_CHECKSUM, EMNIST_URL, OMNIGLOT_BASE_URL, OMNIGLOT_CHECKSUMS, DownloadError, download
 from .emnist import BYCLASS, IDX_FILES, read_emnist_idx
 from .emnist import FOLDER as EMNIST_FOLDER
