@@ -20,8 +20,9 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,13 @@ class Workers:
         self._new = lambda: ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker)
         self._executors = [self._new() for _ in range(n)]
         self._busy = [0] * n
+        self._warming: list[Future | None] = [None] * n  # each process's warm-up, while it runs
         self._lock = threading.Lock()
+
+    def warming(self) -> bool:
+        """Whether every worker is still starting (importing torch, loading models and data)."""
+        with self._lock:
+            return all(f is not None and not f.done() for f in self._warming)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self._lock:
@@ -69,6 +76,7 @@ class Workers:
             with self._lock:
                 if self._executors[i] is executor:
                     self._executors[i] = self._new()
+                    self._warming[i] = None
             return fn(*args)
         finally:
             with self._lock:
@@ -76,8 +84,8 @@ class Workers:
 
     def start(self) -> None:
         """Start every process now (each loads the toy models), without waiting for them."""
-        for executor in self._executors:
-            executor.submit(_warm)
+        with self._lock:
+            self._warming = [executor.submit(_warm) for executor in self._executors]
 
     def shutdown(self) -> None:
         for executor in self._executors:
@@ -106,12 +114,16 @@ def _pool() -> Workers | None:
         return _workers
 
 
-def run(fn: Callable[..., Any], *args: Any) -> Any:
+def run(fn: Callable[..., Any], *args: Any, here_while_warming: bool = False) -> Any:
     """``fn(*args)`` in a worker process if the studio has workers, else here. ``fn`` must be a module-level
     function of this package and its arguments plain, picklable values. A worker that died is replaced, and
-    the call it was serving is computed here."""
+    the call it was serving is computed here. ``here_while_warming``: while every worker is still starting (the
+    first seconds after the server started), compute here rather than wait for one (for light work whose
+    models the server has loaded anyway: the toy page, the first page a visitor sees)."""
     pool = _pool()
-    return fn(*args) if pool is None else pool.call(fn, *args)
+    if pool is None or (here_while_warming and pool.warming()):
+        return fn(*args)
+    return pool.call(fn, *args)
 
 
 def warm_up() -> None:
@@ -123,12 +135,21 @@ def warm_up() -> None:
 
 
 def _warm() -> None:
-    """A worker's first job: what the toy page and the first Real episode need."""
+    """A worker's first job: what the toy page needs, at once; then, in a thread at low priority, what the first
+    Real episode needs (decoding EMNIST takes seconds of CPU that the first visitors' pages need more)."""
     toy_models()
     import matplotlib.backends.backend_agg  # noqa: F401
 
+    threading.Thread(target=_warm_data, daemon=True, name="warm-data").start()
+
+
+def _warm_data() -> None:
     try:
-        dataset("emnist-test")  # Real episodes' default images (a few seconds; skipped without the data)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only (Linux)
+    except (AttributeError, OSError):
+        pass
+    try:
+        dataset("emnist-test")  # Real episodes' default images (skipped without the data)
         benchmark_models(1)
     except FileNotFoundError:
         pass
@@ -174,6 +195,13 @@ def dataset(name: str):
 
 # ---- the toy page --------------------------------------------------------------------------------------
 
+CHANCE_TOY = 0.5  # two classes
+TOY_QUERY = 50  # query points per class of a toy task on the page
+
+
+def maml_title(k: int) -> str:
+    return "MAML: 0 steps (θ)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
+
 
 def toy_panels(
     models: dict[str, hm.FewShotModel],
@@ -183,10 +211,15 @@ def toy_panels(
     qy: np.ndarray,
     xlim: tuple[float, float],
     ylim: tuple[float, float],
+    shown: tuple[int, ...] = tuple(MAML_STEPS),
+    width: int = 660,
+    alpha_width: int = 390,
 ) -> tuple:
-    """Every panel of one toy task (adapt, time, score, grid), their picture, HyperMAML's update as a table,
-    and the picture of θ + α·Δθ at α = 1 (what the page shows first). Plain values only: torch tensors would
-    travel between processes as shared-memory handles, one socket round trip each."""
+    """Every panel of one toy task (adapt, time, score, grid): HyperMAML, MAML after 0..5 steps, ProtoNet; the
+    picture of HyperMAML, MAML after the ``shown`` steps and ProtoNet laid out for ``width`` CSS pixels;
+    HyperMAML's update as a table; and the picture of θ + α·Δθ at α = 1 (what the page shows first). Plain
+    values only: torch tensors would travel between processes as shared-memory handles, one socket round trip
+    each."""
     from app.toy_plots import adapt_timed, alpha_png, delta_table, make_panel, panels_png
 
     ep = hm.Episode(*(torch.from_numpy(a) for a in (sx, sy, qx, qy)))
@@ -195,33 +228,187 @@ def toy_panels(
     out = [make_panel("HyperMAML: 1 update", hyper, hyper_task, ep, hyper_ms, xlim, ylim)]
     for k in MAML_STEPS:
         task, ms = adapt_timed(maml, ep, steps=k)
-        title = "MAML: 0 steps (θ)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
-        out.append(make_panel(title, maml, task, ep, ms, xlim, ylim))
+        out.append(make_panel(maml_title(k), maml, task, ep, ms, xlim, ylim))
     proto_task, proto_ms = adapt_timed(proto, ep)
     out.append(make_panel("ProtoNet: class means", proto, proto_task, ep, proto_ms, xlim, ylim))
-    return out, delta_table(hyper_task), panels_png(out, ep), alpha_png(hyper, hyper_task, ep, 1.0, xlim, ylim)
+    picture = panels_png(chosen(out, shown), ep, width=width)
+    return out, delta_table(hyper_task), picture, alpha_png(hyper, hyper_task, ep, 1.0, xlim, ylim, alpha_width)
 
 
-def bundled_toy_panels(sx, sy, qx, qy, xlim, ylim) -> tuple:
+def chosen(panels: list, shown: tuple[int, ...]) -> list:
+    """HyperMAML's panel, MAML's after the ``shown`` steps, ProtoNet's (``panels`` as :func:`toy_panels` makes)."""
+    return [panels[0], *(panels[1 + k] for k in sorted(shown)), panels[-1]]
+
+
+def bundled_toy_panels(sx, sy, qx, qy, xlim, ylim, shown=tuple(MAML_STEPS), width=660, alpha_width=390) -> tuple:
     """:func:`toy_panels` with the bundled toy models (what a worker can compute: it loads them itself)."""
-    return toy_panels(toy_models(), sx, sy, qx, qy, xlim, ylim)
+    return toy_panels(toy_models(), sx, sy, qx, qy, xlim, ylim, shown, width, alpha_width)
 
 
-def toy_alpha(model: hm.HyperMAML, sx, sy, qx, qy, xlim, ylim, alpha: float) -> bytes:
+def toy_step_pictures(models, sx, sy, qx, qy, xlim, ylim, width: int = 660) -> list[bytes]:
+    """For MAML's step-through: HyperMAML's one update beside MAML after k = 0..5 steps, one picture per k."""
+    from app.toy_plots import make_panel, panels_png
+
+    ep = hm.Episode(*(torch.from_numpy(a) for a in (sx, sy, qx, qy)))
+    hyper, maml = models["hypermaml"], models["maml"]
+    with torch.no_grad():
+        first = make_panel("HyperMAML: 1 update", hyper, hyper.adapt(ep.support_x, ep.support_y), ep, 0.0, xlim, ylim)
+        trajectory = maml.adapt_trajectory(ep.support_x, ep.support_y, steps=max(MAML_STEPS))
+    pictures = []
+    for k, task in enumerate(trajectory):
+        panel = make_panel(maml_title(k), maml, task, ep, 0.0, xlim, ylim)
+        note = f"{100 * panel.accuracy:.0f}% correct"
+        pictures.append(
+            panels_png([replace(first, note=f"{100 * first.accuracy:.0f}% correct"), replace(panel, note=note)], ep, 2, width)
+        )
+    return pictures
+
+
+def bundled_toy_step_pictures(sx, sy, qx, qy, xlim, ylim, width=660) -> list[bytes]:
+    return toy_step_pictures(toy_models(), sx, sy, qx, qy, xlim, ylim, width)
+
+
+def toy_svg(models, sx, sy, qx, qy, xlim, ylim, shown=tuple(MAML_STEPS), width=660, with_proto=True) -> bytes:
+    """The panels' picture as SVG (a download: drawn anew as vector graphics); ``with_proto=False``: HyperMAML and
+    MAML only, as the step-through shows them."""
+    from app.toy_plots import make_panel, panels_png
+
+    ep = hm.Episode(*(torch.from_numpy(a) for a in (sx, sy, qx, qy)))
+    hyper, maml, proto = models["hypermaml"], models["maml"], models["protonet"]
+    with torch.no_grad():
+        panels = [make_panel("HyperMAML: 1 update", hyper, hyper.adapt(ep.support_x, ep.support_y), ep, 0.0, xlim, ylim)]
+        trajectory = maml.adapt_trajectory(ep.support_x, ep.support_y, steps=max(MAML_STEPS))
+        panels += [make_panel(maml_title(k), maml, t, ep, 0.0, xlim, ylim) for k, t in enumerate(trajectory)]
+        panels.append(make_panel("ProtoNet: class means", proto, proto.adapt(ep.support_x, ep.support_y), ep, 0.0, xlim, ylim))
+    panels = [replace(p, note=f"{100 * p.accuracy:.0f}% correct") for p in panels]  # times belong to this machine
+    panels = chosen(panels, shown) if with_proto else chosen(panels, shown)[:-1]
+    return panels_png(panels, ep, columns=4 if with_proto else 2, width=width, fmt="svg")
+
+
+def bundled_toy_svg(sx, sy, qx, qy, xlim, ylim, shown=tuple(MAML_STEPS), width=660, with_proto=True) -> bytes:
+    return toy_svg(toy_models(), sx, sy, qx, qy, xlim, ylim, shown, width, with_proto)
+
+
+def toy_alpha(model: hm.HyperMAML, sx, sy, qx, qy, xlim, ylim, alpha: float, width: int = 390, fmt: str = "png") -> bytes:
     """The picture of θ + α·Δθ for one toy task."""
-    from app.toy_plots import alpha_png
+    from app.toy_plots import alpha_panel, panels_png
 
     episode = hm.Episode(*(torch.from_numpy(a) for a in (sx, sy, qx, qy)))
     with torch.no_grad():
         task = model.adapt(episode.support_x, episode.support_y)
-    return alpha_png(model, task, episode, alpha, xlim, ylim)
+    return panels_png([alpha_panel(model, task, episode, alpha, xlim, ylim)], episode, 1, width, fmt)
 
 
-def bundled_toy_alpha(sx, sy, qx, qy, xlim, ylim, alpha: float) -> bytes:
-    return toy_alpha(toy_models()["hypermaml"], sx, sy, qx, qy, xlim, ylim, alpha)
+def bundled_toy_alpha(sx, sy, qx, qy, xlim, ylim, alpha: float, width: int = 390, fmt: str = "png") -> bytes:
+    return toy_alpha(toy_models()["hypermaml"], sx, sy, qx, qy, xlim, ylim, alpha, width, fmt)
+
+
+def toy_task(task_type: int | None, n_shot: int, seed: int, shift=(0.0, 0.0), rotation: float = 0.0, spread: float = 1.0):
+    """The toy page's task for ``seed``: of type ``TASK_TYPES[task_type]``, or of a type the seed draws (None)."""
+    from toy.tasks import TASK_TYPES, sample_task
+
+    generator = torch.Generator().manual_seed(int(seed))
+    if task_type is None:
+        task_type = int(torch.randint(len(TASK_TYPES), (1,), generator=generator))
+    pair, swapped = TASK_TYPES[task_type]
+    return sample_task(pair, swapped, n_shot, TOY_QUERY, generator, shift=tuple(shift), rotation_deg=rotation, spread=spread)
+
+
+def toy_many(models, task_type, n_shot, shift, rotation, spread, n_tasks: int) -> dict:
+    """Every method's query accuracy on the page's tasks of seeds 0..n_tasks-1 (the same settings, so the page's
+    own task is one of them when its seed is below ``n_tasks``).
+
+    Returns:
+        ``{"labels": [...], "accuracies": (n_methods, n_tasks) array, "one_class": (n_tasks,) bool}``: rows in
+        the order of the panels (HyperMAML, MAML after 0..5 steps, ProtoNet); ``one_class``: MAML after one step
+        put every query in the same class.
+    """
+    hyper, maml, proto = models["hypermaml"], models["maml"], models["protonet"]
+    rows = np.empty((2 + len(MAML_STEPS), n_tasks))
+    one_class = np.zeros(n_tasks, bool)
+    for i in range(n_tasks):
+        ep = toy_task(task_type, n_shot, i, shift, rotation, spread)
+        with torch.no_grad():
+            scores = [hyper.logits(ep.query_x, hyper.adapt(ep.support_x, ep.support_y))]
+            trajectory = maml.adapt_trajectory(ep.support_x, ep.support_y, steps=max(MAML_STEPS))
+            scores += [maml.logits(ep.query_x, t) for t in trajectory]
+            scores.append(proto.logits(ep.query_x, proto.adapt(ep.support_x, ep.support_y)))
+        predicted = torch.stack([s.argmax(-1) for s in scores])
+        rows[:, i] = (predicted == ep.query_y).double().mean(1).numpy()
+        one_class[i] = bool((predicted[2] == predicted[2, 0]).all())
+    labels = ["HyperMAML, 1 update", *(maml_title(k).replace(":", ",") for k in MAML_STEPS), "ProtoNet"]
+    return {"labels": labels, "accuracies": rows, "one_class": one_class}
+
+
+def bundled_toy_many(task_type, n_shot, shift, rotation, spread, n_tasks: int) -> dict:
+    return toy_many(toy_models(), task_type, n_shot, shift, rotation, spread, n_tasks)
+
+
+def pct(mean: float, half: float) -> str:
+    """ "87 ± 1%", "53 ± 0.4%": a mean accuracy and its 95% half-interval (fractions), as the pages write them."""
+    return f"{100 * mean:.0f} ± {100 * half:.{0 if 100 * half >= 0.95 else 1}f}%"
+
+
+def mean_ci(accuracies) -> tuple[float, float]:
+    """Mean and half-width of the 95% interval (as ``hm.evaluate`` reports them)."""
+    result = hm.EvalResult.from_accuracies(np.asarray(accuracies))
+    return result.mean, result.ci95
+
+
+# Sentences that say who copes are computed from the numbers beside them (DESIGN.md, principle 12): these rules,
+# stated in the sentence itself, sort each method by its mean over many tasks.
+COPES_SHARE = 0.6  # copes: at least 60% of the way from chance to perfect (toy 80%, 5-way 68%)
+NEAR_CHANCE = 0.10  # near chance: less than 10 points above it
+
+
+def standing(mean: float, chance: float) -> str:
+    """ "copes", "near chance" or "in between", for a mean accuracy (fractions)."""
+    if mean >= chance + COPES_SHARE * (1 - chance):
+        return "copes"
+    if mean < chance + NEAR_CHANCE:
+        return "near chance"
+    return "in between"
+
+
+def verdict(results: dict[str, tuple[float, float]], chance: float, n: int, what: str = "tasks") -> str:
+    """One sentence sorting the methods by :func:`standing`, with their numbers: ``results`` maps a label to
+    (mean, half 95% interval), fractions."""
+    groups: dict[str, list[str]] = {"copes": [], "in between": [], "near chance": []}
+    for label, (mean, half) in results.items():
+        groups[standing(mean, chance)].append(f"{label} {pct(mean, half)}")
+    good, near = 100 * (chance + COPES_SHARE * (1 - chance)), 100 * (chance + NEAR_CHANCE)
+    parts = []
+    if groups["copes"]:
+        parts.append(f"**copes** (mean at least {good:.0f}%): " + ", ".join(groups["copes"]))
+    if groups["in between"]:
+        parts.append(f"**in between** ({near:.0f}–{good:.0f}%): " + ", ".join(groups["in between"]))
+    if groups["near chance"]:
+        parts.append(f"**near chance** (below {near:.0f}%, chance is {100 * chance:.0f}%): " + ", ".join(groups["near chance"]))
+    return f"Over these {n} {what}: " + "; ".join(parts) + "."
 
 
 # ---- real episodes -------------------------------------------------------------------------------------
+
+CHANCE_WAY = 1 / N_WAY  # guessing among five classes
+
+
+def readable(name: str, short: bool = False) -> str:
+    """A class name as people read it. Omniglot "Old_Church_Slavonic_(Cyrillic)/character40/rot180" -> "Old
+    Church Slavonic (Cyrillic), character 40, rotated 180°" (``short``: "Old Church Slavonic 40 ↻180°");
+    EMNIST's "B" -> "capital B", "b" -> "small b", "7" -> "digit 7"."""
+    import re
+
+    parts = name.split("/")
+    if len(parts) >= 2 and parts[1].startswith("character"):
+        alphabet = parts[0].replace("_", " ")
+        number = parts[1][len("character") :].lstrip("0") or "0"
+        turn = int(parts[2][3:]) if len(parts) > 2 and parts[2].startswith("rot") else 0
+        if short:
+            return f"{re.sub(r' [(].*[)]', '', alphabet)} {number}" + (f" ↻{turn}°" if turn else "")
+        return f"{alphabet}, character {number}" + (f", rotated {turn}°" if turn else "")
+    if len(name) == 1:
+        return f"digit {name}" if name.isdigit() else f"capital {name}" if name.isupper() else f"small {name}"
+    return name.replace("_", " ")
 
 
 def sample_episode(name: str, n_shot: int, seed: int) -> tuple[hm.Episode, list[int]]:
@@ -271,6 +458,33 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
                     episode.query_x, model.adapt(episode.support_x, episode.support_y)
                 ).numpy()
     return out
+
+
+def episode_accuracies(name: str, n_shot: int, benchmark: str, first: int, count: int) -> dict[str, np.ndarray]:
+    """Each method's query accuracy on the episodes of seeds first..first+count-1 (the page's episodes, the
+    queries one at a time as there): ``{"hypermaml": (count,), "protonet": (count,), "maml": (count,
+    MAX_STEPS + 1)}`` (MAML after every step count, from one inner loop per episode)."""
+    models = benchmark_models(n_shot, benchmark)
+    out: dict[str, list] = {method: [] for method in models}
+    for seed in range(first, first + count):
+        episode, _ = sample_episode(name, n_shot, seed)
+        y = episode.query_y.numpy()
+        for method, model in models.items():
+            with torch.no_grad():
+                if method == "maml":
+                    trajectory = model.adapt_trajectory(episode.support_x, episode.support_y, steps=MAX_STEPS)
+                    out[method].append([accuracy(model.logits(episode.query_x, t), y) for t in trajectory])
+                else:
+                    task = model.adapt(episode.support_x, episode.support_y)
+                    out[method].append(accuracy(model.logits(episode.query_x, task), y))
+    return {method: np.asarray(v) for method, v in out.items()}
+
+
+def episode_picture(result: dict, probs: dict, names: list[str], title: str, fmt: str = "png") -> bytes:
+    """One episode, as the page shows it, in one picture (a download)."""
+    from app.toy_plots import episode_sheet
+
+    return episode_sheet(result, probs, names, title, fmt)
 
 
 def transductive_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict[str, tuple[float, float]]:

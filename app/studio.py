@@ -9,13 +9,57 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run app/studio.py` puts app/ on the path, not the project
     sys.path.insert(0, str(ROOT))
 
+# Every page: less padding than Streamlit's 5rem a side (at 1024 px beside the sidebar that left a 564 px column),
+# titles that fit a line or two, and a picture given a width in pixels never wider than its column (Streamlit's
+# image wrapper grows to the asked width inside columns and fragments).
+LAYOUT_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding-left: 2rem; padding-right: 2rem; padding-top: 3.5rem;}
+h1 {font-size: 2.1rem !important;}
+[data-testid="stImage"] div {max-width: 100%;}
+</style>"""
+# Presenter mode: no sidebar, no toolbar, the page from the top of the screen.
+PRESENTER_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
+header[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
+[data-testid="stMainBlockContainer"] {padding-top: 0.75rem; padding-left: 1.5rem; padding-right: 1.5rem;}
+h1 {font-size: 1.75rem !important; padding-top: 0.25rem !important;}
+</style>"""
+
+
+def warm_up_showing_progress(st) -> None:
+    """The first visitor after a start waits for torch, the models and the worker processes: say so at once,
+    rather than leave the page blank (``app.warmup`` sets READY when it is done; later visitors skip this)."""
+    if getattr(sys.modules.get("app.warmup"), "READY", False):
+        return
+    note = st.empty()
+    note.info(
+        "Starting the studio: loading PyTorch, the models and the worker processes. This happens once after the "
+        "server starts and takes a few seconds; the page appears as soon as it is done.",
+        icon=":material/hourglass_top:",
+    )
+    import app.warmup  # noqa: F401  - heavy imports once, and the worker processes, before any page runs
+
+    note.empty()
+
+
+def set_presenter(on: bool) -> None:
+    import streamlit as st
+
+    from app import url_state
+
+    st.session_state[url_state.PRESENTER.key] = on
+
 
 def main() -> None:
     import streamlit as st
 
-    import app.warmup  # noqa: F401  - heavy imports once, and the worker processes, before any page runs
-
     st.set_page_config(page_title="HyperMAML Studio", page_icon=":material/hub:", layout="wide")
+    st.html(LAYOUT_CSS)
+    warm_up_showing_progress(st)
+    from app import url_state
+
+    url_state.seed_shared()
+    presenting = url_state.presenter()
     pages = [
         st.Page("views/toy.py", title="One update vs k steps", icon=":material/scatter_plot:", default=True),
         st.Page("views/episodes.py", title="Real episodes", icon=":material/grid_view:"),
@@ -23,7 +67,32 @@ def main() -> None:
         st.Page("views/room.py", title="Classroom", icon=":material/groups:"),
         st.Page("views/how.py", title="How it works", icon=":material/lightbulb:"),
     ]
-    st.navigation(pages).run()
+    page = st.navigation(pages, position="hidden" if presenting else "sidebar")
+    if presenting:
+        st.html(PRESENTER_CSS)
+        with st.container(horizontal=True, vertical_alignment="center", key="presenter_bar"):
+            for p in pages:
+                st.page_link(p, label=p.title, icon=p.icon)
+            st.space("stretch")
+            st.button(
+                "Leave presenter mode",
+                icon=":material/close_fullscreen:",
+                key="presenter_off",
+                on_click=set_presenter,
+                args=(False,),
+            )
+    else:
+        st.sidebar.button(
+            "Presenter mode",
+            icon=":material/co_present:",
+            key="presenter_on",
+            on_click=set_presenter,
+            args=(True,),
+            help="For a projector: no sidebar or toolbar, larger figures with fewer panels, and a button that plays "
+            "MAML's steps one at a time. The setting is in the page's link.",
+            width="stretch",
+        )
+    page.run()
 
 
 # The studio's worker processes (app/compute.py, app/live_training.py) are spawned fresh, and Python's spawn

@@ -1,7 +1,16 @@
-"""Pictures for the toy view, drawn from ``hm.decision_grid`` output (the core computes, we draw)."""
+"""Pictures for the studio's views, drawn from numbers the core computed (``hm.decision_grid``, accuracies).
+
+Every picture is laid out for the width, in CSS pixels, at which the page shows it on a 1024 px screen, with its
+text at 14-15 px of that width (a projector in a classroom: an 8 px title is unreadable from the back row), and
+drawn at ``scale`` device pixels per CSS pixel, so that a wider screen, which stretches it, still shows it sharp.
+Each comes as PNG (shown, downloadable) and SVG (downloadable): the PNG of the toy's panels through the fast
+:class:`PanelCanvas`, everything else through one ordinary matplotlib figure (object API, no pyplot state).
+"""
 
 from __future__ import annotations
 
+import io
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +24,13 @@ import hypermaml as hm
 
 CLASS_COLOURS = ("#2166ac", "#b2182b")
 COLOURSCALE = [[0.0, "#92c5de"], [0.5, "#f7f7f7"], [1.0, "#f4a582"]]  # P(class 1): blue -> white -> red
+# One colour per method across the studio, told apart in colour and in grey (Okabe-Ito: green, orange, purple).
+METHOD_COLOURS = {"hypermaml": "#009e73", "maml": "#d55e00", "protonet": "#7b3294"}
+TITLE_PX, TEXT_PX = 15, 14  # CSS pixels at the width a figure is laid out for
+# Device pixels per CSS pixel: sharp on a wider screen, where the pages show a picture up to 1.3 times the width it
+# was laid out for (a picture wider than the width st.image is given would be resized on the server, every run).
+SCALE = 1.3
+PT = 72 / 100  # points per CSS pixel: figures are made at 100 dpi per unit of scale
 
 
 @dataclass(frozen=True)
@@ -70,46 +86,96 @@ def delta_table(task: hm.HyperTask) -> str:
     return "\n".join(lines)
 
 
+# What a panel's title becomes where the full one does not fit (four panels a row in a 660 px column).
+SHORT_TITLES = {"HyperMAML: 1 update": "HyperMAML", "ProtoNet: class means": "ProtoNet", "MAML: 0 steps (θ)": "MAML: θ"}
 ALPHA_REFERENCES = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
 GREYS = ("#d9d9d9", "#bdbdbd", "#969696", "#737373", "#525252")
 
 
-def alpha_png(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, alpha: float, xlim, ylim) -> bytes:
-    """The classifier θ + α·Δθ over the region as a PNG: its probabilities, boundary and query accuracy, the
-    points, and the boundaries at α = 0, ¼, ½, ¾, 1 for reference (dashed, light to dark)."""
+def alpha_panel(model: hm.HyperMAML, task: hm.HyperTask, episode: hm.Episode, alpha: float, xlim, ylim) -> Panel:
+    """The classifier θ + α·Δθ: its probabilities, boundary and query accuracy, with the boundaries at α = 0,
+    ¼, ½, ¾, 1 for reference (dashed, light to dark)."""
     blended = task.with_alpha(alpha)
     with torch.no_grad():
         accuracy = (model.logits(episode.query_x, blended).argmax(-1) == episode.query_y).float().mean().item()
     references = tuple(
         (hm.decision_grid(model, task.with_alpha(a), xlim, ylim, 60), grey) for a, grey in zip(ALPHA_REFERENCES, GREYS)
     )
-    panel = Panel(
-        "θ + α·Δθ",
-        hm.decision_grid(model, blended, xlim, ylim, 90),
-        accuracy,
-        0.0,
-        note=f"α = {alpha:.2f}: {100 * accuracy:.0f}% correct",
-        references=references,
-    )
-    return panels_png([panel], episode, columns=1)
+    note = f"α = {alpha:.2f}: {100 * accuracy:.0f}% correct (chance 50%)"
+    return Panel("θ + α·Δθ", hm.decision_grid(model, blended, xlim, ylim, 90), accuracy, 0.0, note, references)
+
+
+def alpha_png(model, task, episode, alpha: float, xlim, ylim, width: int = 390) -> bytes:
+    return panels_png([alpha_panel(model, task, episode, alpha, xlim, ylim)], episode, columns=1, width=width)
+
+
+# ---- the toy's small multiples ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything of a panels figure goes, in CSS pixels (x right, y down), for ``width``."""
+
+    n: int
+    columns: int
+    width: int
+    references: bool = False
+    left: float = 40  # y tick labels
+    right: float = 74  # colour bar, its ticks and label
+    gap_x: float = 16
+    header: float = 44  # title and the per-task line above each panel
+    gap_y: float = 14
+    ticks: float = 24  # x tick labels under the bottom row
+
+    @property
+    def rows(self) -> int:
+        return -(-self.n // self.columns)
+
+    @property
+    def side(self) -> float:
+        return (self.width - self.left - self.right - (self.columns - 1) * self.gap_x) / self.columns
+
+    def legend(self) -> list[tuple[str, dict]]:
+        entries = [
+            ("support point", dict(marker="o", ms=9 * PT, color="#888", mec="black", ls="")),
+            ("query point", dict(marker="o", ms=5 * PT, color="#888", mec="none", ls="")),
+            ("class 0 (blue)", dict(marker="s", ms=11 * PT, color=CLASS_COLOURS[0], ls="")),
+            ("class 1 (red)", dict(marker="s", ms=11 * PT, color=CLASS_COLOURS[1], ls="")),
+            ("decision boundary", dict(color="black", lw=1.6)),
+        ]
+        if self.references:
+            entries.append(("at α = 0, ¼, ½, ¾, 1", dict(color=GREYS[3], lw=1.4, ls=(0, (2, 2)))))
+        return entries
+
+    @property
+    def legend_columns(self) -> int:
+        return max(1, min(len(self.legend()), int((self.width - 16) // 175)))
+
+    @property
+    def height(self) -> float:
+        legend_rows = -(-len(self.legend()) // self.legend_columns)
+        return 4 + self.rows * (self.header + self.side) + (self.rows - 1) * self.gap_y + self.ticks + 24 * legend_rows + 8
+
+    def box(self, i: int) -> tuple[float, float]:
+        """(left, top) of panel ``i``."""
+        r, c = divmod(i, self.columns)
+        return self.left + c * (self.side + self.gap_x), 4 + self.header + r * (self.header + self.side + self.gap_y)
 
 
 class PanelCanvas:
     """A figure for the toy's small multiples whose unchanging parts are drawn once.
 
-    Panels sit in *unit* coordinates (panel i covers one unit square at its slot), so the frame (static
-    titles, legend, colour bar) is the same for every task of a page and is drawn once, the first time, and
-    kept as a pixel background. A new task restores that background and draws only what changed: the
-    probability images (pasted as pixels), boundaries, frames and points (matplotlib's ``draw_artist``), and
+    The frame (static titles, legend, colour bar) is the same for every task of a page, so it is drawn once, the
+    first time, and kept as a pixel background. A new task restores that background and draws only what changed:
+    the probability images (pasted as pixels), boundaries, frames and points (matplotlib's ``draw_artist``), and
     the per-task text (accuracy, time, tick labels) with Pillow, in matplotlib's own DejaVu Sans. That is a
-    tenth of drawing the figure anew, and a new toy task is mostly this drawing.
+    tenth of drawing the figure anew, and a new toy task is mostly this drawing. ``full=True`` draws ordinary
+    artists instead, for an SVG.
 
     A canvas is mutable: one thread at a time renders on it; :func:`panels_png` lends them from a pool.
     """
 
-    def __init__(self, titles: tuple[str, ...], columns: int, references: bool = False, dpi: int = 100) -> None:
+    def __init__(self, titles: tuple[str, ...], layout: Layout, scale: float = SCALE, full: bool = False) -> None:
         from matplotlib import colormaps  # noqa: F401  - registers the colormap machinery before use
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.collections import LineCollection
@@ -118,56 +184,46 @@ class PanelCanvas:
         from matplotlib.lines import Line2D
         from PIL import ImageFont
 
-        self.columns, self.rows = columns, -(-len(titles) // columns)
-        self.gap_x, self.gap_y = 0.1, 0.36  # room for the next panel's y labels, and for a title above each panel
-        total_w = columns + (columns - 1) * self.gap_x
-        total_h = self.rows + (self.rows - 1) * self.gap_y
+        self.layout, self.scale, self.full = layout, scale, full
+        L = layout
+        font = Path(matplotlib_data()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        self.font = ImageFont.truetype(str(font), round(TEXT_PX * scale))
+        self.room = L.side + L.gap_x - 6  # the width a panel's title and line may take
         self.cmap = LinearSegmentedColormap.from_list("p_red", [c for _, c in COLOURSCALE])
-        size = (10.8, 10.8 * (total_h + 0.55) / (total_w + 0.35) + 0.5) if columns > 1 else (6.0, 6.2)  # inches
-        self.figure = Figure(figsize=size, dpi=dpi)
+        self.figure = Figure(figsize=(L.width / 100, L.height / 100), dpi=100 * scale)
         self.canvas = FigureCanvasAgg(self.figure)
-        wide = columns > 1
-        ax = self.ax = self.figure.add_axes((0.03, 0.1, 0.86, 0.84) if wide else (0.07, 0.17, 0.74, 0.76))
+        ax = self.ax = self.figure.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
-        ax.set_xlim(-0.02, total_w + 0.01)
-        ax.set_ylim(-0.02, total_h + 0.01)
-        ax.set_aspect("equal")
-        ax.apply_aspect()
-        line = 1.3 * 11 * dpi / 72 / float(ax.transData.transform((1, 0))[0] - ax.transData.transform((0, 0))[0])
+        ax.set_xlim(0, L.width)
+        ax.set_ylim(L.height, 0)  # CSS pixels, y down
+        title_font = ImageFont.truetype(str(font), TITLE_PX)
         for i, title in enumerate(titles):  # the title one text line above the per-task line drawn in render()
-            ox, oy = self.origin(i)
-            ax.text(ox + 0.5, oy + 1.04 + line, title, ha="center", va="bottom", fontsize=11)
-        handles = [
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="o",
-                ms=ms,
-                color=CLASS_COLOURS[k],
-                mec="black" if big else "none",
-                label=f"{kind}, class {k}",
-            )
-            for kind, ms, big in (("support", 8, True), ("query", 4, False))
-            for k in (0, 1)
-        ]
-        handles.append(Line2D([], [], color="black", lw=1.6, label="decision boundary (P = 0.5)"))
-        if references:
-            handles.append(Line2D([], [], color=GREYS[2], lw=1.4, ls=(0, (2, 2)), label="at α = 0, ¼, ½, ¾, 1 (light to dark)"))
+            left, top = L.box(i)
+            if title_font.getlength(title) > self.room:  # narrow panels: "HyperMAML", "MAML: 5 steps"
+                title = SHORT_TITLES.get(title, title)
+            ax.text(left + L.side / 2, top - 24, title, ha="center", va="bottom", fontsize=TITLE_PX * PT)
+        handles = [Line2D([], [], label=label, **style) for label, style in L.legend()]
         self.figure.legend(
-            handles=handles, loc="lower center", ncols=3 if columns > 1 else 2, fontsize=11 if columns > 1 else 9, frameon=False
-        )
+            handles=handles, loc="lower center", ncols=L.legend_columns, fontsize=TEXT_PX * PT, frameon=False,
+            handletextpad=0.4, columnspacing=1.2, borderaxespad=0.2,
+        )  # fmt: skip
         image = ax.imshow(np.zeros((2, 2)), cmap=self.cmap, vmin=0, vmax=1, visible=False)
-        self.figure.colorbar(
-            image,
-            cax=self.figure.add_axes((0.925, 0.3, 0.014, 0.4) if wide else (0.86, 0.4, 0.03, 0.3)),
-            label="P(red)",
-            ticks=[0, 0.5, 1],
+        top = L.box(0)[1]
+        bar_h = min(L.side * L.rows * 0.6, 220)
+        bar_top = top + (L.rows * L.side + (L.rows - 1) * (L.header + L.gap_y) - bar_h) / 2
+        cax = self.figure.add_axes(
+            ((L.width - L.right + 12) / L.width, 1 - (bar_top + bar_h) / L.height, 12 / L.width, bar_h / L.height)
         )
+        bar = self.figure.colorbar(image, cax=cax, ticks=[0, 0.5, 1])
+        bar.set_label("P(red)", fontsize=TEXT_PX * PT)
+        bar.ax.tick_params(labelsize=TEXT_PX * PT)
         # What changes with the task: drawn on demand only.
-        self.boundaries = ax.add_collection(LineCollection([], colors="black", linewidths=1.6, zorder=2, animated=True))
-        self.references = ax.add_collection(LineCollection([], linewidths=1.4, linestyles=(0, (2, 2)), zorder=2, animated=True))
-        self.frames = ax.add_collection(LineCollection([], colors="#888", linewidths=0.8, zorder=4, animated=True))
+        animated = not full
+        self.boundaries = ax.add_collection(LineCollection([], colors="black", linewidths=1.6, zorder=2, animated=animated))
+        self.references = ax.add_collection(
+            LineCollection([], linewidths=1.4, linestyles=(0, (2, 2)), zorder=2, animated=animated)
+        )
+        self.frames = ax.add_collection(LineCollection([], colors="#888", linewidths=0.8, zorder=4, animated=animated))
         self.points = {
             key: ax.scatter(
                 [],
@@ -178,96 +234,115 @@ class PanelCanvas:
                 linewidths=1.2 if edge != "none" else 0,
                 alpha=0.55 if key[0] == "q" else 1.0,
                 zorder=3,
-                animated=True,
+                animated=animated,
             )
-            for key, size, edge in (("q0", 6, "none"), ("q1", 6, "none"), ("s0", 55, "black"), ("s1", 55, "black"))
-        }
+            for key, size, edge in (("q0", (5 * PT) ** 2, "none"), ("q1", (5 * PT) ** 2, "none"), ("s0", (9 * PT) ** 2, "black"), ("s1", (9 * PT) ** 2, "black"))
+        }  # fmt: skip
+        if full:
+            return
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.figure.bbox)
-        self.height = int(self.canvas.get_width_height()[1])
-        font = Path(matplotlib_data()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-        self.font = ImageFont.truetype(str(font), round(11 * dpi / 72))
-        self.small = ImageFont.truetype(str(font), round(9 * dpi / 72))
 
-    def origin(self, i: int) -> tuple[float, float]:
-        r, c = divmod(i, self.columns)
-        return c * (1 + self.gap_x), (self.rows - 1 - r) * (1 + self.gap_y)
-
-    def pixel(self, u: float, v: float) -> tuple[float, float]:
-        """Unit coordinates to image pixels (x right, y down)."""
-        x, y = self.ax.transData.transform((u, v))
-        return float(x), self.height - float(y)
-
-    def render(self, panels: list[Panel], episode: hm.Episode) -> bytes:
-        import io
-
-        from PIL import Image, ImageDraw
-
-        self.canvas.restore_region(self.background)
-        pixels = np.asarray(self.canvas.buffer_rgba())
+    def _place(self, panels: list[Panel], episode: hm.Episode) -> tuple:
+        """Put the task's boundaries, points and frames on their artists; return what the text needs."""
+        L = self.layout
         g = panels[0].grid
         x0, x1, y0, y1 = float(g.xs[0]), float(g.xs[-1]), float(g.ys[0]), float(g.ys[-1])
         w, h = x1 - x0, y1 - y0
+
+        def to_px(xy: np.ndarray, left: float, top: float) -> np.ndarray:
+            return np.stack([left + (xy[:, 0] - x0) / w * L.side, top + (1 - (xy[:, 1] - y0) / h) * L.side], -1)
+
         sx, sy = episode.support_x.numpy(), episode.support_y.numpy()
         qx, qy = episode.query_x.numpy(), episode.query_y.numpy()
         points: dict[str, list] = {key: [] for key in self.points}
         frames, boundaries, references, colours = [], [], [], []
         for i, p in enumerate(panels):
-            ox, oy = self.origin(i)
-            # The probability image, straight into the pixels (row 0 at the top, so flipped).
-            left, top = self.pixel(ox, oy + 1)
-            right, bottom = self.pixel(ox + 1, oy)
-            box = (round(left), round(top), round(right), round(bottom))
-            rgba = self.cmap(p.grid.probs[::-1, :, 1], bytes=True)
-            pixels[box[1] : box[3], box[0] : box[2]] = np.asarray(
-                Image.fromarray(rgba).resize((box[2] - box[0], box[3] - box[1]), Image.NEAREST)
-            )
-            for line in contour_lines(p.grid):
-                boundaries.append((line - (x0, y0)) / (w, h) + (ox, oy))
+            left, top = L.box(i)
+            boundaries += [to_px(line, left, top) for line in contour_lines(p.grid)]
             for grid, colour in p.references:
                 for line in contour_lines(grid):
-                    references.append((line - (x0, y0)) / (w, h) + (ox, oy))
+                    references.append(to_px(line, left, top))
                     colours.append(colour)
             for k in (0, 1):
                 for key, xy in ((f"s{k}", sx[sy == k]), (f"q{k}", qx[qy == k])):
                     inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-                    points[key].append((xy[inside] - (x0, y0)) / (w, h) + (ox, oy))
-            frames.append([(ox, oy), (ox + 1, oy), (ox + 1, oy + 1), (ox, oy + 1), (ox, oy)])
+                    points[key].append(to_px(xy[inside], left, top))
+            s = L.side
+            frames.append([(left, top), (left + s, top), (left + s, top + s), (left, top + s), (left, top)])
         self.boundaries.set_segments(boundaries)
         self.frames.set_segments(frames)
+        self.references.set_segments(references)
         if references:
-            self.references.set_segments(references)
             self.references.set_color(colours)
-            self.ax.draw_artist(self.references)
-        self.ax.draw_artist(self.boundaries)
         for key, artist in self.points.items():
             artist.set_offsets(np.concatenate(points[key]) if points[key] else np.empty((0, 2)))
+        return x0, x1, y0, y1
+
+    def texts(self, panels: list[Panel], bounds: tuple) -> list[tuple[float, float, str, str]]:
+        """(x, y, text, anchor) in CSS pixels: the per-task line of each panel and the tick labels."""
+        L = self.layout
+        x0, x1, y0, y1 = bounds
+        w, h = x1 - x0, y1 - y0
+        step = next((s for s in (5, 10, 20, 50) if L.side * s / w >= 42), 100)  # labels at least 42 px apart
+        out = []
+        for i, p in enumerate(panels):
+            left, top = L.box(i)
+            note = p.note or f"{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms"
+            if self.font.getlength(note) / self.scale > self.room:
+                note = note.replace(" correct", "")
+            out.append((left + L.side / 2, top - 5, note, "mb"))
+            r, c = divmod(i, L.columns)
+            if r == L.rows - 1 or i + L.columns >= len(panels):  # x tick labels under the lowest panel of a column
+                for t in np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step):
+                    out.append((left + (t - x0) / w * L.side, top + L.side + 3, f"{t + 0.0:g}", "mt"))
+            if c == 0:  # y tick labels left of the first column
+                for t in np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step):
+                    out.append((left - 4, top + (1 - (t - y0) / h) * L.side, f"{t + 0.0:g}", "rm"))
+        return out
+
+    def render(self, panels: list[Panel], episode: hm.Episode) -> bytes:
+        from PIL import Image, ImageDraw
+
+        L, scale = self.layout, self.scale
+        self.canvas.restore_region(self.background)
+        pixels = np.asarray(self.canvas.buffer_rgba())
+        for i, p in enumerate(panels):  # the probability images, straight into the pixels (row 0 at the top)
+            left, top = L.box(i)
+            box = [round(v * scale) for v in (left, top, left + L.side, top + L.side)]
+            rgba = self.cmap(p.grid.probs[::-1, :, 1], bytes=True)
+            pixels[box[1] : box[3], box[0] : box[2]] = np.asarray(
+                Image.fromarray(rgba).resize((box[2] - box[0], box[3] - box[1]), Image.NEAREST)
+            )
+        bounds = self._place(panels, episode)
+        for artist in (self.references, self.boundaries, *self.points.values(), self.frames):
             self.ax.draw_artist(artist)
-        self.ax.draw_artist(self.frames)
         image = Image.fromarray(pixels[..., :3])
         draw = ImageDraw.Draw(image)
-        step = 5 if w <= 30 else 10
-        ticks_x = np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step)
-        ticks_y = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
-        for i, p in enumerate(panels):
-            ox, oy = self.origin(i)
-            draw.text(
-                self.pixel(ox + 0.5, oy + 1.04),
-                p.note or f"{100 * p.accuracy:.0f}% correct · {p.adapt_ms:.2f} ms",
-                font=self.font,
-                fill="black",
-                anchor="mb",
-            )
-            r, c = divmod(i, self.columns)
-            if r == self.rows - 1:  # x tick labels under the bottom row
-                for t in ticks_x:
-                    draw.text(self.pixel((t - x0) / w + ox, oy - 0.03), f"{t:g}", font=self.small, fill="#444", anchor="mt")
-            if c == 0:  # y tick labels left of the first column
-                for t in ticks_y:
-                    draw.text(self.pixel(ox - 0.02, (t - y0) / h + oy), f"{t:g}", font=self.small, fill="#444", anchor="rm")
+        for x, y, text, anchor in self.texts(panels, bounds):
+            fill = "black" if anchor == "mb" else "#333"
+            draw.text((x * scale, y * scale), text, font=self.font, fill=fill, anchor=anchor)
         buffer = io.BytesIO()
         image.save(buffer, format="png", compress_level=1)
         return buffer.getvalue()
+
+    def svg(self, panels: list[Panel], episode: hm.Episode) -> bytes:
+        """The same picture as ordinary artists, as SVG (a canvas made with ``full=True``)."""
+        L = self.layout
+        for i, p in enumerate(panels):
+            left, top = L.box(i)
+            self.ax.imshow(
+                p.grid.probs[:, :, 1], cmap=self.cmap, vmin=0, vmax=1, origin="lower", interpolation="nearest",
+                extent=(left, left + L.side, top + L.side, top), zorder=1,
+            )  # fmt: skip
+        bounds = self._place(panels, episode)
+        align = {"mb": ("center", "bottom"), "mt": ("center", "top"), "rm": ("right", "center")}
+        for x, y, text, anchor in self.texts(panels, bounds):
+            ha, va = align[anchor]
+            self.ax.text(x, y, text, ha=ha, va=va, fontsize=TEXT_PX * PT, color="black" if anchor == "mb" else "#333")
+        self.ax.set_xlim(0, L.width)
+        self.ax.set_ylim(L.height, 0)
+        return figure_bytes(self.figure, "svg")
 
 
 def matplotlib_data() -> str:
@@ -286,23 +361,190 @@ _CANVASES: dict[tuple, list[PanelCanvas]] = {}
 _CANVAS_LOCK = threading.Lock()
 
 
-def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4) -> bytes:
-    """The panels side by side as one PNG: same axes and colour scale, support (large) and query (small) points.
+def panels_png(panels: list[Panel], episode: hm.Episode, columns: int = 4, width: int = 660, fmt: str = "png") -> bytes:
+    """The panels side by side as one picture laid out for ``width`` CSS pixels: same axes and colour scale,
+    support (large) and query (small) points.
 
     A picture rather than an interactive chart: the page redraws it on every change, and a browser shows a
     PNG at once where it would lay out eight plotly subplots anew. Drawn on a :class:`PanelCanvas` borrowed
-    from a pool (one per concurrent drawing, so visitors' threads never share one), with matplotlib's object
-    API only (no pyplot state). The view must be square, as the toy page's is.
+    from a pool (one per concurrent drawing, so visitors' threads never share one). The view must be square,
+    as the toy page's is. ``fmt="svg"``: drawn anew as vector graphics (a download).
     """
-    key = (tuple(p.title for p in panels), columns, any(p.references for p in panels))
+    columns = min(columns, len(panels))
+    layout = Layout(len(panels), columns, int(width), any(p.references for p in panels))
+    titles = tuple(p.title for p in panels)
+    if fmt == "svg":
+        return PanelCanvas(titles, layout, full=True).svg(panels, episode)
+    key = (titles, layout)
     with _CANVAS_LOCK:
         idle = _CANVASES.setdefault(key, [])
         canvas = idle.pop() if idle else None
     if canvas is None:
-        canvas = PanelCanvas(key[0], columns, references=key[2])
+        canvas = PanelCanvas(titles, layout)
     try:
         return canvas.render(panels, episode)
     finally:
         with _CANVAS_LOCK:
             if len(_CANVASES[key]) < 4:  # a few kept; more only exist while that many visitors draw at once
                 _CANVASES[key].append(canvas)
+            if len(_CANVASES) > 64:  # layouts nobody uses any more (another width, another choice of panels)
+                _CANVASES.pop(next(iter(_CANVASES)))
+
+
+# ---- charts: one ordinary matplotlib figure each ----------------------------------------------------------
+
+
+def figure_bytes(figure, fmt: str) -> bytes:
+    """PNG or SVG; an SVG keeps its text as text (editable on a slide, searchable)."""
+    from matplotlib import rc_context
+
+    buffer = io.BytesIO()
+    with rc_context({"svg.fonttype": "none"}):
+        figure.savefig(buffer, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
+    return buffer.getvalue()
+
+
+def new_figure(width: int, height: int, scale: float = SCALE):
+    """A figure of ``width`` x ``height`` CSS pixels, its text at TEXT_PX, drawn at ``scale``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100 * scale, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def style(ax) -> None:
+    ax.tick_params(labelsize=TEXT_PX * PT)
+    ax.xaxis.label.set_size(TEXT_PX * PT)
+    ax.yaxis.label.set_size(TEXT_PX * PT)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def summary_chart(rows: list[tuple], chance: float, title: str, width: int = 660, fmt: str = "png") -> bytes:
+    """Each method's mean accuracy with its 95% interval over many tasks, every task's accuracy as a faint dot,
+    the task on the page as a ring, and chance as a dashed line.
+
+    Args:
+        rows: (label, colour, accuracies (n_tasks,) in [0, 1], the page's task accuracy or None), top to bottom.
+        chance: the accuracy of guessing, in [0, 1].
+    """
+    figure = new_figure(width, 70 + 34 * len(rows) + 40)
+    ax = figure.add_subplot()
+    rng = np.random.default_rng(0)
+    for i, (_, colour, accs, this) in enumerate(rows):
+        accs = 100 * np.asarray(accs, dtype=float)
+        mean, half = accs.mean(), 1.96 * accs.std() / math.sqrt(len(accs))
+        ax.scatter(accs, i + rng.uniform(-0.22, 0.22, len(accs)), s=9, color=colour, alpha=0.18, lw=0, zorder=1)
+        ax.errorbar(mean, i, xerr=half, fmt="D", ms=7, color=colour, ecolor="black", elinewidth=2, capsize=5, zorder=3)
+        shown = f"{mean:.0f} ± {half:.{0 if half >= 0.95 else 1}f}%"
+        ax.annotate(shown, (mean, i), xytext=(0, 11), textcoords="offset points", ha="center",
+                    fontsize=TEXT_PX * PT, zorder=4)  # fmt: skip
+        if this is not None:
+            ax.scatter([100 * this], [i], s=90, facecolors="none", edgecolors="black", lw=1.5, zorder=4)
+    ax.axvline(100 * chance, color="#444", ls="--", lw=1.4, zorder=0, label=f"chance ({100 * chance:.0f}%)")
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+    ax.set_ylim(len(rows) - 0.4, -0.75)
+    ax.set_xlim(-2, 102)
+    ax.set_xlabel("query accuracy (%)")
+    ax.set_title(title, fontsize=TEXT_PX * PT, loc="left")
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker="D", color="#555", ls="", label="mean, with its 95% interval"),
+        Line2D([], [], marker="o", mfc="none", mec="black", ls="", ms=9, label="the task on the page"),
+        Line2D([], [], color="#444", ls="--", label=f"chance ({100 * chance:.0f}%)"),
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=TEXT_PX * PT, frameon=False)
+    style(ax)
+    return figure_bytes(figure, fmt)
+
+
+def steps_chart(
+    maml: list[float], steps: int, others: dict[str, float], chance: float, mean: list[tuple] | None = None,
+    width: int = 660, fmt: str = "png",
+) -> bytes:  # fmt: skip
+    """MAML's query accuracy after 0..n inner steps on one episode (fractions), the shown step ringed, the other
+    methods as flat lines, chance dashed, and (``mean``: [(mean, half interval)] per step) the many-episode mean."""
+    figure = new_figure(width, 330)
+    ax = figure.add_subplot()
+    x = np.arange(len(maml))
+    if mean:
+        m, half = (100 * np.array(v) for v in zip(*mean))
+        ax.fill_between(x, m - half, m + half, color=METHOD_COLOURS["maml"], alpha=0.15, lw=0)
+        ax.plot(x, m, color=METHOD_COLOURS["maml"], ls=":", lw=2, label="MAML (mean, 95%)")
+    ax.plot(x, 100 * np.asarray(maml), "-o", color=METHOD_COLOURS["maml"], lw=2, ms=5, label="MAML (this episode)")
+    ax.scatter(
+        [steps], [100 * maml[steps]], s=200, facecolors="none", edgecolors="black", lw=1.6, zorder=5, label="step shown above"
+    )
+    for key, acc in others.items():
+        ax.axhline(100 * acc, color=METHOD_COLOURS[key], lw=2, ls=(0, (6, 3)), label=LABELS[key])
+    ax.axhline(100 * chance, color="#444", ls="--", lw=1.4, label=f"chance ({100 * chance:.0f}%)")
+    ax.set_xticks(x)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("MAML's inner steps")
+    ax.set_ylabel("query accuracy (%)")
+    figure.legend(loc="outside lower center", ncols=3, fontsize=TEXT_PX * PT, frameon=False)
+    style(ax)
+    return figure_bytes(figure, fmt)
+
+
+LABELS = {"hypermaml": "HyperMAML", "maml": "MAML", "protonet": "ProtoNet"}
+
+
+def curves_chart(curves: dict[str, list[float]], every: int, width: int = 660, fmt: str = "png") -> bytes:
+    """Live training's query loss per model (a list per method, one value every ``every`` optimiser steps)."""
+    figure = new_figure(width, 300)
+    ax = figure.add_subplot()
+    for name, values in curves.items():
+        if values:
+            ax.plot(np.arange(1, len(values) + 1) * every, values, "-o", ms=3, color=METHOD_COLOURS[name], label=LABELS[name])
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("query loss")
+    ax.legend(fontsize=TEXT_PX * PT, frameon=False)
+    style(ax)
+    return figure_bytes(figure, fmt)
+
+
+def episode_sheet(result: dict, probs: dict[str, np.ndarray], names: list[str], title: str, fmt: str = "png") -> bytes:
+    """One Real episode as one picture: the support images under their class names, then every query with each
+    method's guess (✓/✗), laid out like the page. ``result``: :func:`app.compute.episode_results`."""
+    from PIL import Image
+
+    n_way = len(names)
+    support = [
+        [Image.open(io.BytesIO(b)) for b, y in zip(result["support"], result["support_y"]) if y == k] for k in range(n_way)
+    ]
+    query_y = np.asarray(result["query_y"])
+    per_class = [[i for i in range(len(query_y)) if query_y[i] == k] for k in range(n_way)]
+    rows = max(len(c) for c in per_class)
+    lines = len(probs)
+    figure = new_figure(250 * n_way, 150 + rows * (70 + 19 * lines) + 30)
+    grid = figure.add_gridspec(1 + rows, n_way, height_ratios=[1.2] + [1 + 0.28 * lines] * rows)
+    for k in range(n_way):
+        ax = figure.add_subplot(grid[0, k])
+        ax.imshow(np.concatenate([np.asarray(im.convert("L")) for im in support[k]], axis=1), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(wrap(names[k], 26), fontsize=TEXT_PX * PT)
+        ax.set_axis_off()
+        for r, i in enumerate(per_class[k]):
+            ax = figure.add_subplot(grid[1 + r, k])
+            ax.imshow(np.asarray(Image.open(io.BytesIO(result["query"][i])).convert("L")), cmap="gray", vmin=0, vmax=255)
+            ax.set_axis_off()
+            text = []
+            for method, p in probs.items():
+                guess = int(p[i].argmax())
+                text.append(f"{'✓' if guess == k else '✗'} {LABELS[method]}: {short(names[guess], 22)}")
+            ax.set_title("\n".join(text), fontsize=(TEXT_PX - 2) * PT, y=-0.02, va="top", loc="center")
+    figure.suptitle(f"{title}\ntop row: the support set; below: the queries of each class, with every method's guess",
+                    fontsize=TITLE_PX * PT)  # fmt: skip
+    return figure_bytes(figure, fmt)
+
+
+def wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def short(text: str, n: int = 18) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

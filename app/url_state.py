@@ -18,6 +18,10 @@ the page is entered again without one.
 The URL is read into the widgets only when a widget has no value yet (a new visitor, a page entered again) or
 the browser went back or forward in its history: any other rerun may carry the query string of the run before
 (a visitor who clicks twice quickly), and the widgets already hold what the visitor chose.
+
+A few settings belong to the whole studio rather than to one page (``SHARED``: presenter mode). Every page's
+``View`` reads and writes them too, but their value lives in plain session state, not in a widget of one page,
+so it survives page switches; ``app/studio.py`` reads them (``seed_shared``) before the page runs.
 """
 
 from __future__ import annotations
@@ -114,6 +118,28 @@ def flag(name: str, key: str, label: str, default: bool = False) -> Param:
     return Param(name, key, label, default, parse, lambda v: "1" if v else "0")
 
 
+def integers(name: str, key: str, label: str, default: Sequence[int], allowed: Sequence[int]) -> Param:
+    """A set of whole numbers among ``allowed``, as a sorted list (a multi-choice widget's value), written
+    ``1_5`` (no character a URL escapes; "," is read too); ``none`` for no number."""
+    rule = "numbers among " + ", ".join(map(str, allowed)) + " joined by _ (like 1_5), or none"
+
+    def parse(text: str) -> list[int]:
+        if text == "none":
+            return []
+        try:
+            values = sorted({int(v) for v in re.split(r"[_,]", text)})
+        except ValueError:
+            raise ValueError(rule) from None
+        if not set(values) <= set(allowed):
+            raise ValueError(rule)
+        return values
+
+    def text(value) -> str:
+        return "_".join(str(v) for v in sorted(value)) or "none"
+
+    return Param(name, key, label, sorted(default), parse, text)
+
+
 def pattern(name: str, key: str, label: str, regex: str, rule: str) -> Param:
     """Text of a fixed shape (an id), no default."""
     compiled = re.compile(regex)
@@ -171,19 +197,46 @@ def _history_navigation() -> bool:
     return bool(getattr(get_script_run_ctx(), "is_history_navigation", False))
 
 
+# Settings of the whole studio, in every page's URL: their keys are plain session state (no widget), kept across
+# page switches. Presenter mode: the sidebar and toolbar hidden, figures drawn for a projector (app/studio.py).
+PRESENTER = flag("present", "studio_presenter", "Presenter mode")
+SHARED = (PRESENTER,)
+
+
+def seed_shared() -> None:
+    """The studio-wide settings from the URL, for a new visitor or a step back or forward in the browser's
+    history (otherwise the session's own value stands: a page switch empties the URL, not the setting)."""
+    state, given, history = st.session_state, st.query_params.to_dict(), _history_navigation()
+    for p in SHARED:
+        if history or p.key not in state:
+            try:
+                state[p.key] = p.parse(given[p.name]) if p.name in given else p.default
+            except ValueError:
+                state[p.key] = p.default  # the page's View says what was wrong with it
+
+
+def presenter() -> bool:
+    """Whether this visitor's studio is in presenter mode."""
+    return bool(st.session_state.get(PRESENTER.key, PRESENTER.default))
+
+
 class View:
     """One page's parameters: read from the URL (or the page's last query) before its widgets, written after."""
 
     def __init__(self, page: str, params: Sequence[Param]) -> None:
         self.page = page
         self.params = {p.name: p for p in params}
+        for p in SHARED:
+            self.params.setdefault(p.name, p)
         self.notes: list[str] = []
         self.seeded: set[str] = set()  # names whose widgets took their value from the URL in this run
         state = st.session_state
         given = st.query_params.to_dict()
         ours = {k: v for k, v in given.items() if k in self.params}
-        if not ours and state.get(self._memo):
-            ours = dict(state[self._memo])  # back on this page without a query: its last view
+        shared = {p.name for p in SHARED}
+        if not set(ours) - shared and state.get(self._memo):
+            # back on this page without a query of its own: its last view (the studio-wide settings as they are)
+            ours = {k: v for k, v in state[self._memo].items() if k not in shared} | {k: ours[k] for k in shared & set(ours)}
         history = _history_navigation()
         self.values: dict[str, Any] = {}  # what the URL says, checked (the default where it says nothing usable)
         for name, p in self.params.items():

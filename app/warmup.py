@@ -3,7 +3,9 @@
 Streamlit runs every visitor's script in its own thread; when the first visitors arrive together, two threads
 importing pandas (which ``st.table`` loads on first use) at the same moment can see a half-initialised module.
 ``app/studio.py`` imports this module first: Python's per-module import lock lets one thread run the imports
-below while the others wait for it.
+below while the others wait for it. While the workers are still starting, the toy page (the first page most
+visitors see) computes in the server itself (``app.compute.run(..., here_while_warming=True)``), so the first
+visitor after a start does not wait for them; ``app/studio.py`` shows a note until this module is imported.
 """
 
 import gc
@@ -24,3 +26,4 @@ compute.warm_up()  # the worker processes start now, in the background (none wit
 # Everything imported so far lives as long as the server: keep it out of the garbage collector's full passes,
 # which otherwise walk these millions of objects while every visitor's thread waits for the interpreter lock.
 gc.freeze()
+READY = True  # app/studio.py shows a "starting" note to the first visitors until this is set

@@ -4,7 +4,11 @@
     .venv/bin/python -m benchmarks.studio_speed --load 1 5 20        # also K concurrent visitors
     .venv/bin/python -m benchmarks.studio_speed --url http://localhost:8501/   # an already running studio
 
-Needs Debian's chromium. A *change* is timed from the key press or click until the page's script run has
+Needs Debian's chromium. *Cold start* (without ``--url``; ``--skip-cold`` leaves it out): ./run_app.sh is
+started afresh, and a browser, already open, asks for the first page the moment the server answers:
+``cold_first_paint_s`` is the time from starting the process until the page shows its first element (the
+"starting" note or the page itself), ``cold_page_ready_s`` until the toy page's first run has finished.
+``--cold-only``: just that. A *change* is timed from the key press or click until the page's script run has
 finished (the app's ``data-test-script-state`` returns to ``notRunning``) and the browser has painted twice
 more: what a visitor waits for. *First paint* is from navigation until the first run has finished, on a
 warm server (models loaded, the page visited once before). Every change uses a new value, so nothing is
@@ -59,7 +63,8 @@ OBSERVE = """() => {
 PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def launch_server() -> tuple[subprocess.Popen, str]:
+    """./run_app.sh on a free port, not waited for."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -72,7 +77,11 @@ def start_server() -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}/"
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    proc, url = launch_server()
     deadline = time.time() + 300
     while time.time() < deadline:
         try:
@@ -125,6 +134,47 @@ def children(pid: int) -> list[int]:
         for kid in kids:
             found += [kid, *children(kid)]
     return found
+
+
+# The first element a page's run puts in the main area (Streamlit's style-only st.html goes elsewhere).
+FIRST_ELEMENT = '[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]'
+
+
+async def cold_start(browser) -> dict:
+    """Start ./run_app.sh afresh and time, from the process start, the first visitor's first element and the
+    end of their first page's run. The browser is already open; it navigates the moment the server answers its
+    health check (polled every 50 ms: a browser retrying a refused page itself waits longer between tries)."""
+    page = await browser.new_page(viewport=VIEWPORT)
+    started = time.perf_counter()
+    proc, url = launch_server()
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:  # not listening yet
+                if proc.poll() is not None or time.perf_counter() - started > 300:
+                    raise SystemExit("./run_app.sh did not serve within 300 s") from None
+                await asyncio.sleep(0.05)
+        answered = time.perf_counter() - started
+        await page.goto(url, timeout=120_000)
+        await page.wait_for_selector(FIRST_ELEMENT, state="attached", timeout=300_000)
+        await page.evaluate(PAINTED)
+        first_paint = time.perf_counter() - started
+        await page.wait_for_selector('[data-testid="stMetric"]', timeout=300_000)
+        await page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=300_000)
+        await page.evaluate(PAINTED)
+        ready = time.perf_counter() - started
+    finally:
+        await page.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    return {
+        "cold_server_answers_s": round(answered, 2),
+        "cold_first_paint_s": round(first_paint, 2),
+        "cold_page_ready_s": round(ready, 2),
+    }
 
 
 async def open_page(page, url: str, ready: str) -> float:
@@ -276,8 +326,8 @@ async def every_control(browser, url: str, repeats: int) -> dict:
     )
     await measure("own task: MAML steps slider", lambda i: lambda: press(page, slider(page, "MAML inner steps"), "ArrowLeft"))
     # How it works
-    await open_page(page, url + "how", '[data-testid="stGraphVizChart"]')
-    report["how it works: first paint"] = round(await open_page(page, url + "how", '[data-testid="stGraphVizChart"]'), 3)
+    await open_page(page, url + "how", '[data-testid="stImage"]')
+    report["how it works: first paint"] = round(await open_page(page, url + "how", '[data-testid="stImage"]'), 3)
     await page.close()
     return report
 
@@ -320,6 +370,13 @@ async def main_async(args) -> dict:
     from playwright.async_api import async_playwright
 
     report: dict = {"url_given": bool(args.url)}
+    if not args.url and not args.skip_cold:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            report.update(await cold_start(browser))
+            await browser.close()
+        if args.cold_only:
+            return report
     with studio(args.url, report) as url:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -336,6 +393,12 @@ START, END = "<!-- studio-speed:start -->", "<!-- studio-speed:end -->"
 
 def markdown(report: dict) -> str:
     lines = []
+    if "cold_first_paint_s" in report:
+        lines += [
+            f"Cold start (./run_app.sh started, a browser waiting): first element after {report['cold_first_paint_s']:.1f} s, "
+            f"the toy page complete after {report['cold_page_ready_s']:.1f} s.",
+            "",
+        ]
     if "controls_s" in report:
         lines += ["| page: control | seconds (median) |", "|---|---|"]
         lines += [f"| {k} | {v:.2f} |" for k, v in report["controls_s"].items()]
@@ -357,6 +420,8 @@ def main() -> None:
     parser.add_argument("--load", type=int, nargs="*", default=[], metavar="K", help="concurrent visitors, e.g. 1 5 20")
     parser.add_argument("--changes", type=int, default=3, help="with --load: seed changes per page per visitor")
     parser.add_argument("--skip-controls", action="store_true", help="only the load test")
+    parser.add_argument("--skip-cold", action="store_true", help="leave out the cold start (a fresh ./run_app.sh)")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold start")
     parser.add_argument("--markdown", action="store_true", help="also print the README tables")
     parser.add_argument("--readme", action="store_true", help="write the tables into README.md's studio-speed block")
     args = parser.parse_args()

@@ -20,7 +20,7 @@ def metrics(at):
 
 
 def alpha_caption(at):
-    return at.get("image")[1].proto.imgs[0].caption
+    return next(c for c in (str(i.proto.imgs[0].caption) for i in at.get("image")) if c.startswith("θ +"))
 
 
 def opened(query: dict, page: str | None = None, url: str | None = None) -> AppTest:
@@ -183,6 +183,7 @@ def test_an_episodes_link_reproduces_the_episode_and_a_bad_one_says_what_it_show
     link = opened({"data": "digits", "seed": "3", "steps": "2"}, "views/episodes.py")
     by_hand = AppTest.from_file(APP, default_timeout=180)
     by_hand.switch_page("views/episodes.py").run()
+    by_hand.selectbox(key="episodes_data").set_value("digits").run()  # (the default is the data this server has)
     by_hand.number_input(key="episodes_seed").set_value(3).run()
     by_hand.slider(key="episodes_maml_steps").set_value(2).run()
     assert metrics(by_hand) == metrics(link) and "MAML accuracy (2 steps)" in metrics(link)
@@ -205,3 +206,25 @@ def test_your_own_task_reserves_a_saved_tasks_id_and_says_plainly_when_it_is_unk
     assert not any("No saved task" in w.value for w in unknown.warning)
     cut = opened({"task": "AbCdEfGhIj"}, "views/own_task.py")
     assert any("**task=AbCdEfGhIj** cannot be used: A saved task takes an id of 22" in w.value for w in cut.warning)
+
+
+def test_presenter_mode_is_a_setting_of_every_page_kept_across_page_switches():
+    at = opened({"present": "1", "seed": "4"})
+    assert at.session_state["studio_presenter"] is True and not at.warning
+    assert at.query_params == {"present": "1", "seed": "4"}
+    switch(at, "views/how.py")
+    assert at.query_params == {"present": "1"}  # the studio-wide setting follows the visitor
+    switch(at, "views/toy.py")
+    assert at.query_params == {"present": "1", "seed": "4"}  # the page's own settings come back with it
+    bad = opened({"present": "maybe"}, "views/how.py")
+    assert "**present=maybe** cannot be used: Presenter mode takes 1 (on) or 0 (off)" in bad.warning[0].value
+    assert bad.session_state["studio_presenter"] is False
+
+
+def test_a_set_of_steps_reads_what_it_writes_and_refuses_the_rest():
+    steps = url_state.integers("steps", "k", "MAML steps drawn", [0, 1, 2, 3, 4, 5], range(6))
+    assert steps.parse("1_5") == [1, 5] and steps.parse("5,1") == [1, 5] and steps.parse("none") == []
+    assert steps.text([5, 1]) == "1_5" and steps.text([]) == "none"
+    for bad in ("6", "1_x", "", "-1"):
+        with pytest.raises(ValueError, match="numbers among 0, 1, 2, 3, 4, 5"):
+            steps.parse(bad)

@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
-import plotly.graph_objects as go
+import numpy as np
 import streamlit as st
 
 from app import compute, url_state
 from app.resources import PRETRAINED, available_datasets, benchmark_models
-from hypermaml.data.reference import OMNIGLOT_EMNIST, PAPER_PROTOCOL
+from app.toy_plots import LABELS, METHOD_COLOURS, SCALE, steps_chart, summary_chart
+from hypermaml.data.reference import OMNIGLOT_EMNIST, OMNIGLOT_VINYALS, PAPER_PROTOCOL
 
-LABELS = {"hypermaml": "HyperMAML", "maml": "MAML", "protonet": "ProtoNet"}
 N_WAY, MAX_STEPS = compute.N_WAY, compute.MAX_STEPS
+CHANCE = compute.CHANCE_WAY
 accuracy = compute.accuracy
 SEEN = {
     "emnist-test": "The models were meta-trained on Omniglot characters and never saw EMNIST's letters and digits.",
     "emnist-val": "The models never trained on EMNIST, but these classes (even indices) chose their epochs and "
     "recipes, so they are not a clean test.",
     "omniglot-test": "Omniglot characters of the Vinyals test split, with models meta-trained on the Vinyals "
-    "training split only (1 shot): they never saw these characters.",
-    "digits": "scikit-learn's 8×8 digits, upscaled; the models never saw them.",
+    "training split only (1 shot): they never saw these characters. As in that protocol, each character turned "
+    'by 90°, 180° and 270° is a class of its own, so "rotated 90°" is a different class from the upright '
+    "character (four times as many classes to tell apart).",
+    "digits": "The models never saw them.",
 }
+SHORT = {  # what the select shows (the full description is under it)
+    "emnist-test": "EMNIST (test)",
+    "emnist-val": "EMNIST (validation)",
+    "omniglot-test": "Omniglot (Vinyals)",
+    "digits": "Digits (scikit-learn)",
+}
+EPISODE_COUNTS = {"20": 20, "100": 100, "600": 600}
+CHUNK = 10  # episodes per worker call: the workers share a long run, and a visitor's call waits at most one chunk
+presenting = url_state.presenter()
+FIG_W = 960 if presenting else 660
+MAX_W = round(FIG_W * SCALE)  # shown at most as wide as its pixels: text enlarged by 30% at most, never resized
+SUPPORT_PX, QUERY_PX = (96, 80) if presenting else (56, 56)  # one image of 28 x 28 pixels, enlarged
 
 
 @st.cache_data(max_entries=256, show_spinner="Adapting the transductive models ...")
@@ -38,16 +54,34 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
     return compute.run(compute.episode_results, name, n_shot, seed, benchmark)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def many_episodes(name: str, n_shot: int, benchmark: str, n: int) -> dict[str, np.ndarray]:
+    """Every method on the page's episodes of seeds 0..n-1, in chunks spread over the worker processes; cached
+    per setting, so a class computes it once."""
+    chunks = [(first, min(CHUNK, n - first)) for first in range(0, n, CHUNK)]
+    with ThreadPoolExecutor(max(1, compute.workers())) as pool:
+        parts = list(pool.map(lambda c: compute.run(compute.episode_accuracies, name, n_shot, benchmark, *c), chunks))
+    return {method: np.concatenate([p[method] for p in parts]) for method in parts[0]}
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def chart(kind: str, args: tuple, fmt: str = "png") -> bytes:
+    """A chart of the page (drawn in a worker process), cached by what it shows."""
+    fn = {"steps": steps_chart, "summary": summary_chart}[kind]
+    return compute.run(fn, *args, FIG_W, fmt)
+
+
 @st.cache_data(show_spinner=False)
-def benchmark_table() -> str:
-    """The stored benchmark numbers beside the paper's, as a Markdown table (read once, then cached)."""
+def benchmark_table(benchmark: str) -> str:
+    """The stored benchmark numbers beside the published ones, as a Markdown table (read once, then cached)."""
+    reference = OMNIGLOT_VINYALS if benchmark == "omniglot_vinyals" else OMNIGLOT_EMNIST
     lines = [
-        "| method | shots | ours, one at a time (%) | paper (%) | transductive: together / alone (%) |",
+        "| method | shots | ours, one at a time (%) | published (%) | transductive: together / alone (%) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for (method, shot), paper in OMNIGLOT_EMNIST.items():
+    for (method, shot), paper in reference.items():
         ours, old_row = "not trained yet", "–"
-        path = PRETRAINED / f"omniglot_emnist_{method}_{shot}shot.json"
+        path = PRETRAINED / f"{benchmark}_{method}_{shot}shot.json"
         if path.is_file():
             m = json.loads(path.read_text())
             if "test_accuracy_alone" in m:
@@ -61,6 +95,20 @@ def benchmark_table() -> str:
     return "\n".join(lines)
 
 
+def downloads(key: str, stem: str, png, svg, what: str, label: str = "") -> None:
+    with st.container(horizontal=True, key=f"{key}_downloads", vertical_alignment="center"):
+        if label:
+            st.caption(label)
+        st.download_button("PNG", png, f"{stem}.png", "image/png", key=f"{key}_png", icon=":material/download:",
+                           on_click="ignore", help=f"Download {what} as a PNG picture")  # fmt: skip
+        st.download_button("SVG", svg, f"{stem}.svg", "image/svg+xml", key=f"{key}_svg", icon=":material/download:",
+                           on_click="ignore", help=f"Download {what} as an SVG drawing (for slides, any size)")  # fmt: skip
+
+
+def steps_label(k: int) -> str:
+    return f"{k} step{'' if k == 1 else 's'}"
+
+
 MAX_SEED = 2**31 - 1
 choices = available_datasets()
 view = url_state.View(
@@ -71,18 +119,21 @@ view = url_state.View(
         url_state.choice("shots", "episodes_shots", "Shots", 1, {"1": 1, "5": 5}),
         url_state.integer("seed", "episodes_seed", "Episode seed", 0, 0, MAX_SEED),
         url_state.integer("steps", "episodes_maml_steps", "MAML inner steps", 5, 0, MAX_STEPS),
+        url_state.flag("many", "episodes_many", "Run many episodes"),
+        url_state.choice("episodes", "episodes_count", "Episodes", 100, EPISODE_COUNTS),
     ],
 )
 view.header("Real episodes")
-st.caption(
-    "A 5-way task sampled from real images: a few labelled support images per class, then queries. "
-    "Every model here classifies each query on its own: its answer depends on the support set and that "
-    "image, never on the other queries."
-)
+if not presenting:
+    st.caption(
+        "A 5-way task sampled from real images: a few labelled support images per class, then queries. "
+        "Every model here classifies each query on its own: its answer depends on the support set and that "
+        "image, never on the other queries."
+    )
 
-c1, c2, c3, c4 = st.columns([3, 1, 1, 2])
+c1, c2, c3, c4 = st.columns([4, 2, 3, 4])
 # No value= on the widgets below: `view` gave each its value (from the link, or the default).
-name = c1.selectbox("Images", list(choices), format_func=lambda n: f"{n}: {choices[n]}", key="episodes_data")
+name = c1.selectbox("Images", list(choices), format_func=lambda n: SHORT.get(n, n), key="episodes_data", help=None)
 vinyals = name == "omniglot-test"
 shot_options = [1] if vinyals else [1, 5]
 if st.session_state.episodes_shots not in shot_options:
@@ -106,17 +157,18 @@ steps = c4.slider(
     key="episodes_maml_steps",
     help="Gradient steps MAML takes on the support set (the curve below shows every count).",
 )
-view.write()
-st.caption(SEEN[name])
+st.caption(f"**{name}**: {choices[name]}. {SEEN[name]}")
 if "digits" == name and len(choices) == 1:
     st.info("Only scikit-learn's digits are available: set HYPERMAML_DATA to the shared data folder for EMNIST and Omniglot.")
 
 benchmark = "omniglot_vinyals" if vinyals else "omniglot_emnist"
 if not benchmark_models(n_shot, benchmark):
+    view.write()
     st.warning(f"No {n_shot}-shot {benchmark} checkpoints are bundled yet.")
     st.stop()
 result = episode_results(name, n_shot, seed, benchmark)
-names = result["names"]
+names = [compute.readable(n) for n in result["names"]]
+short = [compute.readable(n, short=True) for n in result["names"]]
 query_y = result["query_y"]
 probs = dict(result["probs"])
 if result["maml_steps"]:
@@ -128,15 +180,22 @@ cols = st.columns(N_WAY)
 for k, col in enumerate(cols):
     imgs = [img for img, label in zip(result["support"], result["support_y"]) if label == k]
     col.markdown(f"**{names[k]}**")
-    col.image(imgs, width=44 if len(imgs) > 1 else 56, output_format="PNG")
+    col.image(imgs, width=round(SUPPORT_PX * 0.8) if len(imgs) > 1 else SUPPORT_PX, output_format="PNG")
 
 metric_cols = st.columns(len(probs))
 for col, (method, p) in zip(metric_cols, probs.items()):
-    label = f"{LABELS[method]} accuracy" + (f" ({steps} steps)" if method == "maml" else "")
+    label = f"{LABELS[method]} accuracy" + (f" ({steps_label(steps)})" if method == "maml" else "")
     col.metric(label, f"{100 * accuracy(p, query_y):.0f}%", help=f"{len(query_y)} queries, each classified on its own")
+    if method == "maml" and steps == 0:
+        col.caption(
+            "At 0 steps MAML answers with its meta-learned start, whose head is no classifier for this episode: "
+            "the labels 0–4 go to the classes at random, so it is at chance (20%) on average, and any one "
+            "episode can land below."
+        )
+st.caption(f"{len(query_y)} queries, {len(query_y) // N_WAY} per class. Chance (guessing among five classes): 20%.")
 
 st.subheader("Queries and predictions")
-st.caption("Each column holds queries of the class above it.")
+st.caption("Each column holds queries of the class above it; every guess is named by its class.")
 qcols = st.columns(N_WAY)
 for i in range(len(query_y)):
     truth = int(query_y[i])
@@ -145,45 +204,71 @@ for i in range(len(query_y)):
     for method, p in probs.items():
         guess = int(p[i].argmax())
         mark = ":green[✓]" if guess == truth else ":red[✗]"
-        lines.append(f"{mark} {LABELS[method]}: {names[guess]} ({100 * float(p[i, guess]):.0f}%)")
-    col.image(result["query"][i], width=56, output_format="PNG")
+        lines.append(f"{mark} {LABELS[method]}: {short[guess]} ({100 * float(p[i, guess]):.0f}%)")
+    col.image(result["query"][i], width=QUERY_PX, output_format="PNG")
     col.caption("  \n".join(lines))
+episode_title = f"{SHORT.get(name, name)}, {n_shot}-shot episode, seed {seed}" + (
+    f" (MAML after {steps_label(steps)})" if "maml" in probs else ""
+)
+frozen_probs = {k: np.asarray(v) for k, v in probs.items()}
+downloads(
+    "episode_sheet",
+    f"episode-{name}-{n_shot}shot-seed{seed}",
+    lambda: compute.run(compute.episode_picture, result, frozen_probs, short, episode_title, "png"),
+    lambda: compute.run(compute.episode_picture, result, frozen_probs, short, episode_title, "svg"),
+    "this episode (support set, queries and every guess) as one picture",
+    "This episode as one picture (support set, queries, every guess):",
+)
+
+many_on = st.toggle(
+    "Beyond one episode: run many episodes",
+    key="episodes_many",
+    help="Every method on the episodes of seeds 0 to N−1 with these images and shots: its mean and 95% interval.",
+)
+many = None
+n_many = int(st.session_state.get("episodes_count", 100))
+if many_on:
+    st.segmented_control("Episodes", list(EPISODE_COUNTS.values()), key="episodes_count", required=True)
+    n_many = int(st.session_state.episodes_count)
+    seconds = n_many * (0.15 if n_shot == 1 else 0.6) / max(1, compute.workers())
+    with st.spinner(
+        f"Running {n_many} episodes (about {max(5, round(seconds, -1)):.0f} s on an idle machine; once per setting) ..."
+    ):
+        many = many_episodes(name, n_shot, benchmark, n_many)
+view.write()
 
 if result["maml_steps"]:
     st.subheader("MAML: accuracy as the inner steps grow")
-    accs = [100 * accuracy(p, query_y) for p in result["maml_steps"]]
-    data = [
-        dict(type="scatter", x=list(range(len(accs))), y=accs, mode="lines+markers", name="MAML"),
-        dict(
-            type="scatter",
-            x=[steps],
-            y=[accs[steps]],
-            mode="markers",
-            name="shown above",
-            marker=dict(size=14, color="black", symbol="circle-open"),
-        ),
-    ]
-    layout = dict(
-        xaxis=dict(title=dict(text="inner steps")),
-        yaxis=dict(title=dict(text="query accuracy (%)"), range=[-5, 105]),
-        height=320,
-        margin=dict(t=20, b=10),
-        legend=dict(orientation="h", y=1.12),
+    accs = tuple(accuracy(p, query_y) for p in result["maml_steps"])
+    others = {m: accuracy(p, query_y) for m, p in probs.items() if m != "maml"}
+    mean = tuple(compute.mean_ci(many["maml"][:, k]) for k in range(MAX_STEPS + 1)) if many else None
+    args = (list(accs), steps, others, CHANCE, mean)
+    st.image(chart("steps", args), width=MAX_W, output_format="PNG")
+    downloads(
+        "maml_steps", f"maml-steps-{name}-seed{seed}", chart("steps", args), lambda: chart("steps", args, "svg"), "this chart"
     )
-    if "hypermaml" in probs:
-        hyper_acc = 100 * accuracy(probs["hypermaml"], query_y)
-        data.append(
-            dict(
-                type="scatter",
-                x=[0, len(accs) - 1],
-                y=[hyper_acc, hyper_acc],
-                mode="lines",
-                name="HyperMAML (one update)",
-                line=dict(dash="dash", color="#2ca02c"),
-            )
-        )
-    fig = go.Figure(dict(data=data, layout=layout), _validate=False)  # plain dicts: no per-property validation
-    st.plotly_chart(fig, width="stretch", key="maml_steps")
+
+if many is not None:
+    st.subheader(f"Beyond one episode: {n_many} episodes")
+    results = {
+        "HyperMAML": compute.mean_ci(many["hypermaml"]),
+        f"MAML ({steps_label(steps)})": compute.mean_ci(many["maml"][:, steps]),
+        "ProtoNet": compute.mean_ci(many["protonet"]),
+    }
+    st.markdown(compute.verdict(results, CHANCE, n_many, "episodes"))
+    counted = seed < n_many
+    shown_steps = sorted({0, 1, steps, MAX_STEPS})
+    rows = [("HyperMAML", METHOD_COLOURS["hypermaml"], tuple(many["hypermaml"]), others.get("hypermaml") if counted else None)]
+    rows += [
+        (f"MAML, {steps_label(k)}", METHOD_COLOURS["maml"], tuple(many["maml"][:, k]), accs[k] if counted else None)
+        for k in shown_steps
+    ]
+    rows.append(("ProtoNet", METHOD_COLOURS["protonet"], tuple(many["protonet"]), others.get("protonet") if counted else None))
+    title = f"{n_many} episodes, seeds 0–{n_many - 1}" + ("; ring: this episode" if counted else "")
+    args = (rows, CHANCE, title)
+    st.image(chart("summary", args), width=MAX_W, output_format="PNG")
+    downloads("many_episodes", f"episodes-{name}-{n_shot}shot-{n_many}", chart("summary", args),
+              lambda: chart("summary", args, "svg"), "this chart")  # fmt: skip
 
 if benchmark_models(n_shot, benchmark, transductive=True):
     with st.expander("Why every query is classified on its own: compare the paper's transductive models"):
@@ -204,9 +289,17 @@ if benchmark_models(n_shot, benchmark, transductive=True):
                 )
             )
 
-st.subheader("Benchmark: Omniglot → EMNIST, 600 test episodes")
-st.markdown(benchmark_table())
+if vinyals:
+    st.subheader("Benchmark of these models: Omniglot, Vinyals split, 600 test episodes")
+    published = (
+        "the original papers' (MAML: Finn et al. 2017; ProtoNet: Snell et al. 2017; the HyperMAML paper has no such table)"
+    )
+else:
+    st.subheader("Benchmark of these models: Omniglot → EMNIST, 600 test episodes")
+    published = f"the HyperMAML paper's, {PAPER_PROTOCOL}"
+st.markdown(benchmark_table(benchmark))
 st.caption(
-    f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints (the README says how they were "
-    f"trained). The paper's numbers are {PAPER_PROTOCOL}."
+    f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints, each query on its own; how they were "
+    f"trained: the documentation's *Reproduce the paper* page (`docs/reproduce.md`). Published numbers: {published}. "
+    + ("" if name in ("emnist-test", "omniglot-test") else "The benchmark's test images are not the ones chosen above.")
 )

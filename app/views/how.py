@@ -5,8 +5,85 @@ from __future__ import annotations
 import streamlit as st
 
 from app import url_state
+from app.toy_plots import PT, SCALE, TEXT_PX, figure_bytes, new_figure
 
-url_state.View("how", []).header("How HyperMAML works")  # nothing to set here; the link button, as on every page
+presenting = url_state.presenter()
+COLUMN_W = 460 if presenting else 314  # each diagram's column on a 1024 px screen (two columns)
+GREY, RED, BLUE = "#f2f2f2", "#fddbc7", "#d1e5f0"
+
+# (name, text, x, row, colour), then arrows (from, to, label): each diagram is a column of boxes, top to bottom.
+MAML = (
+    [
+        ("S", "support set (x, y)", 0.29, 0, GREY),
+        ("T", "θ (meta-learned)", 0.76, 0, GREY),
+        ("L", "loss on the\nsupport set", 0.6, 1, GREY),
+        ("G", "gradient ∇θ loss\n(a backward pass)", 0.6, 2, GREY),
+        ("U", "θ ← θ − η ∇θ loss", 0.6, 3, RED),
+        ("Q", "classify the queries\nwith θ'", 0.6, 4, GREY),
+    ],
+    [("S", "L", ""), ("T", "L", ""), ("L", "G", ""), ("G", "U", ""), ("U", "L", "repeat\nk times"), ("U", "Q", "")],
+)
+HYPER = (
+    [
+        ("S", "support images", 0.5, 0, GREY),
+        ("E", "encoder (Conv4)", 0.5, 1, GREY),
+        ("Z", "embeddings e", 0.5, 2, GREY),
+        ("P", "base classifier θ:\nsoftmax(θ·e)", 0.3, 3, GREY),
+        ("Y", "true labels\n(one-hot)", 0.8, 3, GREY),
+        ("C", "[e, softmax, one-hot]\nper class", 0.5, 4, GREY),
+        ("H", "hypernetwork (an MLP\nshared by all classes)", 0.5, 5, BLUE),
+        ("D", "Δθ: a weight row and\nbias per class", 0.5, 6, GREY),
+        ("U", "θ' = θ + Δθ", 0.5, 7, BLUE),
+        ("Q", "classify the queries\nwith θ'", 0.5, 8, GREY),
+    ],
+    [("S", "E", ""), ("E", "Z", ""), ("Z", "P", ""), ("Z", "C", ""), ("P", "C", ""), ("Y", "C", ""), ("C", "H", ""),
+     ("H", "D", ""), ("D", "U", ""), ("U", "Q", "")],
+)  # fmt: skip
+ROW_PX = 70
+
+
+@st.cache_data(show_spinner=False)
+def diagram(which: str, width: int, fmt: str = "png") -> bytes:
+    """One flow diagram drawn for ``width`` CSS pixels, its text at 14-15 px (drawn once per server)."""
+    nodes, edges = {"maml": MAML, "hyper": HYPER}[which]
+    rows = 1 + max(n[3] for n in nodes)
+    height = rows * ROW_PX + 10
+    figure = new_figure(width, height)
+    figure.set_layout_engine(None)
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    boxes = {}
+    for name, text, x, row, colour in nodes:
+        boxes[name] = ax.text(
+            x * width, 8 + row * ROW_PX + ROW_PX / 2 - 6, text, ha="center", va="center", fontsize=(TEXT_PX + 1) * PT,
+            linespacing=1.15, bbox=dict(boxstyle="round,pad=0.45", fc=colour, ec="#555", lw=1.1),
+        )  # fmt: skip
+    for a, b, label in edges:
+        back = label != ""
+        ax.annotate(
+            "", xy=(0.5, 1) if not back else (0.0, 0.5), xycoords=boxes[b], xytext=(0.5, 0) if not back else (0.0, 0.5),
+            textcoords=boxes[a],  # (fractions of each text's extent, y up; the box's padding is shrunk away)
+            arrowprops=dict(arrowstyle="-|>", color="#333", lw=1.3, shrinkA=7, shrinkB=7,
+                            connectionstyle="arc3,rad=0.0" if not back else "arc3,rad=-0.8", ls="--" if back else "-"),
+        )  # fmt: skip
+        if back:
+            ax.text(4, 8 + 2.5 * ROW_PX, label, ha="left", va="center", fontsize=TEXT_PX * PT, style="italic")
+    return figure_bytes(figure, fmt)
+
+
+def downloads(which: str, stem: str) -> None:
+    with st.container(horizontal=True, key=f"how_{which}_downloads"):
+        for fmt, mime in (("png", "image/png"), ("svg", "image/svg+xml")):
+            st.download_button(fmt.upper(), lambda fmt=fmt: diagram(which, COLUMN_W, fmt), f"{stem}.{fmt}", mime,
+                               key=f"how_{which}_{fmt}", icon=":material/download:", on_click="ignore",
+                               help=f"Download this diagram as {fmt.upper()}")  # fmt: skip
+
+
+view = url_state.View("how", [])  # nothing of its own to set: the studio-wide settings, the link button
+view.header("How HyperMAML works")
+view.write()
 st.markdown(
     "Both methods start from a classifier θ that was **meta-learned** over many small tasks, and both must "
     "turn a handful of labelled examples (the *support set*) into a classifier for a new task. They differ "
@@ -16,33 +93,16 @@ st.markdown(
 left, right = st.columns(2)
 with left:
     st.subheader("MAML: k gradient steps")
-    st.graphviz_chart(
-        """
-        digraph { rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
-          S [label="support set\\n(x, y)"]; T0 [label="θ\\n(meta-learned)"];
-          L [label="loss on the\\nsupport set"]; G [label="gradient\\n∇θ loss"];
-          U [label="θ ← θ − η ∇θ loss", fillcolor="#fddbc7"]; Q [label="classify\\nqueries with θ'"];
-          S -> L; T0 -> L; L -> G -> U; U -> L [label=" repeat k times", style=dashed]; U -> Q; }
-        """
-    )
+    st.image(diagram("maml", COLUMN_W), width=round(COLUMN_W * SCALE), output_format="PNG")
+    downloads("maml", "maml-diagram")
     st.markdown(
         "Each step needs a forward **and a backward** pass through the model, and the step size η and "
         "the number of steps k are fixed by hand. One step from a shared start often is not enough."
     )
 with right:
     st.subheader("HyperMAML: one forward pass")
-    st.graphviz_chart(
-        """
-        digraph { rankdir=TB; nodesep=0.2; node [shape=box, style="rounded,filled", fillcolor="#f7f7f7", fontname="Helvetica"];
-          S [label="support images"]; E [label="encoder (Conv4)"]; Z [label="embeddings e"];
-          P [label="base classifier θ:\\nsoftmax(θ·e)"]; Y [label="true labels\\n(one-hot)"];
-          C [label="enhanced embeddings\\n[e, softmax, one-hot],\\nper class"];
-          H [label="hypernetwork\\n(MLP, shared by all classes)", fillcolor="#d1e5f0"];
-          D [label="Δθ: a weight row\\nand bias per class"]; U [label="θ' = θ + Δθ", fillcolor="#d1e5f0"];
-          Q [label="classify queries with θ'"];
-          S -> E -> Z; Z -> P; Z -> C; P -> C; Y -> C; C -> H -> D -> U -> Q; }
-        """
-    )
+    st.image(diagram("hyper", COLUMN_W), width=round(COLUMN_W * SCALE), output_format="PNG")
+    downloads("hyper", "hypermaml-diagram")
     st.markdown(
         "The hypernetwork sees what a gradient step would use — the examples, what the base classifier "
         "predicts for them, and the truth — and is trained end to end to output the update directly."
