@@ -114,6 +114,13 @@ st.page_link(
 )
 st.page_link("views/episodes.py", label="Real episodes: letters, digits and Omniglot characters", icon=":material/grid_view:")
 st.page_link("views/own_task.py", label="Your own task: five classes of your images", icon=":material/photo_library:")
+st.subheader("Read more")
+st.markdown(
+    "The project's documentation (serve it with `mkdocs serve` from the repository, or read the files): "
+    "the library tutorial (`docs/tutorial.md`), the studio for teachers and serving a class (`docs/studio.md`, "
+    "`docs/serve_a_class.md`), how every shipped number was made (`docs/reproduce.md`) and what the speed "
+    "work tried (`docs/speed.md`)."
+)
 st.markdown(
     "Reference: M. Przewięźlikowski, P. Przybysz, J. Tabor, M. Zięba, P. Spurek, *HyperMAML: Few-shot "
     "adaptation of deep models with hypernetworks*, [arXiv 2205.15745](https://arxiv.org/abs/2205.15745)."

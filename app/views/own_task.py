@@ -781,7 +781,7 @@ def camera_tab() -> None:
         st.warning(
             "**The camera is off on this page.** Browsers only allow a camera on *https://* pages or on the "
             "computer that runs the studio, and this page came over plain *http://* from another device. Ask your "
-            "teacher to start the studio with `HTTPS=1 ./run_app.sh` (see *Serve it to your class* in the README), "
+            "teacher to start the studio with `HTTPS=1 ./run_app.sh` (the documentation's *Serve it to your class* page, `docs/serve_a_class.md`), "
             "then open the *https://* address it prints.  \n"
             f"Until then: take the photo with your device's camera and add it under {elsewhere} (on a phone "
             "or tablet, that button offers the camera directly), or use *Draw*.",
