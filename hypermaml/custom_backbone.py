@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -46,11 +48,12 @@ class ModuleBackbone(nn.Module):
 
     What differs from the library's backbones:
 
-    - MAML with ``adapt="all"`` passes its fast weights into your module with ``torch.func.functional_call``,
-      which swaps them into the module's attributes for the duration of each call (and back): such a model is
-      NOT thread-safe; share it between threads only with a lock, or give each thread its own copy. HyperMAML,
-      ProtoNet and MAML with ``adapt="head"`` call your module as it is, and are as thread-safe as its forward.
-      (The library's Conv4 takes its weights as arguments and stays thread-safe in every method.)
+    - MAML with ``adapt="all"`` adapts your module's weights too, and passes them in explicitly, never by
+      swapping them into the module (which would corrupt a model shared by threads): your ``forward`` must then
+      take them, ``forward(self, x, params=None)`` with ``params`` a dict named as your module's
+      ``named_parameters()`` (``None``: its own), computed with ``torch.nn.functional`` over those tensors.
+      MAML refuses ``adapt="all"`` for a module whose forward has no ``params``; ``adapt="head"``, HyperMAML
+      and ProtoNet call your module as it is. Every method is then as thread-safe as your forward.
     - Normalisation is whatever your module does: ``nn.BatchNorm2d`` normalises with the batch and updates its
       running statistics in training mode, as in any PyTorch module. The batch-independent task
       normalisations (``BackboneConfig.batch_norm``) are Conv4's.
@@ -80,19 +83,23 @@ class ModuleBackbone(nn.Module):
         self.out_dim = out_dim
         self.input_shape = tuple(int(d) for d in input_shape) if input_shape is not None else None
         self.batch_norm = None  # the module normalises as it does; no support statistics travel in a task
+        # whether its forward takes its weights as an argument (MAML's fast weights go in that way, or not at all)
+        self.takes_params = "params" in inspect.signature(module.forward).parameters
 
     def forward(self, x: torch.Tensor, params: Params | None = None, stats: SupportStats | None = None) -> torch.Tensor:
         """(n, *input_shape) -> (n, out_dim). ``params``: tensors named as in ``named_parameters()``
-        (``module.<name>``) that replace the module's own for this call (MAML's fast weights), through
-        ``torch.func.functional_call``: not thread-safe. ``stats`` is ignored (no task normalisation)."""
+        (``module.<name>``) that replace the module's own for this call (MAML's fast weights), handed to the
+        module's ``forward(x, params=...)``; the module itself is never written to. ``stats`` is ignored."""
         if self.input_shape is not None and (x.dim() != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape):
             expected = ", ".join(str(d) for d in self.input_shape)
             raise ValueError(f"expected inputs of shape (n, {expected}) (this model's backbone), got {tuple(x.shape)}")
-        if params:
-            own = {k[len("module.") :]: v for k, v in params.items() if k.startswith("module.")}
-            out = torch.func.functional_call(self.module, own, (x,), strict=False)
-        else:
-            out = self.module(x)
+        own = {k[len("module.") :]: v for k, v in (params or {}).items() if k.startswith("module.")}
+        if own and not self.takes_params:
+            raise ValueError(
+                f"your backbone {type(self.module).__name__} was given weights to use, but its forward takes no "
+                "params: write forward(self, x, params=None), or adapt the head only (MAMLConfig(adapt='head'))"
+            )
+        out = self.module(x, params={**dict(self.module.named_parameters()), **own}) if own else self.module(x)
         if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] != self.out_dim or len(out) != len(x):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(

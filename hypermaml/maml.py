@@ -1,8 +1,7 @@
 """MAML (Finn et al., 2017), functional: the inner loop builds new parameter dicts and passes them into a
 forward that takes its parameters explicitly. Modules are never patched or swapped, not even for the duration
-of a call (``torch.func.functional_call`` does swap, which corrupts a model shared by threads). The one
-exception is a user's own backbone (``custom_backbone.ModuleBackbone``), whose forward cannot take parameters: with
-``adapt="all"`` its fast weights go in through ``functional_call``, documented there as not thread-safe."""
+of a call (``torch.func.functional_call`` does swap, which corrupts a model shared by threads). A user's own
+backbone (``custom_backbone.ModuleBackbone``) adapts with ``adapt="all"`` only if its forward takes ``params``."""
 
 from __future__ import annotations
 
@@ -97,6 +96,12 @@ class MAML(FewShotModel):
 
     def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
         super().__init__(config, backbone)
+        if config.maml.adapt == "all" and getattr(self.backbone, "takes_params", True) is False:
+            raise ValueError(
+                f"MAML with adapt='all' passes fast weights to the backbone, and {type(self.backbone.module).__name__}"
+                ".forward takes no params: write forward(self, x, params=None) over torch.nn.functional "
+                "(custom_backbone.ModuleBackbone shows how), or use MAMLConfig(adapt='head')"
+            )
         self.head = nn.Linear(self.backbone.out_dim, config.n_way)
 
     def _reference(self) -> torch.Tensor:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn import functional as F
 
 import hypermaml as hm
 from hypermaml.custom_backbone import ModuleBackbone
@@ -53,8 +54,29 @@ class SmallNet(nn.Module):
             nn.Flatten(),
         )
 
+    def forward(self, x, params=None):
+        """Its weights as an argument (MAML's fast weights), never swapped into the module: thread-safe."""
+        p = dict(self.named_parameters()) if params is None else params
+        h = F.max_pool2d(F.relu(F.conv2d(x, p["layers.0.weight"], p["layers.0.bias"], padding=1)), 4)
+        h = F.relu(F.conv2d(h, p["layers.3.weight"], p["layers.3.bias"], padding=1))
+        return F.adaptive_avg_pool2d(h, 1).flatten(1)
+
+
+class PlainNet(SmallNet):
+    """A backbone whose forward takes no weights: fine for every method but MAML adapting it all."""
+
     def forward(self, x):
         return self.layers(x)
+
+
+def test_maml_adapting_all_of_a_module_that_takes_no_weights_is_refused_and_the_head_is_fine():
+    with pytest.raises(ValueError, match=r"PlainNet\.forward takes no params.*adapt='head'"):
+        hm.MAML(hm.ModelConfig(method="maml", n_way=3, maml=hm.MAMLConfig(adapt="all")), PlainNet())
+    model = hm.MAML(hm.ModelConfig(method="maml", n_way=3, maml=hm.MAMLConfig(adapt="head", test_steps=1)), PlainNet())
+    with torch.no_grad():
+        logits = model.logits(torch.rand(2, 3, 84, 84), model.adapt(torch.rand(3, 3, 84, 84), torch.arange(3)))
+    assert logits.shape == (2, 3)
+    assert hm.ProtoNet(hm.ModelConfig(method="protonet", n_way=3), PlainNet()).backbone.takes_params is False
 
 
 def snapshot(model):
@@ -140,7 +162,7 @@ def test_maml_adapts_a_users_module_without_changing_it(adapt):
         task = model.adapt(support_x, support_y)
         adapted = model.logits(query_x, task)
         start = model.logits(query_x, model.adapt(support_x, support_y, steps=0))
-    assert not torch.allclose(adapted, start)  # the fast weights (through functional_call for "all") took effect
+    assert not torch.allclose(adapted, start)  # the fast weights (passed as params for "all") took effect
     name = "backbone.module.layers.0.weight"
     assert (name in task.params) == (adapt == "all")
     if adapt == "all":
