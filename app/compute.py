@@ -482,7 +482,7 @@ def episode_accuracies(name: str, n_shot: int, benchmark: str, first: int, count
 
 def episode_picture(result: dict, probs: dict, names: list[str], title: str, fmt: str = "png") -> bytes:
     """One episode, as the page shows it, in one picture (a download)."""
-    from app.toy_plots import episode_sheet
+    from app.figures import episode_sheet
 
     return episode_sheet(result, probs, names, title, fmt)
 

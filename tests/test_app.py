@@ -400,7 +400,7 @@ def test_replacing_the_task_with_a_zip_is_a_choice_that_says_what_happened():
 
 
 def test_a_downloaded_task_restores_names_images_and_queries_after_a_reload():
-    from app.user_task import task_zip
+    from app.task_zip import task_zip
 
     at = own_task_app()
     at.text_input(key="own_name_0").set_value("Cat").run()

@@ -97,7 +97,7 @@ def test_the_toy_draws_chance_and_every_figure_downloads_as_png_and_svg():
     at = toy()
     assert [b.label for b in at.get("download_button")] == ["PNG", "SVG"] * 3  # panels, many tasks, α
     assert "chance is 50%" in str(at.get("image")[0].proto.imgs[0].caption)
-    from app.toy_plots import METHOD_COLOURS, steps_chart, summary_chart
+    from app.figures import METHOD_COLOURS, steps_chart, summary_chart
 
     rows = [("HyperMAML", METHOD_COLOURS["hypermaml"], (0.9, 1.0, 0.95), 0.9)]
     assert b"chance (50%)" in summary_chart(rows, 0.5, "3 tasks", fmt="svg")  # SVG text stays text

@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 import hypermaml as hm
-from app.user_task import Picture, TaskClass, classes_from_zip, empty_task, predict, problems, results_rows, support_set, to_csv
+from app.task_zip import classes_from_zip
+from app.user_task import Picture, TaskClass, empty_task, predict, problems, results_rows, support_set, to_csv
 from hypermaml.data import ImageError
 
 
@@ -150,7 +151,7 @@ def test_a_shared_top_folder_is_not_part_of_the_class_names():
 
 
 def test_a_downloaded_task_loads_back_with_its_names_images_and_queries():
-    from app.user_task import read_task_zip, task_zip
+    from app.task_zip import read_task_zip, task_zip
 
     classes = full_task((3, 1, 2, 2, 2))
     for c, name in zip(classes, ["Cat", "a/circle", "dog house", "..", "x_y"]):
@@ -166,7 +167,7 @@ def test_a_downloaded_task_loads_back_with_its_names_images_and_queries():
 
 
 def test_a_class_called_queries_and_an_unsorted_order_survive_the_download_round_trip():
-    from app.user_task import read_task_zip, task_zip
+    from app.task_zip import read_task_zip, task_zip
 
     classes = full_task((1, 2, 1, 1, 1))
     for c, name in zip(classes, ["circle", "cross", "triangle", "square", "queries"]):
@@ -180,14 +181,14 @@ def test_a_class_called_queries_and_an_unsorted_order_survive_the_download_round
 
 
 def test_a_zip_made_by_hand_is_read_by_folder_names_in_sorted_order():
-    from app.user_task import read_task_zip
+    from app.task_zip import read_task_zip
 
     back = read_task_zip(zip_entries({"b/1.png": png(1), "a/1.png": png(2), "queries/q.png": png(3)}))
     assert [c.name for c in back.classes] == ["a", "b"] and len(back.queries) == 1
 
 
 def test_adding_a_zip_fills_matching_classes_then_free_ones_and_says_what_was_left():
-    from app.user_task import add_zip_to_task, read_task_zip
+    from app.task_zip import add_zip_to_task, read_task_zip
 
     classes = empty_task()
     classes[0].name, classes[1].name = "Circle", "square"

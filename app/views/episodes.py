@@ -9,8 +9,8 @@ import numpy as np
 import streamlit as st
 
 from app import compute, url_state
+from app.figures import LABELS, METHOD_COLOURS, SCALE, steps_chart, summary_chart
 from app.resources import PRETRAINED, available_datasets, benchmark_models
-from app.toy_plots import LABELS, METHOD_COLOURS, SCALE, steps_chart, summary_chart
 from hypermaml.data.reference import OMNIGLOT_EMNIST, OMNIGLOT_VINYALS, PAPER_PROTOCOL
 
 N_WAY, MAX_STEPS = compute.N_WAY, compute.MAX_STEPS

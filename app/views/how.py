@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import url_state
-from app.toy_plots import PT, SCALE, TEXT_PX, figure_bytes, new_figure
+from app.figures import PT, SCALE, TEXT_PX, figure_bytes, new_figure
 
 presenting = url_state.presenter()
 COLUMN_W = 460 if presenting else 314  # each diagram's column on a 1024 px screen (two columns)
