@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 import hypermaml as hm
+from hypermaml.memory import keep_freed_memory
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 TOY_METHODS = ("hypermaml", "maml", "protonet")
@@ -53,7 +54,11 @@ class Workers:
     """
 
     def __init__(self, n: int) -> None:
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter, never a fork of a threaded server
+        # Never a fork of the threaded server: a fork server, a fresh single-threaded interpreter that imports
+        # torch and loads the models and EMNIST once (app.worker_preload), forks every worker from itself. The
+        # workers only read what it loaded, so those pages stay shared: one copy for all of them, not one each.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["app.worker_preload"])
         self._new = lambda: ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker)
         self._executors = [self._new() for _ in range(n)]
         self._busy = [0] * n
@@ -97,8 +102,6 @@ _workers_lock = threading.Lock()
 
 
 def _init_worker() -> None:
-    from hypermaml.memory import keep_freed_memory
-
     # Threads: a worker inherits OMP_NUM_THREADS from ./run_app.sh, set once for the whole server at start-up.
     keep_freed_memory()
 
@@ -134,9 +137,24 @@ def warm_up() -> None:
         pool.start()
 
 
+def preload() -> None:
+    """What every worker needs at once, loaded in the fork server before it forks them (``app.worker_preload``):
+    torch, the toy models, the plotting backend."""
+    keep_freed_memory()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    toy_models()
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    # Not the benchmark models (small) nor the images: each worker loads those in a low-priority thread soon
+    # after it starts (``_warm_data``; the images are mapped from a file, which shares them too), keeping this
+    # short: every worker waits for it, and the first visitor's page is drawn in the server meanwhile.
+
+
 def _warm() -> None:
-    """A worker's first job: what the toy page needs, at once; then, in a thread at low priority, what the first
-    Real episode needs (decoding EMNIST takes seconds of CPU that the first visitors' pages need more)."""
+    """A worker's first job: what the toy page needs, at once (already loaded when the fork server preloaded it);
+    then, in a thread at low priority, what the first Real episode needs (mapping EMNIST's cached bytes; the
+    first time on a machine, decoding them, seconds of CPU that the first visitors' pages need more)."""
     toy_models()
     import matplotlib.backends.backend_agg  # noqa: F401
 
@@ -183,12 +201,19 @@ _dataset_lock = threading.Lock()
 @functools.lru_cache(maxsize=3)
 def _dataset(name: str):
     from hypermaml.data import load_split
+    from hypermaml.data.byte_images import ByteImages, cached_split
 
-    return load_split(name)
+    try:  # EMNIST: bytes mapped from a cache file, one copy for every process; the same floats when sampled
+        return cached_split(name)
+    except OSError:  # no cache folder to write (read-only home): a quarter of the memory, in this process
+        data = load_split(name)
+        compact = ByteImages.from_float(data.x)
+        return data if compact is None else replace(data, x=compact)
 
 
 def dataset(name: str):
-    """A real split (loaded once; at most three kept)."""
+    """A real split (loaded once; at most three kept). Its ``x`` may be :class:`~hypermaml.data.byte_images.ByteImages`:
+    index it (as an episode sampler does) for float images."""
     with _dataset_lock:  # two first visitors of one split load it once
         return _dataset(name)
 

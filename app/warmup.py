@@ -10,18 +10,22 @@ visitor after a start does not wait for them; ``app/studio.py`` shows a note unt
 
 import gc
 
-import matplotlib.backends.backend_agg  # noqa: F401  - the toy panels
-import matplotlib.figure  # noqa: F401
-import pandas  # noqa: F401  - st.table / st.dataframe
-import plotly.graph_objects  # noqa: F401
-import plotly.subplots  # noqa: F401
-import pyarrow  # noqa: F401  - Streamlit's dataframe serialisation
-
 from app import compute
-from hypermaml.memory import keep_freed_memory
+
+# The worker processes start first, in the background (none without HYPERMAML_STUDIO_WORKERS): their fork
+# server imports torch and loads the models on the other core while this process imports the rest.
+compute.warm_up()
+
+import matplotlib.backends.backend_agg  # noqa: E402, F401  - the toy panels
+import matplotlib.figure  # noqa: E402, F401
+import pandas  # noqa: E402, F401  - st.table / st.dataframe
+import plotly.graph_objects  # noqa: E402, F401
+import plotly.subplots  # noqa: E402, F401
+import pyarrow  # noqa: E402, F401  - Streamlit's dataframe serialisation
+
+from hypermaml.memory import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()  # every new task allocates and frees the same buffers: keep them in the process
-compute.warm_up()  # the worker processes start now, in the background (none without HYPERMAML_STUDIO_WORKERS)
 
 # Everything imported so far lives as long as the server: keep it out of the garbage collector's full passes,
 # which otherwise walk these millions of objects while every visitor's thread waits for the interpreter lock.

@@ -147,7 +147,9 @@ def markdown(report: dict) -> str:
     if "server_peak_rss_mb" in report:
         lines += [
             "",
-            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_rss_mb']:.0f} MB.",
+            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_pss_mb']:.0f} MB "
+            f"proportional set size (shared pages counted once; each process's own peak resident size, summed: "
+            f"{report['server_peak_rss_mb']:.0f} MB).",
         ]
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -101,12 +102,56 @@ def studio(url: str | None, report: dict):
         yield url
         return
     proc, started_url = start_server()
+    sampler = PssSampler(proc.pid)
     try:
         yield started_url
         report["server_peak_rss_mb"] = round(peak_rss_mb(proc.pid), 1)
+        report.update(sampler.stop())
     finally:
+        sampler.stop()
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+class PssSampler:
+    """Samples, every ``every`` seconds in a thread, the proportional set size (PSS: each process's private
+    pages plus its share of the pages it shares, so the sum over processes counts a shared page once) of the
+    server and all its descendants, and keeps the largest sum seen: what the studio costs the machine."""
+
+    def __init__(self, pid: int, every: float = 0.25) -> None:
+        self.pid, self.every = pid, every
+        self.peak, self.at_peak = 0.0, {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.every):
+            sizes = {}
+            for proc in [self.pid, *children(self.pid)]:
+                try:
+                    sizes[proc] = pss_mb(proc)
+                except (FileNotFoundError, ProcessLookupError):  # ended meanwhile
+                    pass
+            total = sum(sizes.values())
+            if total > self.peak:
+                self.peak, self.at_peak = total, sizes
+
+    def stop(self) -> dict:
+        self._done.set()
+        self._thread.join()
+        return {
+            "server_peak_pss_mb": round(self.peak, 1),
+            "pss_at_peak_mb": [round(v, 1) for v in self.at_peak.values()],
+        }
+
+
+def pss_mb(pid: int) -> float:
+    """A process's proportional set size in MB (Linux's /proc/PID/smaps_rollup)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -408,7 +453,9 @@ def markdown(report: dict) -> str:
     if "server_peak_rss_mb" in report:
         lines += [
             "",
-            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_rss_mb']:.0f} MB.",
+            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_pss_mb']:.0f} MB "
+            f"proportional set size (shared pages counted once; each process's own peak resident size, summed: "
+            f"{report['server_peak_rss_mb']:.0f} MB).",
         ]
     return "\n".join(lines)
 

@@ -21,6 +21,12 @@ if "HYPERMAML_STUDIO_DIR" not in os.environ:
     import tempfile
 
     os.environ["HYPERMAML_STUDIO_DIR"] = tempfile.mkdtemp(prefix="hypermaml-studio-tests-")
+# Likewise the decoded splits the studio maps from files (hypermaml.data.byte_images), shared by this run's
+# processes (pytest-xdist's workers inherit the variable).
+if "HYPERMAML_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["HYPERMAML_CACHE"] = tempfile.mkdtemp(prefix="hypermaml-cache-tests-")
 
 # Two torch threads at most, shared out among pytest-xdist's workers (PYTEST_XDIST_WORKER_COUNT): two workers
 # of two threads each on two cores oversubscribe them, and OpenMP's spinning threads then slow the many

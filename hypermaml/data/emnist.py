@@ -21,8 +21,9 @@ BYCLASS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # th
 
 
 def _invert(tiles: np.ndarray) -> torch.Tensor:
-    """(N, 28, 28) uint8 white-on-black -> (N, 1, 28, 28) float dark-on-light."""
-    return 1.0 - torch.from_numpy(tiles).float().div_(255.0)[:, None]
+    """(N, 28, 28) uint8 white-on-black -> (N, 1, 28, 28) float dark-on-light (in place: one float copy at a
+    time; ``(-v) + 1`` is bit for bit ``1 - v``)."""
+    return torch.from_numpy(tiles).float().div_(255.0).neg_().add_(1.0)[:, None]
 
 
 def load_emnist(root: str | os.PathLike | None = None, classes: list[int] | None = None) -> LabelledImages:
