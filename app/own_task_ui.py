@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from app.drawing_pen import PEN_JS
 from app.task_zip import QUERIES_FOLDER, add_zip_to_task, read_task_zip, zip_class_count_error
 from app.user_task import (
     MAX_UPLOAD_BYTES,
@@ -368,49 +369,15 @@ button { font: inherit; font-size: 0.9rem; padding: 0.3rem 0.8rem; border-radius
 button.add { background: var(--st-primary-color, #ff4b4b); border-color: transparent; color: #fff; }
 .msg { font-size: 0.85rem; opacity: 0.75; }
 """
-CANVAS_JS = """
+CANVAS_JS = (
+    PEN_JS
+    + """
 export default function (component) {
   const { parentElement, setStateValue } = component;
   const canvas = parentElement.querySelector("canvas");
   const msg = parentElement.querySelector(".msg");
-  const ctx = canvas.getContext("2d");
-  const SIZE = canvas.width, WIDTH = 18;  // 280 px, strokes of 18: about 2 px at the models' 28 px
-  const blank = () => {
-    ctx.fillStyle = "#ffffff";
-    ctx.fillRect(0, 0, SIZE, SIZE);
-    canvas.dataset.empty = "1";
-  };
-  if (!canvas.dataset.ready) { blank(); canvas.dataset.ready = "1"; }  // a rerun keeps what is drawn
-  const at = (e) => {
-    const r = canvas.getBoundingClientRect();
-    return [((e.clientX - r.left) * SIZE) / r.width, ((e.clientY - r.top) * SIZE) / r.height];
-  };
-  let last = null;
-  canvas.onpointerdown = (e) => {
-    e.preventDefault();
-    canvas.setPointerCapture(e.pointerId);
-    last = at(e);
-    ctx.fillStyle = "#000000";
-    ctx.beginPath();
-    ctx.arc(last[0], last[1], WIDTH / 2, 0, 2 * Math.PI);
-    ctx.fill();
-    canvas.dataset.empty = "";
-    msg.textContent = "";
-  };
-  canvas.onpointermove = (e) => {
-    if (!last) return;
-    const p = at(e);
-    ctx.strokeStyle = "#000000";
-    ctx.lineWidth = WIDTH;
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.beginPath();
-    ctx.moveTo(last[0], last[1]);
-    ctx.lineTo(p[0], p[1]);
-    ctx.stroke();
-    last = p;
-  };
-  canvas.onpointerup = canvas.onpointercancel = () => { last = null; };
+  // strokes of 18 on the 280 px canvas: about 2 px at the models' 28 px
+  const blank = attachPen(canvas, 18, () => { msg.textContent = ""; });
   parentElement.querySelector(".clear").onclick = () => { blank(); msg.textContent = ""; };
   parentElement.querySelector(".add").onclick = () => {
     if (canvas.dataset.empty) { msg.textContent = "Draw something first."; return; }
@@ -421,3 +388,4 @@ export default function (component) {
   };
 }
 """
+)

@@ -19,6 +19,7 @@ from PIL import Image
 
 import hypermaml as hm
 from app import resources
+from app.drawing_pen import PEN_JS
 from app.store import QUERIES, NotFound, RoomSnapshot, Store, StoreError
 from app.user_task import (
     N_WAY,
@@ -228,16 +229,16 @@ button.add { flex: 1; background: var(--st-primary-color, #ff4b4b); border-color
 # The drawing is sent with an id and stays on the pad until the page confirms that id (``data.done``): a drawing
 # sent while the connection is down, or refused, is still there to send again. The page's answer (``data.msg``,
 # shown once per ``data.msgId``) appears under the button, where a phone's screen still shows it.
-PAD_JS = """
+PAD_JS = (
+    PEN_JS
+    + """
 export default function (component) {
   const { parentElement, setStateValue, data } = component;
   const canvas = parentElement.querySelector("canvas");
   const msg = parentElement.querySelector(".msg");
   const add = parentElement.querySelector(".add");
-  const ctx = canvas.getContext("2d");
-  const SIZE = canvas.width, WIDTH = 20;
-  const blank = () => { ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, SIZE, SIZE); canvas.dataset.empty = "1"; };
-  if (!canvas.dataset.ready) { blank(); canvas.dataset.ready = "1"; }
+  const say = (text) => { msg.textContent = text; msg.className = "msg"; };
+  const blank = attachPen(canvas, 20, () => say(""));
   add.textContent = (data && data.label) || "Add";
   if (data && data.done && data.done === canvas.dataset.pending) { blank(); canvas.dataset.pending = ""; }
   if (data && data.msg && String(data.msgId) !== msg.dataset.shown) {  // the page's word on the last drawing
@@ -245,28 +246,6 @@ export default function (component) {
     msg.className = "msg " + (data.kind === "error" ? "err" : "ok");
     msg.dataset.shown = String(data.msgId);
   }
-  const say = (text) => { msg.textContent = text; msg.className = "msg"; };
-  const at = (e) => {
-    const r = canvas.getBoundingClientRect();
-    return [((e.clientX - r.left) * SIZE) / r.width, ((e.clientY - r.top) * SIZE) / r.height];
-  };
-  let last = null;
-  canvas.onpointerdown = (e) => {
-    e.preventDefault();
-    canvas.setPointerCapture(e.pointerId);
-    last = at(e);
-    ctx.fillStyle = "#000";
-    ctx.beginPath(); ctx.arc(last[0], last[1], WIDTH / 2, 0, 2 * Math.PI); ctx.fill();
-    canvas.dataset.empty = ""; say("");
-  };
-  canvas.onpointermove = (e) => {
-    if (!last) return;
-    const p = at(e);
-    Object.assign(ctx, { strokeStyle: "#000", lineWidth: WIDTH, lineCap: "round", lineJoin: "round" });
-    ctx.beginPath(); ctx.moveTo(last[0], last[1]); ctx.lineTo(p[0], p[1]); ctx.stroke();
-    last = p;
-  };
-  canvas.onpointerup = canvas.onpointercancel = () => { last = null; };
   parentElement.querySelector(".clear").onclick = () => { blank(); canvas.dataset.pending = ""; say(""); };
   add.onclick = () => {
     if (canvas.dataset.empty) { say("Draw something first."); return; }
@@ -277,6 +256,7 @@ export default function (component) {
   };
 }
 """
+)
 
 
 def drawing_pad():

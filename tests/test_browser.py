@@ -169,6 +169,40 @@ def test_bad_uploads_in_a_real_browser_are_named_and_lose_nothing(studio_url, tm
         browser.close()
 
 
+def test_a_drawing_on_the_own_task_page_becomes_a_picture_of_the_chosen_class(studio_url, tmp_path):
+    """The own-task pad (app/drawing_pen.py's pen, shared with the Classroom's): an empty pad is refused, a stroke
+    drawn with the mouse is added to the first class, and the pad is blank again for the next one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1024, "height": 1400})
+        page.goto(studio_url + "own_task")
+        page.wait_for_selector('[data-testid="stFileUploader"]', timeout=120_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+        page.get_by_role("tab", name="Draw").click()
+        canvas = page.locator("canvas").first
+        canvas.wait_for(timeout=60_000)
+        add = page.get_by_role("button", name="Add drawing")
+        add.click()
+        page.get_by_text("Draw something first.").wait_for(timeout=10_000)
+        box = canvas.bounding_box()
+        x0, y0, w = box["x"], box["y"], box["width"]
+        page.mouse.move(x0 + 0.3 * w, y0 + 0.2 * w)
+        page.mouse.down()
+        for t in range(12):
+            page.mouse.move(x0 + (0.3 + 0.04 * t) * w, y0 + (0.2 + 0.05 * t) * w)
+        page.mouse.up()
+        assert canvas.evaluate("c => c.dataset.empty") == ""
+        add.click()
+        page.get_by_text("Added drawing-1.png to").wait_for(timeout=60_000)  # on the Draw tab, still open
+        assert page.get_by_text("1 image(s)").count() >= 1
+        assert canvas.evaluate("c => c.dataset.empty") == "1"  # blank again for the next drawing
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(tmp_path / "own_task_drawn_1024.png"))
+        browser.close()
+
+
 def test_a_link_with_settings_shows_the_numbers_of_the_same_settings_clicked_and_survives_page_switches(studio_url, tmp_path):
     """A teacher's link opened by a student: the same numbers as setting the controls by hand, which write that
     same link; the settings survive a trip to another page; the Link button shows the address; a bad value in a

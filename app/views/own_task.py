@@ -263,10 +263,14 @@ def draw_tab() -> None:
         refusals_here(start)
 
 
+# The tabs keep their state (a key and on_change="rerun"): the drawing, photo or upload that reruns the page
+# leaves the visitor on the tab they were using, not on the first one.
 if read_only:  # its classes stay as saved: only ways to add queries
-    tab_draw, tab_camera = st.tabs(["Draw a query", "Photograph a query"])
+    tab_draw, tab_camera = st.tabs(["Draw a query", "Photograph a query"], key="own_add_tabs_ro", on_change="rerun")
 else:
-    tab_upload, tab_zip, tab_camera, tab_draw = st.tabs(["Upload per class", "One zip", "Camera", "Draw"])
+    tab_upload, tab_zip, tab_camera, tab_draw = st.tabs(
+        ["Upload per class", "One zip", "Camera", "Draw"], key="own_add_tabs", on_change="rerun"
+    )
     with tab_upload:
         upload_tab()
     with tab_zip:
