@@ -27,7 +27,7 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from benchmarks.studio_speed import studio
+from benchmarks.studio_speed import memory_sentence, studio
 
 
 class Session:
@@ -145,12 +145,7 @@ def markdown(report: dict) -> str:
             f"{r['pages']['toy']['p95_s']} / {r['pages']['episodes']['p95_s']} | {r['errors']} |"
         )
     if "server_peak_rss_mb" in report:
-        lines += [
-            "",
-            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_pss_mb']:.0f} MB "
-            f"proportional set size (shared pages counted once; each process's own peak resident size, summed: "
-            f"{report['server_peak_rss_mb']:.0f} MB).",
-        ]
+        lines += ["", memory_sentence(report)]
     return "\n".join(lines)
 
 

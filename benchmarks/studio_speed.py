@@ -451,13 +451,17 @@ def markdown(report: dict) -> str:
         lines += ["", "| visitors at once | changes timed | p50 (s) | p95 (s) | errors |", "|---|---|---|---|---|"]
         lines += [f"| {r['visitors']} | {r['changes']} | {r['p50_s']} | {r['p95_s']} | {r['errors']} |" for r in report["load"]]
     if "server_peak_rss_mb" in report:
-        lines += [
-            "",
-            f"Server peak memory over the whole run, its worker processes included: {report['server_peak_pss_mb']:.0f} MB "
-            f"proportional set size (shared pages counted once; each process's own peak resident size, summed: "
-            f"{report['server_peak_rss_mb']:.0f} MB).",
-        ]
+        lines += ["", memory_sentence(report)]
     return "\n".join(lines)
+
+
+def memory_sentence(report: dict) -> str:
+    """The server's peak memory as the studio benchmarks report it (a started server's ``studio()`` report)."""
+    return (
+        f"Server peak memory over the whole run, its worker processes included: {report['server_peak_pss_mb']:.0f} MB "
+        f"proportional set size (shared pages counted once; each process's own peak resident size, summed: "
+        f"{report['server_peak_rss_mb']:.0f} MB)."
+    )
 
 
 def main() -> None:

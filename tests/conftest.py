@@ -125,3 +125,31 @@ def image_episode(n_way: int = 3, n_shot: int = 2, n_query: int = 4, seed: int =
 @pytest.fixture
 def episode() -> hm.Episode:
     return image_episode()
+
+
+def stroke_png(seed: int) -> bytes:
+    """A dark stroke on light paper as PNG bytes, different for every seed (a student's picture)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    arr = np.full((40, 40), 255, np.uint8)
+    r, c = rng.integers(2, 30, 2)
+    arr[r : r + 8, c : c + 3] = 0
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def page_store(tmp_path, monkeypatch):
+    """The store a studio page uses: a SQLite file of this test's own (the page caches one store per URL)."""
+    monkeypatch.delenv("HYPERMAML_STUDIO_DB", raising=False)
+    monkeypatch.setenv("HYPERMAML_STUDIO_DIR", str(tmp_path / "studio"))
+    from app.store import Store, url_from_env
+
+    s = Store.from_url(url_from_env())
+    yield s
+    s.close()

@@ -17,33 +17,16 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app.store import QUERIES, Store
+from tests.conftest import stroke_png as png
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "studio.py")
 LAN = "http://192.168.1.20:8501/room"  # a student's phone reaching the teacher's computer over the network
 NAMES = ["circle", "cross", "line", "wave", "dot"]
 
 
-def png(seed: int) -> bytes:
-    """A dark stroke on light paper, different for every seed."""
-    rng = np.random.default_rng(seed)
-    arr = np.full((40, 40), 255, np.uint8)
-    r, c = rng.integers(2, 30, 2)
-    arr[r : r + 8, c : c + 3] = 0
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    """The store the page uses: a SQLite file of this test's own (the page caches one store per URL)."""
-    monkeypatch.delenv("HYPERMAML_STUDIO_DB", raising=False)
-    monkeypatch.setenv("HYPERMAML_STUDIO_DIR", str(tmp_path / "studio"))
-    from app.store import url_from_env
-
-    s = Store.from_url(url_from_env())
-    yield s
-    s.close()
+def store(page_store):
+    return page_store
 
 
 def page(query: dict | None = None, url: str = LAN) -> AppTest:

@@ -4,15 +4,14 @@ with the three methods' predictions. Screenshots go to $STUDIO_SCREENSHOTS (defa
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.conftest import stroke_png as png
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, studio_url  # noqa: F401 - studio_url is the server fixture
 
 NAMES = ["circle", "cross", "line", "wave", "dot"]
@@ -27,16 +26,6 @@ def studio_dir(tmp_path_factory):
         mp.delenv("HYPERMAML_STUDIO_DB", raising=False)
         mp.setenv("HYPERMAML_STUDIO_DIR", str(folder))
         yield folder
-
-
-def png(seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    arr = np.full((40, 40), 255, np.uint8)
-    r, c = rng.integers(2, 30, 2)
-    arr[r : r + 8, c : c + 3] = 0
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def settled(page, ready: str) -> None:

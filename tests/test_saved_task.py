@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.store import NotFound, Store
+from app.store import NotFound
 from app.user_task import Picture
 from tests.test_own_task import full_task, png
 
@@ -23,15 +23,8 @@ EDITING = ("own_save", "own_update", "own_delete")
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    """The store the page uses: a SQLite file of this test's own (the page caches one store per URL)."""
-    monkeypatch.delenv("HYPERMAML_STUDIO_DB", raising=False)
-    monkeypatch.setenv("HYPERMAML_STUDIO_DIR", str(tmp_path / "studio"))
-    from app.store import url_from_env
-
-    s = Store.from_url(url_from_env())
-    yield s
-    s.close()
+def store(page_store):
+    return page_store
 
 
 def page(query: dict | None = None, task=None) -> AppTest:
