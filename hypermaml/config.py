@@ -196,6 +196,9 @@ class TrainConfig:
     episodes_per_epoch: int = _f(500, min=1)  # counted in episodes, not optimiser steps
     meta_batch: int = _f(4, min=1)  # episodes averaged into one optimiser step
     lr: float = _f(1e-3, gt=0)  # Adam, outer loop
+    # "constant": lr throughout; "cosine": from lr down to 0 along a half cosine over all epochs * steps (the
+    # step's learning rate is a function of the step alone, so a resumed run continues the same curve)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     n_query: int = _f(15, min=1)  # query examples per class in training episodes
     val_episodes: int = _f(100, min=0)  # 0 disables validation
     seed: int = _f(0, min=0)

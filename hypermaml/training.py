@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,6 +137,9 @@ def meta_train(
         loss_sum = acc_sum = 0.0
         bar = progress_bar(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", progress and lead)
         for step in bar:
+            if cfg.lr_schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_lr(cfg.lr, epoch * steps_per_epoch + step, total_steps)
             optimizer.zero_grad(set_to_none=True)
             episodes = [
                 augment_episode(sampler.sample(generator).to(device), cfg.augment, generator) for _ in range(cfg.meta_batch)
@@ -202,6 +206,12 @@ def meta_train(
     best_record = next((r for r in history if r["epoch"] == best["epoch"]), {})
     model.metrics = train_metrics(cfg, history, best["epoch"], best["val"], best_record.get("val_ci95"), world_size)
     return TrainResult(history=history, best_epoch=best["epoch"], best_val=best["val"])
+
+
+def cosine_lr(lr: float, step: int, total_steps: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) of ``total_steps`` under ``lr_schedule = "cosine"``:
+    ``lr`` at the first step, falling along a half cosine towards 0 after the last."""
+    return 0.5 * lr * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
 
 
 def distributed_context() -> tuple[int, int]:

@@ -48,22 +48,26 @@ class Interrupt(Exception):
     pass
 
 
-def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, schedule):
+    from dataclasses import replace
+
+    cfg = replace(CFG, lr_schedule=schedule)
     sampler = ToyTaskSampler(3, 5)
     straight = fresh_model()
-    hm.meta_train(straight, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "a", progress=False)
+    hm.meta_train(straight, sampler, cfg, val_sampler=sampler, run_dir=tmp_path / "a", progress=False)
 
     def crash_in_epoch_three(step, total, loss, acc):
-        if step == 2 * (CFG.episodes_per_epoch // CFG.meta_batch) + 3:
+        if step == 2 * (cfg.episodes_per_epoch // cfg.meta_batch) + 3:
             raise Interrupt
 
     interrupted = fresh_model()
     with pytest.raises(Interrupt):
         hm.meta_train(
-            interrupted, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "b", progress=False, on_step=crash_in_epoch_three
+            interrupted, sampler, cfg, val_sampler=sampler, run_dir=tmp_path / "b", progress=False, on_step=crash_in_epoch_three
         )
     resumed = fresh_model()  # a new process would start from a fresh model too
-    result = hm.meta_train(resumed, sampler, CFG, val_sampler=sampler, run_dir=tmp_path / "b", resume=True, progress=False)
+    result = hm.meta_train(resumed, sampler, cfg, val_sampler=sampler, run_dir=tmp_path / "b", resume=True, progress=False)
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     for key, value in straight.state_dict().items():
         assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
@@ -82,3 +86,20 @@ def test_on_step_reports_every_optimiser_step():
         on_step=lambda s, t, loss, acc: seen.append((s, t)),
     )
     assert seen == [(i, 8) for i in range(1, 9)]
+
+
+def test_the_cosine_schedule_falls_from_lr_to_zero_and_changes_training():
+    from hypermaml.training import cosine_lr
+
+    rates = [cosine_lr(0.01, step, 100) for step in range(101)]
+    assert rates[0] == 0.01 and rates[50] == pytest.approx(0.005) and rates[100] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    sampler = ToyTaskSampler(3, 5)
+    from dataclasses import replace
+
+    models = {}
+    for schedule in ("constant", "cosine"):
+        models[schedule] = fresh_model()
+        hm.meta_train(models[schedule], sampler, replace(CFG, val_episodes=0, lr_schedule=schedule), progress=False)
+    constant, cosine = models["constant"].state_dict(), models["cosine"].state_dict()
+    assert any(not torch.equal(constant[k], cosine[k]) for k in constant)
