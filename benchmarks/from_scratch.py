@@ -1,0 +1,133 @@
+"""Rows trained from scratch, one run per seed: validation, test and their spread, next to the shipped checkpoint.
+
+    .venv/bin/python -m benchmarks.from_scratch                  # every runs/scratch/<config>/seed<S>/ found
+    .venv/bin/python -m benchmarks.from_scratch --save --readme  # also docs/from_scratch.json and the README table
+
+Reads the run folders ``scripts/train_seeds.sh CONFIG SEEDS...`` writes (``runs/scratch/<config>/seed<S>/``:
+``metrics.jsonl``, ``best.pt``). For each run: the epochs it ran of the config's, its best EMNIST-validation
+accuracy and the epoch of it (the checkpoint kept), and that checkpoint's EMNIST-test accuracy with each query
+classified alone (600 episodes, seed 0, mean ± 95% interval), the shipped checkpoints' protocol. Per config:
+mean ± standard deviation over the seeds of validation and test, and the shipped checkpoint's validation and
+test for comparison; "ship?" says whether the best seed's validation reaches the shipped one's (the rule by
+which a from-scratch checkpoint would replace it). Runs still training are reported as far as they got.
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import hypermaml as hm
+from hypermaml.data import load_split
+from hypermaml.episodes import EpisodeSampler
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "scratch"
+START, END = "<!-- from-scratch:start -->", "<!-- from-scratch:end -->"
+
+
+def test_alone(checkpoint: Path, episodes: int) -> dict:
+    model = hm.load(checkpoint)
+    data = load_split("emnist-test")
+    sampler = EpisodeSampler(data.x, data.y, model.config.n_way, model.config.n_shot, 15, data.class_names)
+    result = hm.evaluate(model, sampler, episodes, seed=0, query_batch=1)
+    return {"mean": result.mean, "ci95": result.ci95}
+
+
+def run_report(run_dir: Path, episodes: int) -> dict | None:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines() if (run_dir / "metrics.jsonl").is_file() else []
+    history = [json.loads(line) for line in lines]
+    if not history or not (run_dir / "best.pt").is_file():
+        return None
+    config = json.loads((run_dir / "run_config.json").read_text())
+    best = max((h for h in history if h.get("val_mean") is not None), key=lambda h: h["val_mean"])
+    report = {
+        "seed": int(run_dir.name.removeprefix("seed")),
+        "epochs_run": len(history),
+        "epochs": config["train"]["epochs"],
+        "best_val": best["val_mean"],
+        "best_epoch": best["epoch"],
+        "train_minutes_to_best": sum(h["seconds"] for h in history if h["epoch"] <= best["epoch"]) / 60,
+    }
+    if episodes:
+        report["test"] = test_alone(run_dir / "best.pt", episodes)
+    return report
+
+
+def shipped(config: str) -> dict | None:
+    path = ROOT / "pretrained" / f"{config}.pt"
+    if not path.is_file():
+        return None
+    metrics = hm.load(path).metrics
+    return {
+        "val": metrics.get("val_mean"),
+        "test_mean": metrics.get("test_accuracy_alone"),
+        "test_ci95": metrics.get("test_ci95_alone"),
+    }
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f} (1 seed)"
+    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f} ({len(values)} seeds)"
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    lines = [
+        "| config | seed | epochs run | best validation (%) | at epoch (training min) | test, one at a time (%) |",
+        "|---|---|---|---|---|---|",
+    ]
+    summary = [
+        "",
+        "| config | validation over seeds (%) | test over seeds (%) | shipped: validation / test (%) | ship? |",
+        "|---|---|---|---|---|",
+    ]
+    for config, row in rows.items():
+        for run in row["runs"]:
+            test = f"{100 * run['test']['mean']:.2f} ± {100 * run['test']['ci95']:.2f}" if "test" in run else ""
+            lines.append(
+                f"| {config} | {run['seed']} | {run['epochs_run']} of {run['epochs']} | {100 * run['best_val']:.2f} | "
+                f"{run['best_epoch']} ({run['train_minutes_to_best']:.0f}) | {test} |"
+            )
+        vals = [r["best_val"] for r in row["runs"]]
+        tests = [r["test"]["mean"] for r in row["runs"] if "test" in r]
+        ship = row["shipped"] or {}
+        shipped_text = (
+            f"{100 * ship['val']:.2f} / {100 * ship['test_mean']:.2f} ± {100 * ship['test_ci95']:.2f}"
+            if ship.get("val") is not None and ship.get("test_mean") is not None
+            else "—"
+        )
+        verdict = "—" if ship.get("val") is None else ("yes" if max(vals) >= ship["val"] else "no: validation below the shipped")
+        summary.append(f"| {config} | {mean_std(vals)} | {mean_std(tests) if tests else ''} | {shipped_text} | {verdict} |")
+    return "\n".join(lines + summary)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=RUNS, help="folder of <config>/seed<S>/ run folders")
+    parser.add_argument("--test-episodes", type=int, default=600, help="0: validation only")
+    parser.add_argument("--save", action="store_true", help="write docs/from_scratch.json")
+    parser.add_argument("--readme", action="store_true", help="write the table into the pages' from-scratch block")
+    args = parser.parse_args()
+    rows: dict[str, dict] = {}
+    for config_dir in sorted(p for p in args.runs.iterdir() if p.is_dir()):
+        runs = [r for r in (run_report(d, args.test_episodes) for d in sorted(config_dir.glob("seed*"))) if r]
+        if runs:
+            rows[config_dir.name] = {"runs": runs, "shipped": shipped(config_dir.name)}
+    table = markdown(rows)
+    print(table)
+    if args.save:
+        (ROOT / "docs" / "from_scratch.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if args.readme:
+        from benchmarks.readme import replace_block
+
+        command = "`.venv/bin/python -m benchmarks.from_scratch --save --readme`"
+        replace_block("\n".join([START, "", f"Made by {command} from the run folders:", "", table, "", END]), START, END)
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
