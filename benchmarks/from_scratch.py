@@ -7,9 +7,10 @@ Reads the run folders ``scripts/train_seeds.sh CONFIG SEEDS...`` writes (``runs/
 ``metrics.jsonl``, ``best.pt``). For each run: the epochs it ran of the config's, its best EMNIST-validation
 accuracy and the epoch of it (the checkpoint kept), and that checkpoint's EMNIST-test accuracy with each query
 classified alone (600 episodes, seed 0, mean ± 95% interval), the shipped checkpoints' protocol. Per config:
-mean ± standard deviation over the seeds of validation and test, and the shipped checkpoint's validation and
-test for comparison; "ship?" says whether the best seed's validation reaches the shipped one's (the rule by
-which a from-scratch checkpoint would replace it). Runs still training are reported as far as they got.
+mean ± standard deviation over the seeds that finished their epochs, of validation and test, and the shipped
+checkpoint's validation and test for comparison; "ship?" says whether the best finished seed's validation
+reaches the shipped one's (the rule by which a from-scratch checkpoint would replace it). Runs still training
+are listed as far as they got and left out of the means.
 Last line: one JSON object.
 """
 
@@ -26,7 +27,8 @@ from hypermaml.episodes import EpisodeSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "scratch"
-START, END = "<!-- from-scratch:start -->", "<!-- from-scratch:end -->"
+START, END = "<!-- from-scratch:start -->", "<!-- from-scratch:end -->"  # docs/reproduce.md: every seed
+SUMMARY_START, SUMMARY_END = "<!-- from-scratch-summary:start -->", "<!-- from-scratch-summary:end -->"  # README
 
 
 def test_alone(checkpoint: Path, episodes: int) -> dict:
@@ -75,15 +77,17 @@ def mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f} ({len(values)} seeds)"
 
 
-def markdown(rows: dict[str, dict]) -> str:
+def markdown(rows: dict[str, dict]) -> tuple[str, str]:
+    """(every seed's table, the summary table over seeds)."""
     lines = [
         "| config | seed | epochs run | best validation (%) | at epoch (training min) | test, one at a time (%) |",
         "|---|---|---|---|---|---|",
     ]
     summary = [
         "",
-        "| config | validation over seeds (%) | test over seeds (%) | shipped: validation / test (%) | ship? |",
-        "|---|---|---|---|---|",
+        "| config | validation over finished seeds (%) | test over finished seeds (%) | still training | "
+        "shipped: validation / test (%) | ship? |",
+        "|---|---|---|---|---|---|",
     ]
     for config, row in rows.items():
         for run in row["runs"]:
@@ -92,17 +96,25 @@ def markdown(rows: dict[str, dict]) -> str:
                 f"| {config} | {run['seed']} | {run['epochs_run']} of {run['epochs']} | {100 * run['best_val']:.2f} | "
                 f"{run['best_epoch']} ({run['train_minutes_to_best']:.0f}) | {test} |"
             )
-        vals = [r["best_val"] for r in row["runs"]]
-        tests = [r["test"]["mean"] for r in row["runs"] if "test" in r]
+        finished = [r for r in row["runs"] if r["epochs_run"] >= r["epochs"]]  # a run still training is not a seed yet
+        training = ", ".join(f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if r not in finished)
+        vals = [r["best_val"] for r in finished]
+        tests = [r["test"]["mean"] for r in finished if "test" in r]
         ship = row["shipped"] or {}
         shipped_text = (
             f"{100 * ship['val']:.2f} / {100 * ship['test_mean']:.2f} ± {100 * ship['test_ci95']:.2f}"
             if ship.get("val") is not None and ship.get("test_mean") is not None
             else "—"
         )
-        verdict = "—" if ship.get("val") is None else ("yes" if max(vals) >= ship["val"] else "no: validation below the shipped")
-        summary.append(f"| {config} | {mean_std(vals)} | {mean_std(tests) if tests else ''} | {shipped_text} | {verdict} |")
-    return "\n".join(lines + summary)
+        if ship.get("val") is None or not vals:
+            verdict = "—"
+        else:
+            verdict = "yes" if max(vals) >= ship["val"] else "no: validation below the shipped"
+        summary.append(
+            f"| {config} | {mean_std(vals) if vals else 'none finished'} | {mean_std(tests) if tests else ''} | "
+            f"{training or 'none'} | {shipped_text} | {verdict} |"
+        )
+    return "\n".join(lines), "\n".join(summary[1:])
 
 
 def main() -> None:
@@ -117,15 +129,17 @@ def main() -> None:
         runs = [r for r in (run_report(d, args.test_episodes) for d in sorted(config_dir.glob("seed*"))) if r]
         if runs:
             rows[config_dir.name] = {"runs": runs, "shipped": shipped(config_dir.name)}
-    table = markdown(rows)
-    print(table)
+    seeds, summary = markdown(rows)
+    print(seeds + "\n\n" + summary)
     if args.save:
         (ROOT / "docs" / "from_scratch.json").write_text(json.dumps(rows, indent=2) + "\n")
     if args.readme:
         from benchmarks.readme import replace_block
 
-        command = "`.venv/bin/python -m benchmarks.from_scratch --save --readme`"
-        replace_block("\n".join([START, "", f"Made by {command} from the run folders:", "", table, "", END]), START, END)
+        made = "Made by `.venv/bin/python -m benchmarks.from_scratch --save --readme` from the run folders"
+        both = seeds + "\n\n" + summary
+        replace_block("\n".join([START, "", made + ":", "", both, "", END]), START, END)
+        replace_block("\n".join([SUMMARY_START, "", summary, "", made + ".", "", SUMMARY_END]), SUMMARY_START, SUMMARY_END)
     print(json.dumps(rows))
 
 

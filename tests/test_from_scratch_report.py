@@ -1,0 +1,51 @@
+"""benchmarks/from_scratch.py and benchmarks/paired.py: what the README's seed and paired tables are made of."""
+
+import numpy as np
+import pytest
+
+from benchmarks.from_scratch import markdown
+from benchmarks.paired import paired
+
+
+def run(seed, epochs_run, val, test=None, epochs=40):
+    report = {"seed": seed, "epochs_run": epochs_run, "epochs": epochs, "best_val": val, "best_epoch": epochs_run}
+    report["train_minutes_to_best"] = 10.0
+    if test is not None:
+        report["test"] = {"mean": test, "ci95": 0.008}
+    return report
+
+
+def test_runs_still_training_are_listed_but_left_out_of_the_mean_over_seeds():
+    rows = {
+        "omniglot_emnist_hypermaml_1shot": {
+            "runs": [run(0, 40, 0.80, 0.83), run(1, 40, 0.78, 0.82), run(2, 3, 0.60, 0.70)],
+            "shipped": {"val": 0.81, "test_mean": 0.8273, "test_ci95": 0.0076},
+        }
+    }
+    seeds, summary = markdown(rows)
+    assert seeds.count("| omniglot_emnist_hypermaml_1shot |") == 3 and "3 of 40" in seeds
+    line = summary.splitlines()[-1]
+    assert "79.00 ± 1.41 (2 seeds)" in line and "82.50 ± 0.71 (2 seeds)" in line  # seeds 0 and 1 only
+    assert "seed 2 at epoch 3" in line and "no: validation below the shipped" in line
+    rows["omniglot_emnist_hypermaml_1shot"]["runs"][1] = run(1, 40, 0.82, 0.84)
+    assert markdown(rows)[1].splitlines()[-1].endswith("| yes |")  # a finished seed reaching the shipped validation
+
+
+def test_nothing_finished_says_so_and_ships_nothing():
+    rows = {
+        "omniglot_emnist_protonet_1shot": {
+            "runs": [run(0, 7, 0.76)],
+            "shipped": {"val": 0.79, "test_mean": 0.84, "test_ci95": 0.0076},
+        }
+    }
+    line = markdown(rows)[1].splitlines()[-1]
+    assert "none finished" in line and "seed 0 at epoch 7" in line and line.endswith("| — |")
+
+
+def test_a_paired_difference_is_taken_episode_by_episode():
+    a = np.array([1.0, 0.8, 0.6, 1.0])
+    b = np.array([0.8, 0.8, 0.4, 1.0])
+    result = paired(a, b)
+    assert result["mean_diff"] == pytest.approx(0.1)
+    assert result["ci95"] == pytest.approx(1.96 * np.std(a - b, ddof=1) / 2)
+    assert (result["a_wins"], result["ties"], result["b_wins"]) == (0.5, 0.5, 0.0)
