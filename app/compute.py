@@ -57,8 +57,11 @@ class Workers:
         # Never a fork of the threaded server: a fork server, a fresh single-threaded interpreter that imports
         # torch and loads the models and EMNIST once (app.worker_preload), forks every worker from itself. The
         # workers only read what it loaded, so those pages stay shared: one copy for all of them, not one each.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["app.worker_preload"])
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["app.worker_preload"])
+        else:  # Windows: a fresh interpreter per worker, each loading what it needs
+            context = multiprocessing.get_context("spawn")
         self._new = lambda: ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker)
         self._executors = [self._new() for _ in range(n)]
         self._busy = [0] * n

@@ -2,6 +2,7 @@
 
     python -m benchmarks.time_to_accuracy                       # HyperMAML 1-shot, then MAML 1-shot, 2 threads
     python -m benchmarks.time_to_accuracy --minutes 15 --save   # also docs/time_to_accuracy.{json,png}
+    python -m benchmarks.time_to_accuracy --minutes 8 --set train.n_query=5 --runs-dir runs/tta   # a recipe change
     python -m benchmarks.time_to_accuracy --from-run runs/scratch/omniglot_emnist_hypermaml_1shot/seed0 \
         --from-run runs/scratch/omniglot_emnist_protonet_1shot/seed0 --save   # curves of runs already made
 
@@ -62,10 +63,13 @@ def test_score(checkpoint: Path, episodes: int) -> dict:
     return {"test_mean_pct": round(100 * result.mean, 2), "test_ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
 
 
-def train_row(config: str, minutes: float, threads: int, seed: int, folder: Path) -> Path:
-    run_dir = folder / config.replace("/", "_")
+def train_row(config: str, minutes: float, threads: int, seed: int, folder: Path, overrides: list[str] = ()) -> Path:
+    """Train ``config`` from scratch for ``minutes`` into ``folder/<config>/seed<S>`` (``overrides``: ``--set``)."""
+    run_dir = folder / config.replace("/", "_") / f"seed{seed}"
     argv = ["train", "--config", config, "--run-dir", str(run_dir), "--threads", str(threads), "--seed", str(seed)]
     argv += ["--max-minutes", str(minutes), "--no-progress", "--set", "train.epochs=1000"]
+    for override in overrides:
+        argv += ["--set", override]
     if cli_main(argv) != 0:
         raise SystemExit(f"training {config} failed")
     return run_dir
@@ -123,6 +127,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=0.79, help="EMNIST-validation accuracy to reach")
     parser.add_argument("--test-episodes", type=int, default=600, help="0: no test score")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="a recipe change for the first row only"
+    )
+    parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--from-run", action="append", type=Path, default=None, help="read this run folder instead")
     parser.add_argument("--save", action="store_true", help="write docs/time_to_accuracy.json and .png")
     parser.add_argument("--redraw", action="store_true", help="only redraw the PNG from the stored JSON")
@@ -137,9 +145,13 @@ def main() -> None:
     if args.from_run:
         runs = [(f"{p.parent.name} ({p.name})", p) for p in args.from_run]
     else:
-        folder = Path(tempfile.mkdtemp(prefix="time_to_accuracy_"))
+        folder = args.runs_dir or Path(tempfile.mkdtemp(prefix="time_to_accuracy_"))
         rows = [args.config, *(args.baseline or ["omniglot_emnist_maml_1shot"])]
-        runs = [(name, train_row(name, args.minutes, args.threads, args.seed, folder)) for name in rows]
+        runs = [
+            (name + (f" ({', '.join(args.set)})" if args.set and i == 0 else ""),
+             train_row(name, args.minutes, args.threads, args.seed, folder, args.set if i == 0 else ()))
+            for i, name in enumerate(rows)
+        ]  # fmt: skip
     reports = [row_report(name, run_dir, args.target, args.test_episodes) for name, run_dir in runs]
     crossed = reports[0]["reached_target_at"]
     if crossed is not None:
