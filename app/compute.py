@@ -154,6 +154,18 @@ def preload() -> None:
     # short: every worker waits for it, and the first visitor's page is drawn in the server meanwhile.
 
 
+def preloaded() -> bool:
+    """Whether this process was forked from the preloaded fork server (a worker), for checks and diagnostics."""
+    import sys
+
+    return "app.worker_preload" in sys.modules
+
+
+def preloaded_models() -> int:
+    """How many times this process's toy models were loaded (1 in a worker: by the fork server, before the fork)."""
+    return toy_models.cache_info().misses
+
+
 def _warm() -> None:
     """A worker's first job: what the toy page needs, at once (already loaded when the fork server preloaded it);
     then, in a thread at low priority, what the first Real episode needs (mapping EMNIST's cached bytes; the

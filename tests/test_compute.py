@@ -86,3 +86,13 @@ def test_two_workers_serve_two_visitors_at_the_same_time(monkeypatch, tmp_path):
     finally:
         compute._workers.shutdown()
         compute._workers = None
+
+
+def test_workers_are_forked_from_a_fork_server_that_loaded_torch_and_the_models_once(one_worker):
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform (the workers are spawned)")
+    assert compute.run(compute.preloaded) is True  # the worker inherited what the fork server loaded
+    assert compute.preloaded() is False  # the server itself never imports the preload
+    assert compute.run(compute.preloaded_models) == 1  # the toy models: loaded once, in the fork server
