@@ -121,7 +121,7 @@ def _title(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="omniglot_emnist_hypermaml_1shot", help="the row timed to the target")
-    parser.add_argument("--baseline", action="append", default=None, help="rows run for the same budget (repeatable)")
+    parser.add_argument("--baseline", action="append", default=None, help="rows run for the same budget (repeatable; none: no baseline)")
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget per row")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -146,7 +146,7 @@ def main() -> None:
         runs = [(f"{p.parent.name} ({p.name})", p) for p in args.from_run]
     else:
         folder = args.runs_dir or Path(tempfile.mkdtemp(prefix="time_to_accuracy_"))
-        rows = [args.config, *(args.baseline or ["omniglot_emnist_maml_1shot"])]
+        rows = [args.config, *(b for b in (args.baseline or ["omniglot_emnist_maml_1shot"]) if b != "none")]
         runs = [
             (name + (f" ({', '.join(args.set)})" if args.set and i == 0 else ""),
              train_row(name, args.minutes, args.threads, args.seed, folder, args.set if i == 0 else ()))
