@@ -121,7 +121,9 @@ def _title(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="omniglot_emnist_hypermaml_1shot", help="the row timed to the target")
-    parser.add_argument("--baseline", action="append", default=None, help="rows run for the same budget (repeatable; none: no baseline)")
+    parser.add_argument(
+        "--baseline", action="append", default=None, help="rows run for the same budget (repeatable; none: no baseline)"
+    )
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget per row")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
