@@ -95,7 +95,8 @@ def main() -> None:
     page.run()
 
 
-# The studio's worker processes (app/compute.py, app/live_training.py) are spawned fresh, and Python's spawn
-# re-imports the parent's main script in them under the name "__mp_main__": they serve no page.
+# The studio's other processes (app/workers.py's fork server, app/live_training.py's trainer) start as fresh
+# interpreters, and Python's spawn re-imports the parent's main script in them under the name "__mp_main__":
+# they serve no page.
 if __name__ != "__mp_main__":
     main()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import compute
+from app import workers
 from app.figures import LABELS, METHOD_COLOURS, curves_chart
 from app.live_training import LIVE_SCALE, PROGRESS_EVERY, LiveTraining
 
@@ -89,8 +89,8 @@ def live_training_panel() -> None:
             if not job.running:
                 frozen = {n: list(v) for n, v in curves.items()}
                 downloads(
-                    "toy_live", "toy-live-training", lambda: compute.run(curves_chart, frozen, PROGRESS_EVERY, 660, "png"),
-                    lambda: compute.run(curves_chart, frozen, PROGRESS_EVERY, 660, "svg"), "the training curves",
+                    "toy_live", "toy-live-training", lambda: workers.run(curves_chart, frozen, PROGRESS_EVERY, 660, "png"),
+                    lambda: workers.run(curves_chart, frozen, PROGRESS_EVERY, 660, "svg"), "the training curves",
                 )  # fmt: skip
 
     panel()

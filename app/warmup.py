@@ -4,17 +4,17 @@ Streamlit runs every visitor's script in its own thread; when the first visitors
 importing pandas (which ``st.table`` loads on first use) at the same moment can see a half-initialised module.
 ``app/studio.py`` imports this module first: Python's per-module import lock lets one thread run the imports
 below while the others wait for it. While the workers are still starting, the toy page (the first page most
-visitors see) computes in the server itself (``app.compute.run(..., here_while_warming=True)``), so the first
+visitors see) computes in the server itself (``app.workers.run(..., here_while_warming=True)``), so the first
 visitor after a start does not wait for them; ``app/studio.py`` shows a note until this module is imported.
 """
 
 import gc
 
-from app import compute
+from app import workers
 
 # The worker processes start first, in the background (none without HYPERMAML_STUDIO_WORKERS): their fork
 # server imports torch and loads the models on the other core while this process imports the rest.
-compute.warm_up()
+workers.warm_up()
 
 import matplotlib.backends.backend_agg  # noqa: E402, F401  - the toy panels
 import matplotlib.figure  # noqa: E402, F401

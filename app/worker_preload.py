@@ -1,4 +1,4 @@
-"""Imported once by the studio's fork server (``app.compute.Workers``) before it forks any worker: torch, the
+"""Imported once by the studio's fork server (``app.workers.Workers``) before it forks any worker: torch, the
 models and the default images are then loaded once and shared by every worker, which only reads them.
 
 The fork server imports this module with a plain ``__import__`` and dies on any exception but ImportError, so
@@ -10,9 +10,9 @@ import sys
 import traceback
 
 try:
-    from app import compute
+    from app import workers
 
-    compute.preload()
+    workers.preload()
 except Exception:  # noqa: BLE001 - see above: the workers still start, and load lazily
     print("hypermaml studio: preloading the workers failed; each worker loads what it needs", file=sys.stderr)
     traceback.print_exc()

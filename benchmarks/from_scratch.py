@@ -22,21 +22,12 @@ import statistics
 from pathlib import Path
 
 import hypermaml as hm
-from hypermaml.data import load_split
-from hypermaml.episodes import EpisodeSampler
+from benchmarks.time_to_accuracy import test_score
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "scratch"
 START, END = "<!-- from-scratch:start -->", "<!-- from-scratch:end -->"  # docs/reproduce.md: every seed
 SUMMARY_START, SUMMARY_END = "<!-- from-scratch-summary:start -->", "<!-- from-scratch-summary:end -->"  # README
-
-
-def test_alone(checkpoint: Path, episodes: int) -> dict:
-    model = hm.load(checkpoint)
-    data = load_split("emnist-test")
-    sampler = EpisodeSampler(data.x, data.y, model.config.n_way, model.config.n_shot, 15, data.class_names)
-    result = hm.evaluate(model, sampler, episodes, seed=0, query_batch=1)
-    return {"mean": result.mean, "ci95": result.ci95}
 
 
 def run_report(run_dir: Path, episodes: int) -> dict | None:
@@ -55,7 +46,7 @@ def run_report(run_dir: Path, episodes: int) -> dict | None:
         "train_minutes_to_best": sum(h["seconds"] for h in history if h["epoch"] <= best["epoch"]) / 60,
     }
     if episodes:
-        report["test"] = test_alone(run_dir / "best.pt", episodes)
+        report["test"] = test_score(run_dir / "best.pt", episodes)  # each query alone, seed 0
     return report
 
 
@@ -91,7 +82,7 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
     ]
     for config, row in rows.items():
         for run in row["runs"]:
-            test = f"{100 * run['test']['mean']:.2f} ± {100 * run['test']['ci95']:.2f}" if "test" in run else ""
+            test = f"{run['test']['test_mean_pct']:.2f} ± {run['test']['test_ci95_pct']:.2f}" if "test" in run else ""
             lines.append(
                 f"| {config} | {run['seed']} | {run['epochs_run']} of {run['epochs']} | {100 * run['best_val']:.2f} | "
                 f"{run['best_epoch']} ({run['train_minutes_to_best']:.0f}) | {test} |"
@@ -99,7 +90,7 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
         finished = [r for r in row["runs"] if r["epochs_run"] >= r["epochs"]]  # a run still training is not a seed yet
         training = ", ".join(f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if r not in finished)
         vals = [r["best_val"] for r in finished]
-        tests = [r["test"]["mean"] for r in finished if "test" in r]
+        tests = [r["test"]["test_mean_pct"] / 100 for r in finished if "test" in r]
         ship = row["shipped"] or {}
         shipped_text = (
             f"{100 * ship['val']:.2f} / {100 * ship['test_mean']:.2f} ± {100 * ship['test_ci95']:.2f}"

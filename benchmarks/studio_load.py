@@ -27,7 +27,8 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from benchmarks.studio_speed import memory_sentence, studio
+from benchmarks.process_memory import memory_sentence
+from benchmarks.studio_speed import studio
 
 
 class Session:

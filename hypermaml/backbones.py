@@ -81,7 +81,22 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
-class IdentityBackbone(nn.Module):
+class WithoutSupportStats:
+    """For backbones whose features need no statistics of the support set: ``embed_support`` and
+    ``embed_episode`` call the backbone's forward (support and queries separately) and return no statistics."""
+
+    def embed_support(self, x: torch.Tensor, params: Params | None = None) -> tuple[torch.Tensor, SupportStats | None]:
+        """The support set's features (n_support, out_dim) and no statistics (None)."""
+        return self(x, params), None
+
+    def embed_episode(
+        self, support_x: torch.Tensor, query_x: torch.Tensor, params: Params | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, SupportStats | None]:
+        """Support and query features, from two calls, and no statistics."""
+        return self(support_x, params), self(query_x, params), None
+
+
+class IdentityBackbone(WithoutSupportStats, nn.Module):
     """The toy's "no backbone": standardised raw coordinates, (n, d) -> (n, d). It has no parameters."""
 
     def __init__(self, cfg: BackboneConfig) -> None:
@@ -96,14 +111,6 @@ class IdentityBackbone(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.out_dim:
             raise ValueError(f"expected inputs of shape (n, {self.out_dim}) (this model's backbone), got {tuple(x.shape)}")
         return self.standardize(x)
-
-    def embed_support(self, x: torch.Tensor, params: Params | None = None) -> tuple[torch.Tensor, SupportStats | None]:
-        return self(x, params), None
-
-    def embed_episode(
-        self, support_x: torch.Tensor, query_x: torch.Tensor, params: Params | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, SupportStats | None]:
-        return self(support_x, params), self(query_x, params), None
 
 
 class Conv4(nn.Module):

@@ -7,10 +7,10 @@ import inspect
 import torch
 from torch import nn
 
-from .backbones import Params, SupportStats
+from .backbones import Params, SupportStats, WithoutSupportStats
 
 
-class ModuleBackbone(nn.Module):
+class ModuleBackbone(WithoutSupportStats, nn.Module):
     """Your own feature extractor as a backbone: any ``nn.Module`` mapping inputs (n, *input_shape) to
     features (n, out_dim), with an ``out_dim`` attribute (or ``out_dim`` given here).
 
@@ -107,13 +107,3 @@ class ModuleBackbone(nn.Module):
                 f"its out_dim says ({len(x)}, {self.out_dim})"
             )
         return out
-
-    def embed_support(self, x: torch.Tensor, params: Params | None = None) -> tuple[torch.Tensor, SupportStats | None]:
-        """The support set's features and no statistics (None)."""
-        return self(x, params), None
-
-    def embed_episode(
-        self, support_x: torch.Tensor, query_x: torch.Tensor, params: Params | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, SupportStats | None]:
-        """Support and query features (two calls: the module may normalise with its batch), no statistics."""
-        return self(support_x, params), self(query_x, params), None

@@ -83,3 +83,15 @@ def test_a_changed_data_folder_gets_a_new_cache_file(tmp_path):
     assert _source_key("emnist-test", tmp_path) == before and _source_key("emnist-val", tmp_path) != before
     sheet.write_text('{"changed": 1}')
     assert _source_key("emnist-test", tmp_path) != before
+
+
+def test_without_a_writable_cache_folder_the_bytes_stay_in_the_process(split, tmp_path, monkeypatch):
+    from hypermaml.data.byte_images import CACHE_ENV, cached_split
+
+    blocker = tmp_path / "a file, not a folder"
+    blocker.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(blocker / "splits"))
+    data = cached_split("emnist-test")
+    assert isinstance(data.x, ByteImages) and list(tmp_path.iterdir()) == [blocker]  # nothing written
+    floats = split("emnist-test")
+    assert torch.equal(data.x[torch.arange(500)], floats.x[:500]) and torch.equal(data.y, floats.y)

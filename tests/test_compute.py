@@ -1,4 +1,4 @@
-"""The studio's worker processes (app/compute.py) give exactly what computing in the server gives."""
+"""The studio's worker processes (app/workers.py) give exactly what computing in the server gives."""
 
 import os
 import signal
@@ -7,21 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from app import compute
+from app import compute, workers
 
 
 @pytest.fixture
 def one_worker(monkeypatch):
     monkeypatch.setenv("HYPERMAML_STUDIO_WORKERS", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what ./run_app.sh exports: the spawned worker starts with it
-    assert compute._workers is None
+    assert workers._workers is None
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a worker (and ./run_app.sh's server) computes: same sums, same numbers
     yield
     torch.set_num_threads(threads)
-    if compute._workers is not None:
-        compute._workers.shutdown()
-        compute._workers = None
+    if workers._workers is not None:
+        workers._workers.shutdown()
+        workers._workers = None
 
 
 def toy_arrays(seed=0):
@@ -33,14 +33,14 @@ def toy_arrays(seed=0):
 
 def test_without_workers_the_computation_runs_in_the_calling_process(monkeypatch):
     monkeypatch.delenv("HYPERMAML_STUDIO_WORKERS", raising=False)
-    assert compute.workers() == 0
-    assert compute.run(os.getpid) == os.getpid()
+    assert workers.count() == 0
+    assert workers.run(os.getpid) == os.getpid()
 
 
 def test_a_worker_draws_the_same_toy_panels_and_episode_as_the_server(one_worker):
-    assert compute.run(os.getpid) != os.getpid()  # it really is another process
+    assert workers.run(os.getpid) != os.getpid()  # it really is another process
     args = (*toy_arrays(), (-12.0, 12.0), (-10.0, 14.0))
-    here, there = compute.bundled_toy_panels(*args), compute.run(compute.bundled_toy_panels, *args)
+    here, there = compute.bundled_toy_panels(*args), workers.run(compute.bundled_toy_panels, *args)
     assert [p.title for p in here[0]] == [p.title for p in there[0]]
     for a, b in zip(here[0], there[0]):
         assert a.accuracy == b.accuracy
@@ -49,7 +49,7 @@ def test_a_worker_draws_the_same_toy_panels_and_episode_as_the_server(one_worker
     assert there[2][:8] == b"\x89PNG\r\n\x1a\n" and there[3][:8] == b"\x89PNG\r\n\x1a\n"
 
     mine = compute.episode_results("emnist-test", 1, 7, "omniglot_emnist")
-    theirs = compute.run(compute.episode_results, "emnist-test", 1, 7, "omniglot_emnist")
+    theirs = workers.run(compute.episode_results, "emnist-test", 1, 7, "omniglot_emnist")
     assert mine["names"] == theirs["names"] and mine["support"] == theirs["support"]
     for method in mine["probs"]:
         np.testing.assert_array_equal(mine["probs"][method], theirs["probs"][method])
@@ -59,10 +59,10 @@ def test_a_worker_draws_the_same_toy_panels_and_episode_as_the_server(one_worker
 
 
 def test_a_killed_worker_costs_one_answer_computed_here_then_a_new_pool(one_worker):
-    pid = compute.run(os.getpid)
+    pid = workers.run(os.getpid)
     os.kill(pid, signal.SIGKILL)
-    assert compute.run(os.getpid) == os.getpid()  # the broken pool is noticed: this call is answered here
-    assert compute.run(os.getpid) not in (pid, os.getpid())  # and a fresh worker serves the calls after that
+    assert workers.run(os.getpid) == os.getpid()  # the broken pool is noticed: this call is answered here
+    assert workers.run(os.getpid) not in (pid, os.getpid())  # and a fresh worker serves the calls after that
 
 
 def slow_pid() -> int:
@@ -79,13 +79,13 @@ def test_two_workers_serve_two_visitors_at_the_same_time(monkeypatch, tmp_path):
     # no data folder for the workers: their warm-up loads the toy models and skips EMNIST (seconds each)
     monkeypatch.setenv("HYPERMAML_DATA", str(tmp_path / "no-data"))
     try:
-        compute.warm_up()
+        workers.warm_up()
         with ThreadPoolExecutor(2) as visitors:
-            pids = list(visitors.map(lambda _: compute.run(slow_pid), range(2)))
+            pids = list(visitors.map(lambda _: workers.run(slow_pid), range(2)))
         assert len(set(pids)) == 2 and os.getpid() not in pids
     finally:
-        compute._workers.shutdown()
-        compute._workers = None
+        workers._workers.shutdown()
+        workers._workers = None
 
 
 def test_workers_are_forked_from_a_fork_server_that_loaded_torch_and_the_models_once(one_worker):
@@ -93,6 +93,6 @@ def test_workers_are_forked_from_a_fork_server_that_loaded_torch_and_the_models_
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork server on this platform (the workers are spawned)")
-    assert compute.run(compute.preloaded) is True  # the worker inherited what the fork server loaded
-    assert compute.preloaded() is False  # the server itself never imports the preload
-    assert compute.run(compute.preloaded_models) == 1  # the toy models: loaded once, in the fork server
+    assert workers.run(workers.preloaded) is True  # the worker inherited what the fork server loaded
+    assert workers.preloaded() is False  # the server itself never imports the preload
+    assert workers.run(workers.preloaded_models) == 1  # the toy models: loaded once, in the fork server

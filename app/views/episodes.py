@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import streamlit as st
 
-from app import compute, url_state
+from app import compute, url_state, workers
 from app.figures import LABELS, METHOD_COLOURS, SCALE, steps_chart, summary_chart
 from app.resources import PRETRAINED, available_datasets, benchmark_models
 from hypermaml.data.reference import OMNIGLOT_EMNIST, OMNIGLOT_VINYALS, PAPER_PROTOCOL
@@ -43,15 +43,15 @@ SUPPORT_PX, QUERY_PX = (96, 80) if presenting else (56, 56)  # one image of 28 x
 @st.cache_data(max_entries=256, show_spinner="Adapting the transductive models ...")
 def transductive_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict[str, tuple[float, float]]:
     """The transductive models' accuracy on one episode with its queries together and one at a time."""
-    return compute.run(compute.transductive_results, name, n_shot, seed, benchmark)
+    return workers.run(compute.transductive_results, name, n_shot, seed, benchmark)
 
 
 @st.cache_data(max_entries=256, show_spinner="Adapting every model to this episode ...")
 def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
-    """Everything the page shows for one episode, computed once (in a worker process, ``app.compute``) and
+    """Everything the page shows for one episode, computed once (in a worker process, ``app.workers``) and
     shared by every visitor: the images and each method's probabilities (MAML's at every step 0..10 from one
     inner loop)."""
-    return compute.run(compute.episode_results, name, n_shot, seed, benchmark)
+    return workers.run(compute.episode_results, name, n_shot, seed, benchmark)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -59,8 +59,8 @@ def many_episodes(name: str, n_shot: int, benchmark: str, n: int) -> dict[str, n
     """Every method on the page's episodes of seeds 0..n-1, in chunks spread over the worker processes; cached
     per setting, so a class computes it once."""
     chunks = [(first, min(CHUNK, n - first)) for first in range(0, n, CHUNK)]
-    with ThreadPoolExecutor(max(1, compute.workers())) as pool:
-        parts = list(pool.map(lambda c: compute.run(compute.episode_accuracies, name, n_shot, benchmark, *c), chunks))
+    with ThreadPoolExecutor(max(1, workers.count())) as pool:
+        parts = list(pool.map(lambda c: workers.run(compute.episode_accuracies, name, n_shot, benchmark, *c), chunks))
     return {method: np.concatenate([p[method] for p in parts]) for method in parts[0]}
 
 
@@ -68,7 +68,7 @@ def many_episodes(name: str, n_shot: int, benchmark: str, n: int) -> dict[str, n
 def chart(kind: str, args: tuple, fmt: str = "png") -> bytes:
     """A chart of the page (drawn in a worker process), cached by what it shows."""
     fn = {"steps": steps_chart, "summary": summary_chart}[kind]
-    return compute.run(fn, *args, FIG_W, fmt)
+    return workers.run(fn, *args, FIG_W, fmt)
 
 
 @st.cache_data(show_spinner=False)
@@ -214,8 +214,8 @@ frozen_probs = {k: np.asarray(v) for k, v in probs.items()}
 downloads(
     "episode_sheet",
     f"episode-{name}-{n_shot}shot-seed{seed}",
-    lambda: compute.run(compute.episode_picture, result, frozen_probs, short, episode_title, "png"),
-    lambda: compute.run(compute.episode_picture, result, frozen_probs, short, episode_title, "svg"),
+    lambda: workers.run(compute.episode_picture, result, frozen_probs, short, episode_title, "png"),
+    lambda: workers.run(compute.episode_picture, result, frozen_probs, short, episode_title, "svg"),
     "this episode (support set, queries and every guess) as one picture",
     "This episode as one picture (support set, queries, every guess):",
 )
@@ -230,7 +230,7 @@ n_many = int(st.session_state.get("episodes_count", 100))
 if many_on:
     st.segmented_control("Episodes", list(EPISODE_COUNTS.values()), key="episodes_count", required=True)
     n_many = int(st.session_state.episodes_count)
-    seconds = n_many * (0.15 if n_shot == 1 else 0.6) / max(1, compute.workers())
+    seconds = n_many * (0.15 if n_shot == 1 else 0.6) / max(1, workers.count())
     with st.spinner(
         f"Running {n_many} episodes (about {max(5, round(seconds, -1)):.0f} s on an idle machine; once per setting) ..."
     ):

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 import hypermaml as hm
-from app import compute, url_state
+from app import compute, url_state, workers
 from app.figures import METHOD_COLOURS, SCALE, summary_chart
 from app.resources import toy_models
 from app.toy_ui import downloads, live_training_panel
@@ -202,10 +202,10 @@ ALPHA_W = round(FIG_W * 0.6) - 16  # the left of two columns, 3 : 2
 def compute_panels(models_key: str, _models: dict, sx, sy, qx, qy, xlim, ylim, shown, width):
     """Every panel for one task (adapt, time, score, grid, picture), cached across reruns and sessions: moving
     α or reopening the page redraws without adapting again. ``models_key`` names the models (bundled or live);
-    the bundled ones adapt in a worker process (``app.compute``; in the server while the workers start), a
+    the bundled ones adapt in a worker process (``app.workers``; in the server while the workers start), a
     visitor's freshly trained ones here."""
     if models_key == "bundled":
-        return compute.run(compute.bundled_toy_panels, sx, sy, qx, qy, xlim, ylim, shown, width, ALPHA_W, here_while_warming=True)
+        return workers.run(compute.bundled_toy_panels, sx, sy, qx, qy, xlim, ylim, shown, width, ALPHA_W, here_while_warming=True)
     return compute.toy_panels(_models, sx, sy, qx, qy, xlim, ylim, shown, width, ALPHA_W)
 
 
@@ -214,26 +214,26 @@ def many_tasks(models_key: str, _models: dict, task_type, n_shot, shift, rotatio
     """Every method on the page's tasks of seeds 0..n_tasks-1 (same settings), cached per setting: a new seed
     costs nothing here."""
     if models_key == "bundled":
-        return compute.run(compute.bundled_toy_many, task_type, n_shot, shift, rotation, spread, n_tasks, here_while_warming=True)
+        return workers.run(compute.bundled_toy_many, task_type, n_shot, shift, rotation, spread, n_tasks, here_while_warming=True)
     return compute.toy_many(_models, task_type, n_shot, shift, rotation, spread, n_tasks)
 
 
 @st.cache_data(max_entries=32, show_spinner="Drawing MAML's steps ...")
 def step_pictures(models_key: str, _models: dict, sx, sy, qx, qy, xlim, ylim, width) -> list[bytes]:
     if models_key == "bundled":
-        return compute.run(compute.bundled_toy_step_pictures, sx, sy, qx, qy, xlim, ylim, width)
+        return workers.run(compute.bundled_toy_step_pictures, sx, sy, qx, qy, xlim, ylim, width)
     return compute.toy_step_pictures(_models, sx, sy, qx, qy, xlim, ylim, width)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def summary_picture(rows: tuple, title: str, width: int, fmt: str) -> bytes:
-    return compute.run(summary_chart, list(rows), CHANCE, title, width, fmt, here_while_warming=True)
+    return workers.run(summary_chart, list(rows), CHANCE, title, width, fmt, here_while_warming=True)
 
 
 def panels_svg(shown: tuple[int, ...], with_proto: bool = True) -> bytes:
     """The panels (HyperMAML, MAML after ``shown`` steps, ProtoNet) as SVG: for a download button, when clicked."""
     if models_key == "bundled":
-        return compute.run(compute.bundled_toy_svg, *arrays, xlim, ylim, shown, FIG_W, with_proto)
+        return workers.run(compute.bundled_toy_svg, *arrays, xlim, ylim, shown, FIG_W, with_proto)
     return compute.toy_svg(models, *arrays, xlim, ylim, shown, FIG_W, with_proto)
 
 
@@ -389,7 +389,7 @@ view.write()  # every setting above is in the URL now; α and the stepper (in fr
 def alpha_picture(models_key: str, _model, sx, sy, qx, qy, xlim, ylim, alpha: float, width: int, fmt: str = "png") -> bytes:
     """θ + α·Δθ for one task and α, cached across reruns and visitors (α = 1 comes with the panels)."""
     if models_key == "bundled":
-        return compute.run(compute.bundled_toy_alpha, sx, sy, qx, qy, xlim, ylim, alpha, width, fmt)
+        return workers.run(compute.bundled_toy_alpha, sx, sy, qx, qy, xlim, ylim, alpha, width, fmt)
     return compute.toy_alpha(_model, sx, sy, qx, qy, xlim, ylim, alpha, width, fmt)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -98,43 +100,51 @@ def _source_key(name: str, root: str | os.PathLike | None) -> str:
     return digest.hexdigest()[:16]
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _compact(data: LabelledImages) -> LabelledImages:
+    """``data`` with its images as in-memory :class:`ByteImages` when they are exact bytes, else unchanged."""
+    compact = ByteImages.from_float(data.x)
+    return data if compact is None else replace(data, x=compact)
+
+
 def cached_split(name: str, root: str | os.PathLike | None = None) -> LabelledImages:
     """``load_split(name)`` with its images as :class:`ByteImages` memory-mapped from a cache file, when its
     floats are exact bytes (else the float split, uncached). The first call decodes the split once and writes
     the file (one process at a time: others wait for it and map it); every later call, in this process or any
     other, maps the file: the pages are the operating system's file cache, shared by every process reading
-    them, and nothing is decoded again (EMNIST's sprite sheets take seconds)."""
+    them, and nothing is decoded again (EMNIST's sprite sheets take seconds). Where no cache folder can be
+    written (a read-only home), the bytes are kept in this process instead."""
     import fcntl
 
     from .datasets import load_split
 
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    base = folder / f"{name}-{_source_key(name, root)}"
-    with open(folder / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
-        if not base.with_suffix(".json").is_file():
-            data = load_split(name, root)
-            compact = ByteImages.from_float(data.x)
-            if compact is None:
-                return data
-            for suffix, write in (
-                (".u8", lambda f: f.write(compact.levels.numpy().tobytes())),
-                (".labels", lambda f: f.write(data.y.numpy().astype("<i8").tobytes())),
-                (".json", lambda f: f.write(json.dumps(
-                    {"shape": list(compact.shape), "inverted": compact.inverted, "class_names": list(data.class_names)}
-                ).encode())),
-            ):  # fmt: skip
-                tmp = base.with_suffix(suffix + ".tmp")
-                with open(tmp, "wb") as f:
-                    write(f)
-                tmp.replace(base.with_suffix(suffix))  # the .json last: its presence means the rest is complete
+    try:
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        base = folder / f"{name}-{_source_key(name, root)}"
+        with open(folder / f".{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+            if not base.with_suffix(".json").is_file():
+                data = load_split(name, root)
+                compact = ByteImages.from_float(data.x)
+                if compact is None:
+                    return data
+                _write_atomically(base.with_suffix(".u8"), compact.levels.numpy().tobytes())
+                _write_atomically(base.with_suffix(".labels"), data.y.numpy().astype("<i8").tobytes())
+                meta = {"shape": list(compact.shape), "inverted": compact.inverted, "class_names": list(data.class_names)}
+                _write_atomically(base.with_suffix(".json"), json.dumps(meta).encode())  # last: the rest is complete
+    except FileNotFoundError:  # no data folder or file: the reader's one-line message
+        raise
+    except OSError:  # no cache folder to write
+        return _compact(load_split(name, root))
     meta = json.loads(base.with_suffix(".json").read_text())
     shape = tuple(meta["shape"])
-    count = 1
-    for size in shape:
-        count *= size
     # shared=False: a private mapping (nothing can write the file), whose unwritten pages are the file cache's
-    levels = torch.from_file(str(base.with_suffix(".u8")), shared=False, size=count, dtype=torch.uint8).view(shape)
+    levels = torch.from_file(str(base.with_suffix(".u8")), shared=False, size=math.prod(shape), dtype=torch.uint8)
     labels = torch.from_file(str(base.with_suffix(".labels")), shared=False, size=shape[0], dtype=torch.int64)
-    return LabelledImages(ByteImages(levels, meta["inverted"]), labels.clone(), tuple(meta["class_names"]))
+    return LabelledImages(ByteImages(levels.view(shape), meta["inverted"]), labels.clone(), tuple(meta["class_names"]))
