@@ -55,11 +55,16 @@ def at_time(points: list[dict], seconds: float) -> dict | None:
     return done[-1] if done else None
 
 
-def test_score(checkpoint: Path, episodes: int) -> dict:
+def score(checkpoint: Path, split: str, episodes: int, seed: int, query_batch: int | None = 1) -> hm.EvalResult:
+    """A checkpoint's accuracy on ``episodes`` episodes (15 queries per class) of ``split``, each query alone by default."""
     model = hm.load(checkpoint)
-    data = load_split("emnist-test")
+    data = load_split(split)
     sampler = EpisodeSampler(data.x, data.y, model.config.n_way, model.config.n_shot, 15, data.class_names)
-    result = hm.evaluate(model, sampler, episodes, seed=0, query_batch=1)
+    return hm.evaluate(model, sampler, episodes, seed=seed, query_batch=query_batch)
+
+
+def test_score(checkpoint: Path, episodes: int) -> dict:
+    result = score(checkpoint, "emnist-test", episodes, seed=0)
     return {"test_mean_pct": round(100 * result.mean, 2), "test_ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
 
 

@@ -1,8 +1,11 @@
 """benchmarks/from_scratch.py and benchmarks/paired.py: what the README's seed and paired tables are made of."""
 
+import json
+
 import numpy as np
 import pytest
 
+import hypermaml as hm
 from benchmarks.from_scratch import markdown
 from benchmarks.paired import paired
 
@@ -49,3 +52,25 @@ def test_a_paired_difference_is_taken_episode_by_episode():
     assert result["mean_diff"] == pytest.approx(0.1)
     assert result["ci95"] == pytest.approx(1.96 * np.std(a - b, ddof=1) / 2)
     assert (result["a_wins"], result["ties"], result["b_wins"]) == (0.5, 0.5, 0.0)
+
+
+def test_a_sweep_trains_each_variant_once_and_compares_it_with_base_on_fresh_validation(tmp_path, capsys):
+    from benchmarks import sweep
+
+    runs = tmp_path / "runs"
+    tiny = ["--set", "train.episodes_per_epoch=2", "--set", "train.val_episodes=4", "--set", "train.meta_batch=1"]
+    argv = ["--runs-dir", str(runs), "--epochs", "1", "--fresh-episodes", "6", *tiny, "--only", "base", "--only", "depth-1"]
+    sweep.main(argv)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"variant"')]
+    assert [r["variant"] for r in rows] == ["base", "depth-1"]
+    assert all(r["epochs_run"] == 1 and r["fresh_val"]["episodes"] == 6 for r in rows)
+    assert hm.load(runs / "depth-1" / "best.pt").config.hypermaml.n_hidden_layers == 1
+    assert hm.load(runs / "base" / "best.pt").config.hypermaml.n_hidden_layers == 2
+    stamp = (runs / "base" / "best.pt").stat().st_mtime_ns
+    sweep.main(argv)  # finished variants are read, not trained again
+    assert (runs / "base" / "best.pt").stat().st_mtime_ns == stamp
+    result = {"epochs": 1, "seed": 0, "threads": 1, "machine": "x86_64, 2 cores"}
+    lines = sweep.table(rows, result).splitlines()
+    assert lines[-2].startswith("| base | — |") and "| — |" in lines[-2]
+    delta = rows[1]["fresh_val"]["mean_pct"] - rows[0]["fresh_val"]["mean_pct"]
+    assert lines[-1].startswith("| depth-1 | `model.hypermaml.n_hidden_layers=1` |") and f"| {delta:+.2f} |" in lines[-1]
