@@ -6,7 +6,9 @@
 
 A screening sweep, not a final result: every variant is HyperMAML 1-shot (``--config``) trained from random
 weights for the same ``--epochs`` with the short recipe (``train.n_query=5``, which halves an epoch), one
-change at a time against ``base``, one seed. A run that was stopped resumes; a finished one is only read.
+change at a time against ``base``, one seed; ``--base-seeds N`` also trains ``base`` with seeds 1 … N-1
+(``base-seed1`` …), whose spread is the yardstick for the differences. A run that was stopped resumes; a
+finished one is only read.
 Each variant's best-validation checkpoint (chosen on the usual 200 episodes, so a little flattered) is scored
 again on ``--fresh-episodes`` other EMNIST-validation episodes (seed 1000), which is the number compared.
 No test episode is touched: the winner is then trained with seeds and tested (``scripts/train_seeds.sh``).
@@ -19,6 +21,8 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -41,14 +45,19 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
+def seed_of(name: str, seed: int) -> int:
+    """``base-seed2`` is ``base`` with seed 2; every other variant uses ``--seed``."""
+    return int(name.split("-seed")[1]) if "-seed" in name else seed
+
+
 def train_variant(name: str, args: argparse.Namespace) -> Path:
     run_dir = args.runs_dir / name
     history = run_dir / "metrics.jsonl"
     if history.is_file() and len(history.read_text().splitlines()) >= args.epochs:
         return run_dir  # finished
     argv = ["train", "--config", args.config, "--run-dir", str(run_dir), "--threads", str(args.threads)]
-    argv += ["--seed", str(args.seed), "--no-progress", "--set", f"train.epochs={args.epochs}"]
-    for override in BASE + args.set + VARIANTS[name]:
+    argv += ["--seed", str(seed_of(name, args.seed)), "--no-progress", "--set", f"train.epochs={args.epochs}"]
+    for override in BASE + args.set + VARIANTS[name.split("-seed")[0]]:
         argv += ["--set", override]
     if (run_dir / "last.pt").is_file():
         argv.append("--resume")
@@ -62,12 +71,13 @@ def fresh_validation(checkpoint: Path, episodes: int) -> dict:
     return {"mean_pct": round(100 * result.mean, 2), "ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
 
 
-def report(name: str, run_dir: Path, fresh_episodes: int) -> dict:
+def report(name: str, run_dir: Path, fresh_episodes: int, seed: int = 0) -> dict:
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     best = max(history, key=lambda h: h["val_mean"])
     return {
         "variant": name,
-        "overrides": BASE + VARIANTS[name],  # besides --set, which the result records
+        "seed": seed_of(name, seed),
+        "overrides": BASE + VARIANTS[name.split("-seed")[0]],  # besides --set, which the result records
         "epochs_run": len(history),
         "best_epoch": best["epoch"],
         "best_val_200_pct": round(100 * best["val_mean"], 2),
@@ -79,8 +89,8 @@ def report(name: str, run_dir: Path, fresh_episodes: int) -> dict:
 def table(rows: list[dict], result: dict) -> str:
     base = next((r for r in rows if r["variant"] == "base"), None)
     lines = [
-        f"HyperMAML 1-shot from scratch, `{' '.join(BASE)}`, {result['epochs']} epochs, seed {result['seed']}, "
-        f"{result['threads']} thread each (`python -m benchmarks.sweep --save`; {result['machine'].split(',')[0]}).",
+        f"HyperMAML 1-shot from scratch, `{' '.join(BASE + result['set'])}`, {result['epochs']} epochs, seed "
+        f"{result['seed']}, {result['threads']} thread each (`{result['command']}`; {result['machine'].split(',')[0]}).",
         "",
         "| variant | change | best epoch | validation, 200 episodes (chosen on) | validation, "
         f"{rows[0]['fresh_val']['episodes']} fresh episodes | vs base | s / epoch |",
@@ -89,11 +99,21 @@ def table(rows: list[dict], result: dict) -> str:
     for r in rows:
         fresh = r["fresh_val"]
         delta = f"{fresh['mean_pct'] - base['fresh_val']['mean_pct']:+.2f}" if base and r is not base else "—"
-        change = ", ".join(f"`{o}`" for o in r["overrides"][len(BASE) :]) or "—"
+        change = ", ".join(f"`{o}`" for o in r["overrides"][len(BASE) :]) or (
+            "—" if r["variant"] == "base" else f"— (seed {r['seed']})"
+        )
         lines.append(
             f"| {r['variant']} | {change} | {r['best_epoch']} of {r['epochs_run']} | {r['best_val_200_pct']:.2f} "
             f"| {fresh['mean_pct']:.2f} ± {fresh['ci95_pct']:.2f} | {delta} | {r['seconds_per_epoch']:.0f} |"
         )
+    seeds = [r["fresh_val"]["mean_pct"] for r in rows if r["variant"].split("-seed")[0] == "base"]
+    if len(seeds) > 1:
+        lines += [
+            "",
+            f"`base` over its {len(seeds)} seeds: {statistics.mean(seeds):.2f} ± {statistics.stdev(seeds):.2f} (mean ± std "
+            "of the fresh validation): a variant's difference from `base` smaller than about twice that spread is "
+            "within what another seed alone would change.",
+        ]
     return "\n".join(lines)
 
 
@@ -113,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--base-seeds", type=int, default=1, help="also train base with seeds 1 … N-1")
     parser.add_argument("--fresh-episodes", type=int, default=1000)
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="a change for every variant (repeatable)"
@@ -122,12 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     started = time.time()
-    names = args.only or list(VARIANTS)
+    names = (args.only or list(VARIANTS)) + [f"base-seed{s}" for s in range(1, args.base_seeds)]
     rows = []
     for name in names:
         run_dir = args.runs_dir / name if args.no_train else train_variant(name, args)
         if (run_dir / "metrics.jsonl").is_file() and (run_dir / "best.pt").is_file():
-            rows.append(report(name, run_dir, args.fresh_episodes))
+            rows.append(report(name, run_dir, args.fresh_episodes, args.seed))
             print(json.dumps(rows[-1]), flush=True)
     result = {
         "benchmark": "sweep",
@@ -137,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "threads": args.threads,
         "seed": args.seed,
         "set": args.set,
+        "command": " ".join(["python -m benchmarks.sweep", *(argv if argv is not None else sys.argv[1:])]),
         "rows": rows,
         "seconds": round(time.time() - started, 1),
     }

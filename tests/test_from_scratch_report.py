@@ -1,6 +1,7 @@
 """benchmarks/from_scratch.py and benchmarks/paired.py: what the README's seed and paired tables are made of."""
 
 import json
+import statistics
 
 import numpy as np
 import pytest
@@ -60,17 +61,24 @@ def test_a_sweep_trains_each_variant_once_and_compares_it_with_base_on_fresh_val
     runs = tmp_path / "runs"
     tiny = ["--set", "train.episodes_per_epoch=2", "--set", "train.val_episodes=4", "--set", "train.meta_batch=1"]
     argv = ["--runs-dir", str(runs), "--epochs", "1", "--fresh-episodes", "6", *tiny, "--only", "base", "--only", "depth-1"]
+    argv += ["--base-seeds", "2"]
     sweep.main(argv)
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"variant"')]
-    assert [r["variant"] for r in rows] == ["base", "depth-1"]
+    out = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in out if line.startswith('{"variant"')]
+    assert [(r["variant"], r["seed"]) for r in rows] == [("base", 0), ("depth-1", 0), ("base-seed1", 1)]
     assert all(r["epochs_run"] == 1 and r["fresh_val"]["episodes"] == 6 for r in rows)
     assert hm.load(runs / "depth-1" / "best.pt").config.hypermaml.n_hidden_layers == 1
     assert hm.load(runs / "base" / "best.pt").config.hypermaml.n_hidden_layers == 2
+    assert json.loads((runs / "base-seed1" / "run_config.json").read_text())["train"]["seed"] == 1
     stamp = (runs / "base" / "best.pt").stat().st_mtime_ns
     sweep.main(argv)  # finished variants are read, not trained again
     assert (runs / "base" / "best.pt").stat().st_mtime_ns == stamp
-    result = {"epochs": 1, "seed": 0, "threads": 1, "machine": "x86_64, 2 cores"}
-    lines = sweep.table(rows, result).splitlines()
-    assert lines[-2].startswith("| base | — |") and "| — |" in lines[-2]
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    lines = sweep.table(rows, result | {"machine": "x86_64, 2 cores"}).splitlines()
+    assert "train.episodes_per_epoch=2" in lines[0] and "python -m benchmarks.sweep --runs-dir" in lines[0]
+    assert lines[4].startswith("| base | — |") and "| — |" in lines[4]
     delta = rows[1]["fresh_val"]["mean_pct"] - rows[0]["fresh_val"]["mean_pct"]
-    assert lines[-1].startswith("| depth-1 | `model.hypermaml.n_hidden_layers=1` |") and f"| {delta:+.2f} |" in lines[-1]
+    assert lines[5].startswith("| depth-1 | `model.hypermaml.n_hidden_layers=1` |") and f"| {delta:+.2f} |" in lines[5]
+    assert lines[6].startswith("| base-seed1 | — (seed 1) |")
+    spread = statistics.stdev([rows[0]["fresh_val"]["mean_pct"], rows[2]["fresh_val"]["mean_pct"]])
+    assert lines[-1].startswith("`base` over its 2 seeds") and f"± {spread:.2f}" in lines[-1]
