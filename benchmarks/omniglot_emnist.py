@@ -179,7 +179,7 @@ def stored_table(benchmark: str = "omniglot_emnist") -> str:
     ref = "paper (%)" if benchmark == "omniglot_emnist" else "published (%)"
     rows = [
         f"| method | shots | normalisation | one at a time (%) | queries together (%) | across seeds (%) | {ref} | "
-        "transductive model: together / one at a time (%) | validation (%) | fine-tuned for | epoch kept |",
+        "transductive model it was fine-tuned from: together / one at a time (%) | validation (%) | trained | epoch kept |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method in METHODS:
@@ -187,16 +187,34 @@ def stored_table(benchmark: str = "omniglot_emnist") -> str:
             m = _stored(method, shot, benchmark)
             t = _stored(method, shot, benchmark, transductive=True)
             old = f"{_pct(t)} / {_pct(t, '_alone')}" if t and "test_accuracy_alone" in t else ""
+            if m is not None and from_scratch(m):
+                old = "— (trained from scratch)"
             if m is None:
                 rows.append(f"| {method} | {shot} | not trained yet | | | | {spec['paper'][(method, shot)]} | {old} | | | |")
                 continue
-            trained = f"{m['episodes_seen']:,} episodes, {m['train_seconds'] / 60:.0f} min"
+            how = "from scratch" if from_scratch(m) else "fine-tuning"
+            trained = f"{how}: {m['episodes_seen']:,} episodes, {m['train_seconds'] / 60:.0f} min"
             rows.append(
                 f"| {method} | {shot} | {m['batch_norm']} | **{_pct(m, '_alone')}** | {_pct(m)} | {seed_summary(m)} | "
                 f"{spec['paper'][(method, shot)]} | {old} | {100 * m['val_mean']:.2f} | {trained} | "
-                f"{m.get('epoch')} of {m['epochs_run']} |"
+                f"{kept_epoch(m)} of {m['epochs_run']} |"
             )
     return "\n".join(rows)
+
+
+def kept_epoch(m: dict) -> int:
+    """The epoch a checkpoint kept: ``best_epoch`` as training records it now, ``epoch`` in older records."""
+    return m["best_epoch"] if "best_epoch" in m else m["epoch"]
+
+
+def training_log(m: dict) -> list[dict]:
+    """Every epoch's record: ``train_history`` now, ``history`` in older records."""
+    return m["train_history"] if "train_history" in m else m["history"]
+
+
+def from_scratch(m: dict) -> bool:
+    """Was this checkpoint trained from random weights (no ``init_from``), not fine-tuned from a transductive one?"""
+    return not m["run_config"]["train"].get("init_from")
 
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -241,7 +259,7 @@ def readme_block() -> str:
         "(what a person with one picture gets); **queries together** feeds all 75 queries of an episode in "
         f"one batch. The paper's numbers are {PAPER_PROTOCOL}. The shipped models are batch-independent "
         "(their normalisation takes statistics from the support set and the image itself), so their two "
-        "columns agree; the transductive models they were fine-tuned from lose 20-35 points one at a time. "
+        "columns agree; the transductive models the fine-tuned ones started from lose 20-35 points one at a time. "
         "*Validation* is the best EMNIST-validation (or Omniglot-validation) accuracy, the only number used "
         "to choose normalisations, epochs and runs; the test classes were never used to choose.",
         "",
@@ -256,10 +274,13 @@ def readme_block() -> str:
         "",
         stored_table("omniglot_vinyals"),
         "",
-        '"fine-tuned for" is the wall time of this stage\'s epochs (validation excluded), on which the '
-        'transductive model\'s own training (`hypermaml/configs/transductive/`) comes first. "across seeds" '
-        "is the mean ± standard deviation of the test accuracy of three seeds of the chosen recipe (seeds of the "
-        "fine-tuning stage, which all start from the same transductive model).",
+        '"trained" is the training the checkpoint went through and its wall time (validation excluded): '
+        "*from scratch* is one run from random weights (`hypermaml/configs/<row>.json`); *fine-tuning* is the "
+        "second of two stages, on which the transductive model's own training "
+        '(`hypermaml/configs/transductive/`) comes first. "across seeds" is the mean ± standard deviation of the '
+        "test accuracy of three seeds of the chosen recipe: for a row trained from scratch, three runs from "
+        "random weights; for a fine-tuned row, seeds of the fine-tuning stage, which all start from the same "
+        "transductive model (so their spread understates the real one).",
         "",
         END,
     ]
