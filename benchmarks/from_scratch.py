@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -55,10 +56,13 @@ def shipped(config: str) -> dict | None:
     if not path.is_file():
         return None
     metrics = hm.load(path).metrics
+    init_from = metrics.get("run_config", {}).get("train", {}).get("init_from")
     return {
         "val": metrics.get("val_mean"),
         "test_mean": metrics.get("test_accuracy_alone"),
         "test_ci95": metrics.get("test_ci95_alone"),
+        # the shipped checkpoint is itself one of these seeds (imported from runs named ..._s<seed>)
+        "scratch_seed": int(found[1]) if not init_from and (found := re.search(r"_s(\d+)$", metrics.get("run", ""))) else None,
     }
 
 
@@ -97,7 +101,9 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
             if ship.get("val") is not None and ship.get("test_mean") is not None
             else "—"
         )
-        if ship.get("val") is None or not vals:
+        if ship.get("scratch_seed") is not None:
+            verdict = f"shipped: seed {ship['scratch_seed']}"
+        elif ship.get("val") is None or not vals:
             verdict = "—"
         else:
             verdict = "yes" if max(vals) >= ship["val"] else "no: validation below the shipped"

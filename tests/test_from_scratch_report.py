@@ -33,6 +33,8 @@ def test_runs_still_training_are_listed_but_left_out_of_the_mean_over_seeds():
     assert "seed 2 at epoch 3" in line and "no: validation below the shipped" in line
     rows["omniglot_emnist_hypermaml_1shot"]["runs"][1] = run(1, 40, 0.82, 0.84)
     assert markdown(rows)[1].splitlines()[-1].endswith("| yes |")  # a finished seed reaching the shipped validation
+    rows["omniglot_emnist_hypermaml_1shot"]["shipped"] |= {"val": 0.82, "scratch_seed": 1}  # and shipped
+    assert markdown(rows)[1].splitlines()[-1].endswith("| shipped: seed 1 |")
 
 
 def test_nothing_finished_says_so_and_ships_nothing():
