@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 from pathlib import Path
 
@@ -61,8 +60,8 @@ def shipped(config: str) -> dict | None:
         "val": metrics.get("val_mean"),
         "test_mean": metrics.get("test_accuracy_alone"),
         "test_ci95": metrics.get("test_ci95_alone"),
-        # the shipped checkpoint is itself one of these seeds (imported from runs named ..._s<seed>)
-        "scratch_seed": int(found[1]) if not init_from and (found := re.search(r"_s(\d+)$", metrics.get("run", ""))) else None,
+        # a checkpoint trained from random weights is one of these seeds: the one its run config names
+        "scratch_seed": None if init_from or "run_config" not in metrics else metrics["run_config"]["train"]["seed"],
     }
 
 

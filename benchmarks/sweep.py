@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.readme import replace_block
 from benchmarks.time_to_accuracy import score
 from hypermaml.cli import main as cli_main
 
@@ -45,9 +46,10 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-def seed_of(name: str, seed: int) -> int:
-    """``base-seed2`` is ``base`` with seed 2; every other variant uses ``--seed``."""
-    return int(name.split("-seed")[1]) if "-seed" in name else seed
+def parse(name: str, seed: int) -> tuple[str, int]:
+    """(variant, seed) of a run name: ``base-seed2`` is ``base`` with seed 2; other names use ``--seed``."""
+    variant, _, extra = name.partition("-seed")
+    return variant, int(extra) if extra else seed
 
 
 def train_variant(name: str, args: argparse.Namespace) -> Path:
@@ -56,8 +58,9 @@ def train_variant(name: str, args: argparse.Namespace) -> Path:
     if history.is_file() and len(history.read_text().splitlines()) >= args.epochs:
         return run_dir  # finished
     argv = ["train", "--config", args.config, "--run-dir", str(run_dir), "--threads", str(args.threads)]
-    argv += ["--seed", str(seed_of(name, args.seed)), "--no-progress", "--set", f"train.epochs={args.epochs}"]
-    for override in BASE + args.set + VARIANTS[name.split("-seed")[0]]:
+    variant, seed = parse(name, args.seed)
+    argv += ["--seed", str(seed), "--no-progress", "--set", f"train.epochs={args.epochs}"]
+    for override in BASE + args.set + VARIANTS[variant]:
         argv += ["--set", override]
     if (run_dir / "last.pt").is_file():
         argv.append("--resume")
@@ -66,9 +69,15 @@ def train_variant(name: str, args: argparse.Namespace) -> Path:
     return run_dir
 
 
-def fresh_validation(checkpoint: Path, episodes: int) -> dict:
-    result = score(checkpoint, "emnist-val", episodes, seed=1000, query_batch=None)  # batch-independent: same as alone
-    return {"mean_pct": round(100 * result.mean, 2), "ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
+def fresh_validation(run_dir: Path, episodes: int) -> dict:
+    """The best checkpoint's score on fresh validation episodes, kept beside it (scored once per checkpoint)."""
+    kept = run_dir / f"fresh_val_{episodes}.json"
+    if kept.is_file() and kept.stat().st_mtime >= (run_dir / "best.pt").stat().st_mtime:
+        return json.loads(kept.read_text())
+    result = score(run_dir / "best.pt", "emnist-val", episodes, seed=1000, query_batch=None)  # batch-independent
+    fresh = {"mean_pct": round(100 * result.mean, 2), "ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
+    kept.write_text(json.dumps(fresh))
+    return fresh
 
 
 def report(name: str, run_dir: Path, fresh_episodes: int, seed: int = 0) -> dict:
@@ -76,12 +85,12 @@ def report(name: str, run_dir: Path, fresh_episodes: int, seed: int = 0) -> dict
     best = max(history, key=lambda h: h["val_mean"])
     return {
         "variant": name,
-        "seed": seed_of(name, seed),
-        "overrides": BASE + VARIANTS[name.split("-seed")[0]],  # besides --set, which the result records
+        "seed": parse(name, seed)[1],
+        "overrides": BASE + VARIANTS[parse(name, seed)[0]],  # besides --set, which the result records
         "epochs_run": len(history),
         "best_epoch": best["epoch"],
         "best_val_200_pct": round(100 * best["val_mean"], 2),
-        "fresh_val": fresh_validation(run_dir / "best.pt", fresh_episodes),
+        "fresh_val": fresh_validation(run_dir, fresh_episodes),
         "seconds_per_epoch": round(sum(h["seconds"] for h in history) / len(history), 1),
     }
 
@@ -106,7 +115,7 @@ def table(rows: list[dict], result: dict) -> str:
             f"| {r['variant']} | {change} | {r['best_epoch']} of {r['epochs_run']} | {r['best_val_200_pct']:.2f} "
             f"| {fresh['mean_pct']:.2f} ± {fresh['ci95_pct']:.2f} | {delta} | {r['seconds_per_epoch']:.0f} |"
         )
-    seeds = [r["fresh_val"]["mean_pct"] for r in rows if r["variant"].split("-seed")[0] == "base"]
+    seeds = [r["fresh_val"]["mean_pct"] for r in rows if parse(r["variant"], 0)[0] == "base"]
     if len(seeds) > 1:
         lines += [
             "",
@@ -115,14 +124,6 @@ def table(rows: list[dict], result: dict) -> str:
             "within what another seed alone would change.",
         ]
     return "\n".join(lines)
-
-
-def write_block(path: Path, block: str) -> None:
-    text = path.read_text()
-    if START not in text:
-        raise SystemExit(f"{path} has no {START} … {END} block")
-    head, rest = text.split(START, 1)
-    path.write_text(f"{head}{START}\n{block}\n{END}{rest.split(END, 1)[1]}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.save and rows:
         (DOCS / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
-        write_block(DOCS / "reproduce.md", table(rows, result))
+        replace_block(f"{START}\n{table(rows, result)}\n{END}", START, END)
     print(json.dumps({k: v for k, v in result.items() if k != "rows"} | {"variants": [r["variant"] for r in rows]}))
 
 
