@@ -21,6 +21,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -68,14 +70,26 @@ def test_score(checkpoint: Path, episodes: int) -> dict:
     return {"test_mean_pct": round(100 * result.mean, 2), "test_ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
 
 
-def train_row(config: str, minutes: float, threads: int, seed: int, folder: Path, overrides: list[str] = ()) -> Path:
-    """Train ``config`` from scratch for ``minutes`` into ``folder/<config>/seed<S>`` (``overrides``: ``--set``)."""
+def train_row(
+    config: str, minutes: float, threads: int, seed: int, folder: Path, overrides: list[str] = (), processes: int = 1
+) -> Path:
+    """Train ``config`` from scratch for ``minutes`` into ``folder/<config>/seed<S>`` (``overrides``: ``--set``).
+
+    ``processes`` > 1: that many data-parallel processes of ``threads`` threads each, launched as a user would
+    (``torchrun --standalone``), each with the config's meta-batch, so one step averages ``processes`` times the
+    episodes; pass ``--set train.meta_batch=...`` to keep the effective meta-batch."""
     run_dir = folder / config.replace("/", "_") / f"seed{seed}"
     argv = ["train", "--config", config, "--run-dir", str(run_dir), "--threads", str(threads), "--seed", str(seed)]
     argv += ["--max-minutes", str(minutes), "--no-progress", "--set", "train.epochs=1000"]
     for override in overrides:
         argv += ["--set", override]
-    if cli_main(argv) != 0:
+    if processes > 1:
+        launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+        failed = subprocess.run([*launch, "-m", "hypermaml", *argv], env=env).returncode != 0
+    else:
+        failed = cli_main(argv) != 0
+    if failed:
         raise SystemExit(f"training {config} failed")
     return run_dir
 
@@ -98,29 +112,45 @@ def row_report(name: str, run_dir: Path, target: float, episodes: int) -> dict:
     return report
 
 
-def draw(rows: list[dict], target: float, path: Path, title: str) -> None:
+def draw(rows: list[dict], target: float, path: Path, title: str, zoom_minutes: float = 10.0) -> None:
+    """Validation accuracy against training minutes, one line per row. When a row runs far past the others (a
+    full 40-epoch run beside 8-minute ones), the left panel shows the first ``zoom_minutes`` of every row and
+    the right one the whole of each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for row in rows:
-        pts = [p for p in row["curve"] if p["val_mean"] is not None]
-        ax.plot([p["train_seconds"] / 60 for p in pts], [100 * p["val_mean"] for p in pts], marker="o", ms=3, label=row["row"])
-    ax.axhline(100 * target, color="grey", ls="--", lw=1, label=f"target {100 * target:.0f}%")
-    ax.set_xlabel("training wall time (minutes, validation excluded)")
-    ax.set_ylabel("EMNIST validation accuracy (%)")
-    ax.set_title(textwrap.fill(title, 80), fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    curves = [(row["row"], [p for p in row["curve"] if p["val_mean"] is not None]) for row in rows]
+    longest = max((pts[-1]["train_seconds"] / 60 for _, pts in curves if pts), default=0.0)
+    panels = [zoom_minutes, None] if longest > 1.5 * zoom_minutes else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(10 if len(panels) > 1 else 7, 4.6), dpi=120, squeeze=False)
+    for ax, limit in zip(axes[0], panels):
+        for name, pts in curves:
+            ax.plot([p["train_seconds"] / 60 for p in pts], [100 * p["val_mean"] for p in pts], marker="o", ms=3, label=name)
+        ax.axhline(100 * target, color="grey", ls="--", lw=1, label=f"target {100 * target:.0f}%")
+        if limit is not None:
+            ax.set_xlim(0, limit)
+            ax.set_title(f"the first {limit:g} minutes", fontsize=9)
+        elif len(panels) > 1:
+            ax.set_title("whole runs", fontsize=9)
+        ax.set_xlabel("training wall time (minutes, validation excluded)")
+        ax.set_ylabel("EMNIST validation accuracy (%)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(textwrap.fill(title, 110), fontsize=9)
+    fig.tight_layout(rect=(0, 0.04 + 0.032 * ((len(labels) + 1) // 2), 1, 1))
     fig.savefig(path)
 
 
 def _title(result: dict) -> str:
-    made = result.get("note") or f"{result['threads']} threads, {result['minutes_budget']:g} min per row"
-    return f"From scratch on {result['machine'].split(',')[0]} ({made})"
+    machine = ", ".join(result["machine"].split(", ")[:2])  # architecture and cores
+    if result.get("minutes_budget") is None:  # curves of runs made apart: how each ran is in the JSON's note
+        return f"From scratch on {machine} (EMNIST validation: 200 episodes after every epoch)"
+    processes = result.get("processes") or 1
+    workers = f"{processes} processes of {result['threads']} thread(s)" if processes > 1 else f"{result['threads']} threads"
+    return f"From scratch on {machine} ({workers}, {result['minutes_budget']:g} min per row)"
 
 
 def main() -> None:
@@ -130,7 +160,10 @@ def main() -> None:
         "--baseline", action="append", default=None, help="rows run for the same budget (repeatable; none: no baseline)"
     )
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget per row")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (per process with --processes)")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="data-parallel processes for the first row (torchrun; e.g. 2 with --threads 1)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=0.79, help="EMNIST-validation accuracy to reach")
     parser.add_argument("--test-episodes", type=int, default=600, help="0: no test score")
@@ -154,9 +187,11 @@ def main() -> None:
     else:
         folder = args.runs_dir or Path(tempfile.mkdtemp(prefix="time_to_accuracy_"))
         rows = [args.config, *(b for b in (args.baseline or ["omniglot_emnist_maml_1shot"]) if b != "none")]
+        changes = args.set + ([f"{args.processes} processes"] if args.processes > 1 else [])
         runs = [
-            (name + (f" ({', '.join(args.set)})" if args.set and i == 0 else ""),
-             train_row(name, args.minutes, args.threads, args.seed, folder, args.set if i == 0 else ()))
+            (name + (f" ({', '.join(changes)})" if i == 0 and changes else ""),
+             train_row(name, args.minutes, args.threads, args.seed, folder, args.set if i == 0 else (),
+                       args.processes if i == 0 else 1))
             for i, name in enumerate(rows)
         ]  # fmt: skip
     reports = [row_report(name, run_dir, args.target, args.test_episodes) for name, run_dir in runs]
@@ -168,6 +203,7 @@ def main() -> None:
         "benchmark": "time_to_accuracy",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
         "threads": None if args.from_run else args.threads,
+        "processes": None if args.from_run else args.processes,
         "note": args.note,
         "minutes_budget": None if args.from_run else args.minutes,
         "rows": reports,

@@ -18,3 +18,28 @@ def test_the_curve_adds_up_training_seconds_and_finds_the_first_crossing(tmp_pat
     assert first_crossing(points, 0.79)["epoch"] == 2
     assert first_crossing(points, 0.9) is None
     assert at_time(points, 150)["epoch"] == 2 and at_time(points, 30) is None
+
+
+def test_a_row_trains_as_two_data_parallel_processes(tmp_path):
+    """--processes 2 launches torchrun: the run folder records two processes, and its log has every epoch."""
+    import torch
+
+    from benchmarks.time_to_accuracy import train_row
+
+    config = {
+        "model": {
+            "method": "hypermaml",
+            "n_way": 3,
+            "n_shot": 1,
+            "backbone": {"kind": "conv4", "hidden": 8, "input_mean": [0.7], "input_std": [0.4], "batch_norm": "metabn"},
+            "hypermaml": {"hidden": 16},
+        },
+        "train": {"episodes_per_epoch": 16, "meta_batch": 2, "n_query": 2, "val_episodes": 4},
+        "data": {"train": "digits", "val": "digits"},
+    }
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(config))
+    run_dir = train_row(str(path), 0.5, 1, 0, tmp_path / "runs", ["train.epochs=2"], processes=2)
+    metrics = torch.load(run_dir / "best.pt", weights_only=True)["metrics"]
+    assert metrics["world_size"] == 2
+    assert [p["epoch"] for p in curve(run_dir)] == list(range(1, metrics["epochs_run"] + 1))
