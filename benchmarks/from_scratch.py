@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -71,6 +72,38 @@ def mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f} ({len(values)} seeds)"
 
 
+def finished_tests(row: dict) -> list[float]:
+    """Test accuracies (fractions) of a config's seeds that ran all their epochs."""
+    return [r["test"]["test_mean_pct"] / 100 for r in row["runs"] if r["epochs_run"] >= r["epochs"] and "test" in r]
+
+
+def over_seeds(rows: dict[str, dict]) -> list[dict]:
+    """HyperMAML against each other method of the same benchmark and shot count, with seeds as the unit: the
+    difference of the mean test accuracies of the finished seeds and its 95% interval by Welch's t (each seed a
+    run from random weights, so this interval holds the training's spread, which the paired interval over one
+    checkpoint per method does not). Only pairs with at least two finished seeds on each side."""
+    from scipy import stats
+
+    named = {}
+    for config in rows:
+        match = re.fullmatch(r"(?P<bench>.+)_(?P<method>hypermaml|maml|protonet)_(?P<shots>\d+)shot", config)
+        if match:
+            named[(match["bench"], match["method"], int(match["shots"]))] = config
+    out = []
+    for (bench, method, shots), config in sorted(named.items()):
+        other_configs = [(m, named.get((bench, m, shots))) for m in ("protonet", "maml") if method == "hypermaml"]
+        for other, other_config in other_configs:
+            a = finished_tests(rows[config])
+            b = finished_tests(rows[other_config]) if other_config else []
+            if len(a) < 2 or len(b) < 2:
+                continue
+            low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+            diff = statistics.mean(a) - statistics.mean(b)
+            out.append({"benchmark": bench, "shots": shots, "other": other, "diff": diff, "low": low, "high": high,
+                        "seeds": (len(a), len(b))})  # fmt: skip
+    return out
+
+
 def markdown(rows: dict[str, dict]) -> tuple[str, str]:
     """(every seed's table, the summary table over seeds)."""
     lines = [
@@ -93,7 +126,7 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
         finished = [r for r in row["runs"] if r["epochs_run"] >= r["epochs"]]  # a run still training is not a seed yet
         training = ", ".join(f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if r not in finished)
         vals = [r["best_val"] for r in finished]
-        tests = [r["test"]["test_mean_pct"] / 100 for r in finished if "test" in r]
+        tests = finished_tests(row)
         ship = row["shipped"] or {}
         shipped_text = (
             f"{100 * ship['val']:.2f} / {100 * ship['test_mean']:.2f} ± {100 * ship['test_ci95']:.2f}"
@@ -109,6 +142,13 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
         summary.append(
             f"| {config} | {mean_std(vals) if vals else 'none finished'} | {mean_std(tests) if tests else ''} | "
             f"{training or 'none'} | {shipped_text} | {verdict} |"
+        )
+    for d in over_seeds(rows):
+        name = {"protonet": "ProtoNet", "maml": "MAML"}[d["other"]]
+        summary.append(
+            f"\nOver seeds, {d['shots']}-shot test one at a time: HyperMAML − {name} = {100 * d['diff']:+.2f} points, "
+            f"95% interval [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] (Welch's t over {d['seeds'][0]} and "
+            f"{d['seeds'][1]} finished seeds)."
         )
     return "\n".join(lines), "\n".join(summary[1:])
 

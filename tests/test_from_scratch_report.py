@@ -84,3 +84,27 @@ def test_a_sweep_trains_each_variant_once_and_compares_it_with_base_on_fresh_val
     assert lines[6].startswith("| base-seed1 | — (seed 1) |")
     spread = statistics.stdev([rows[0]["fresh_val"]["mean_pct"], rows[2]["fresh_val"]["mean_pct"]])
     assert lines[-1].startswith("`base` over its 2 seeds") and f"± {spread:.2f}" in lines[-1]
+
+
+def test_methods_are_compared_over_finished_seeds_with_welchs_interval():
+    from benchmarks.from_scratch import over_seeds
+
+    rows = {
+        "omniglot_emnist_hypermaml_1shot": {"runs": [run(s, 40, 0.8, t) for s, t in enumerate([0.83, 0.84, 0.85])]},
+        "omniglot_emnist_protonet_1shot": {
+            "runs": [run(0, 40, 0.8, 0.86), run(1, 40, 0.8, 0.85), run(2, 40, 0.8, 0.87), run(3, 5, 0.7, 0.50)]
+        },
+        "omniglot_emnist_maml_1shot": {"runs": [run(0, 40, 0.7, 0.75)]},  # one seed: no interval
+    }
+    for row in rows.values():
+        row["shipped"] = None
+    (d,) = over_seeds(rows)
+    # means 0.84 and 0.86 (seed 3 is still training), both variances 1e-4: standard error sqrt(2e-4 / 3) on
+    # Welch's 4 degrees of freedom, whose 97.5% t quantile is 2.7764
+    half = 2.7764 * (2e-4 / 3) ** 0.5
+    assert (d["other"], d["shots"], d["seeds"]) == ("protonet", 1, (3, 3))
+    assert d["diff"] == pytest.approx(-0.02)
+    assert (d["low"], d["high"]) == pytest.approx((-0.02 - half, -0.02 + half), abs=1e-5)
+    summary = markdown(rows)[1]
+    assert "HyperMAML − ProtoNet = -2.00 points, 95% interval [-4.27, +0.27]" in summary
+    assert "MAML =" not in summary
