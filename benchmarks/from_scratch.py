@@ -20,6 +20,7 @@ import argparse
 import json
 import re
 import statistics
+import sys
 from pathlib import Path
 
 import hypermaml as hm
@@ -72,9 +73,27 @@ def mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f} ({len(values)} seeds)"
 
 
+def finished(run: dict) -> bool:
+    """Did this run go through all its config's epochs? (A run still training is not a seed yet.)"""
+    return run["epochs_run"] >= run["epochs"]
+
+
+def reaches_shipped(vals: list[float], ship: dict | None) -> bool:
+    """The shipping rule: the best finished seed's validation reaches the shipped checkpoint's (or none is shipped)."""
+    return not ship or ship.get("val") is None or max(vals) >= ship["val"]
+
+
+def ship_check(config: str, runs: Path = RUNS, ship: dict | None = None) -> tuple[list[int], bool]:
+    """(the finished seeds of ``config`` under ``runs``, whether the shipping rule lets them replace the shipped
+    checkpoint ``ship``, by default ``shipped(config)``). ``scripts/ship_from_scratch.sh`` links those seeds."""
+    reports = [r for r in (run_report(d, 0) for d in sorted((runs / config).glob("seed*"))) if r and finished(r)]
+    ship = shipped(config) if ship is None else ship
+    return [r["seed"] for r in reports], bool(reports) and reaches_shipped([r["best_val"] for r in reports], ship)
+
+
 def finished_tests(row: dict) -> list[float]:
     """Test accuracies (fractions) of a config's seeds that ran all their epochs."""
-    return [r["test"]["test_mean_pct"] / 100 for r in row["runs"] if r["epochs_run"] >= r["epochs"] and "test" in r]
+    return [r["test"]["test_mean_pct"] / 100 for r in row["runs"] if finished(r) and "test" in r]
 
 
 def over_seeds(rows: dict[str, dict]) -> list[dict]:
@@ -91,10 +110,11 @@ def over_seeds(rows: dict[str, dict]) -> list[dict]:
             named[(match["bench"], match["method"], int(match["shots"]))] = config
     out = []
     for (bench, method, shots), config in sorted(named.items()):
-        other_configs = [(m, named.get((bench, m, shots))) for m in ("protonet", "maml") if method == "hypermaml"]
-        for other, other_config in other_configs:
+        if method != "hypermaml":
+            continue
+        for other in ("protonet", "maml"):
             a = finished_tests(rows[config])
-            b = finished_tests(rows[other_config]) if other_config else []
+            b = finished_tests(rows[named[(bench, other, shots)]]) if (bench, other, shots) in named else []
             if len(a) < 2 or len(b) < 2:
                 continue
             low, high = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
@@ -123,9 +143,8 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
                 f"| {config} | {run['seed']} | {run['epochs_run']} of {run['epochs']} | {100 * run['best_val']:.2f} | "
                 f"{run['best_epoch']} ({run['train_minutes_to_best']:.0f}) | {test} |"
             )
-        finished = [r for r in row["runs"] if r["epochs_run"] >= r["epochs"]]  # a run still training is not a seed yet
-        training = ", ".join(f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if r not in finished)
-        vals = [r["best_val"] for r in finished]
+        training = ", ".join(f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if not finished(r))
+        vals = [r["best_val"] for r in row["runs"] if finished(r)]
         tests = finished_tests(row)
         ship = row["shipped"] or {}
         shipped_text = (
@@ -138,7 +157,7 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
         elif ship.get("val") is None or not vals:
             verdict = "—"
         else:
-            verdict = "yes" if max(vals) >= ship["val"] else "no: validation below the shipped"
+            verdict = "yes" if reaches_shipped(vals, ship) else "no: validation below the shipped"
         summary.append(
             f"| {config} | {mean_std(vals) if vals else 'none finished'} | {mean_std(tests) if tests else ''} | "
             f"{training or 'none'} | {shipped_text} | {verdict} |"
@@ -159,7 +178,21 @@ def main() -> None:
     parser.add_argument("--test-episodes", type=int, default=600, help="0: validation only")
     parser.add_argument("--save", action="store_true", help="write docs/from_scratch.json")
     parser.add_argument("--readme", action="store_true", help="write the table into the pages' from-scratch block")
+    parser.add_argument(
+        "--ship-check",
+        metavar="CONFIG",
+        help="print CONFIG's finished seeds; exit 3 if the shipping rule refuses them, 1 if none",
+    )
     args = parser.parse_args()
+    if args.ship_check:
+        seeds, allowed = ship_check(args.ship_check, args.runs)
+        print(" ".join(map(str, seeds)))
+        if not seeds:
+            raise SystemExit(f"no seed of {args.ship_check} in {args.runs} has run all its epochs")  # exit status 1
+        if not allowed:
+            print(f"not shipped: no finished seed's validation reaches the shipped {args.ship_check}'s", file=sys.stderr)
+            raise SystemExit(3)
+        return
     rows: dict[str, dict] = {}
     for config_dir in sorted(p for p in args.runs.iterdir() if p.is_dir()):
         runs = [r for r in (run_report(d, args.test_episodes) for d in sorted(config_dir.glob("seed*"))) if r]

@@ -216,6 +216,9 @@ def run_train(args: argparse.Namespace) -> None:
             r, message = found[0]
             raise UsageError(message if r == 0 else f"process {r} of {world_size}: {message}", quiet=rank != 0)
         _train(args, run, train_cfg, rank=rank, world_size=world_size)
+        # every rank done (rank 0 writes and prints last) before gloo's connections close: a rank tearing down while
+        # its peer still works could abort at exit ("terminate called without an active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

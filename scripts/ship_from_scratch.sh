@@ -14,29 +14,15 @@ config=$1
 row=${config#omniglot_emnist_}
 py=.venv/bin/python
 mkdir -p runs/ship
-linked=0
-for dir in runs/scratch/"$config"/seed*; do
-  seed=${dir##*seed}
-  if $py -c 'import json, sys; d = sys.argv[1]; want = json.load(open(d + "/run_config.json"))["train"]["epochs"]
-sys.exit(sum(1 for _ in open(d + "/metrics.jsonl")) < want)' "$dir"; then
-    ln -sfn "../scratch/$config/seed$seed" "runs/ship/${row}_scratch_s$seed"
-    linked=$((linked + 1))
-  else
-    echo "seed $seed has not run all its epochs: left out" >&2
-    rm -f "runs/ship/${row}_scratch_s$seed"
-  fi
+# The finished seeds, and the rule: they replace the shipped checkpoint only where their best validation reaches its.
+status=0
+seeds=$($py -m benchmarks.from_scratch --ship-check "$config") || status=$?
+if [ "$status" -eq 3 ] && [ "${FORCE:-0}" = 1 ]; then status=0; fi
+[ "$status" -eq 0 ] || exit "$status"
+rm -f runs/ship/"${row}"_scratch_s*
+for seed in $seeds; do
+  ln -sfn "../scratch/$config/seed$seed" "runs/ship/${row}_scratch_s$seed"
 done
-[ "$linked" -gt 0 ] || { echo "error: no finished seed of $config in runs/scratch/$config" >&2; exit 1; }
-# The rule: a from-scratch checkpoint replaces the shipped one only where its validation reaches the shipped one's.
-$py - "$config" "$row" <<'PY' || { [ "${FORCE:-0}" = 1 ] || exit 1; }
-import json, pathlib, sys
-config, row = sys.argv[1:]
-best = max(max(json.loads(l)["val_mean"] for l in open(d / "metrics.jsonl")) for d in pathlib.Path("runs/ship").glob(f"{row}_scratch_s*"))
-shipped = pathlib.Path(f"pretrained/{config}.json")
-current = json.loads(shipped.read_text())["val_mean"] if shipped.is_file() else None
-if current is not None and best < current:
-    sys.exit(f"not shipped: the best finished seed's validation {100 * best:.2f}% is below the shipped {100 * current:.2f}% (FORCE=1 ships it anyway)")
-PY
 hardware=${HARDWARE:-"2-core x86_64 CPU (this project's CI-size machine), 1 torch thread, beside other training runs"}
 $py -m benchmarks.omniglot_emnist --from-runs runs/ship --only "$row" --write --hardware "$hardware"
 $py -m benchmarks.omniglot_emnist --readme

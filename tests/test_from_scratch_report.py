@@ -108,3 +108,23 @@ def test_methods_are_compared_over_finished_seeds_with_welchs_interval():
     summary = markdown(rows)[1]
     assert "HyperMAML − ProtoNet = -2.00 points, 95% interval [-4.27, +0.27]" in summary
     assert "MAML =" not in summary
+
+
+def test_only_finished_seeds_are_offered_for_shipping_and_only_if_their_validation_reaches_the_shipped(tmp_path):
+    from benchmarks.from_scratch import ship_check
+
+    def seed_dir(seed, vals, epochs=3):
+        d = tmp_path / "cfg" / f"seed{seed}"
+        d.mkdir(parents=True)
+        (d / "run_config.json").write_text(json.dumps({"train": {"epochs": epochs}}))
+        history = [{"epoch": i + 1, "seconds": 1.0, "val_mean": v} for i, v in enumerate(vals)]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        (d / "best.pt").write_bytes(b"")  # read only when a test score is asked for
+
+    seed_dir(0, [0.70, 0.78, 0.76])
+    seed_dir(1, [0.71, 0.90])  # still training: its 0.90 does not count
+    seed_dir(2, [0.72, 0.74, 0.80])
+    assert ship_check("cfg", tmp_path, ship={"val": 0.80}) == ([0, 2], True)
+    assert ship_check("cfg", tmp_path, ship={"val": 0.81}) == ([0, 2], False)
+    assert ship_check("cfg", tmp_path, ship={}) == ([0, 2], True)  # nothing shipped yet
+    assert ship_check("none", tmp_path, ship={}) == ([], False)
