@@ -6,11 +6,18 @@
 Reads the run folders ``scripts/train_seeds.sh CONFIG SEEDS...`` writes (``runs/scratch/<config>/seed<S>/``:
 ``metrics.jsonl``, ``best.pt``). For each run: the epochs it ran of the config's, its best EMNIST-validation
 accuracy and the epoch of it (the checkpoint kept), and that checkpoint's EMNIST-test accuracy with each query
-classified alone (600 episodes, seed 0, mean ± 95% interval), the shipped checkpoints' protocol. Per config:
+classified alone (600 episodes, seed 0, mean ± 95% interval), the shipped checkpoints' protocol, once the run has
+finished (runs still training are not scored on test). Per config:
 mean ± standard deviation over the seeds that finished their epochs, of validation and test, and the shipped
-checkpoint's validation and test for comparison; "ship?" says whether the best finished seed's validation
-reaches the shipped one's (the rule by which a from-scratch checkpoint would replace it). Runs still training
-are listed as far as they got and left out of the means.
+checkpoint's validation and test for comparison. Runs still training are listed as far as they got and left
+out of the means.
+
+A run's own best validation ranks the epochs of that run, but not runs against each other: each run draws its
+200 validation episodes from its own seed, and some draws are easier than others. So seeds, and the shipped
+checkpoint, are compared on one common set: 1,000 EMNIST-validation episodes drawn with seed 1000, the same for
+every candidate ("common validation"; cached in ``runs/score_cache.json``). "ship?" says whether the best
+finished seed on it reaches the shipped checkpoint on it: the rule by which a from-scratch checkpoint replaces
+it (``scripts/ship_from_scratch.sh``, which also ships that seed).
 Last line: one JSON object.
 """
 
@@ -25,20 +32,57 @@ from pathlib import Path
 
 import hypermaml as hm
 from benchmarks.time_to_accuracy import test_score
+from hypermaml.data import load_split
+from hypermaml.episodes import EpisodeSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "scratch"
+CACHE = ROOT / "runs" / "score_cache.json"
+COMMON_EPISODES, COMMON_SEED = 1000, 1000  # far from the seeds training runs draw their own validation from (seed + 1)
 START, END = "<!-- from-scratch:start -->", "<!-- from-scratch:end -->"  # docs/reproduce.md: every seed
 SUMMARY_START, SUMMARY_END = "<!-- from-scratch-summary:start -->", "<!-- from-scratch-summary:end -->"  # README
+
+
+def cached(checkpoint: Path, what: str, compute):
+    """``compute()``'s (JSON) value for this checkpoint file, kept in ``runs/score_cache.json`` by path, size and
+    modification time, so that a table rewritten after one more seed finishes scores only that seed."""
+    cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
+    stat = checkpoint.stat()
+    key = f"{checkpoint.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{what}"
+    if key not in cache:
+        cache[key] = compute()
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_text(json.dumps(cache, indent=1) + "\n")
+    return cache[key]
+
+
+def common_val(checkpoint: Path, episodes: int = COMMON_EPISODES, seed: int = COMMON_SEED) -> float:
+    """A checkpoint's accuracy on the common EMNIST-validation episodes (all queries of an episode together, which
+    batch-independent models score exactly as one at a time). Cached."""
+
+    def compute() -> float:
+        model = hm.load(checkpoint)
+        data = load_split("emnist-val")
+        sampler = EpisodeSampler(data.x, data.y, model.config.n_way, model.config.n_shot, 15, data.class_names)
+        return hm.evaluate(model, sampler, episodes, seed=seed, query_batch=None).mean
+
+    return cached(checkpoint, f"common_val|{episodes}|{seed}", compute)
+
+
+def seed_dirs(config_dir: Path) -> list[Path]:
+    """``seed<S>`` run folders (not ``seed0.bak`` and the like), in seed order."""
+    found = [d for d in config_dir.glob("seed*") if d.is_dir() and re.fullmatch(r"seed\d+", d.name)]
+    return sorted(found, key=lambda d: int(d.name.removeprefix("seed")))
 
 
 def run_report(run_dir: Path, episodes: int) -> dict | None:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines() if (run_dir / "metrics.jsonl").is_file() else []
     history = [json.loads(line) for line in lines]
-    if not history or not (run_dir / "best.pt").is_file():
-        return None
+    validated = [h for h in history if h.get("val_mean") is not None]
+    if not validated or not (run_dir / "best.pt").is_file():
+        return None  # nothing trained yet, or a run without validation (nothing to choose it by)
     config = json.loads((run_dir / "run_config.json").read_text())
-    best = max((h for h in history if h.get("val_mean") is not None), key=lambda h: h["val_mean"])
+    best = max(validated, key=lambda h: h["val_mean"])
     report = {
         "seed": int(run_dir.name.removeprefix("seed")),
         "epochs_run": len(history),
@@ -47,8 +91,10 @@ def run_report(run_dir: Path, episodes: int) -> dict | None:
         "best_epoch": best["epoch"],
         "train_minutes_to_best": sum(h["seconds"] for h in history if h["epoch"] <= best["epoch"]) / 60,
     }
-    if episodes:
-        report["test"] = test_score(run_dir / "best.pt", episodes)  # each query alone, seed 0
+    if episodes and finished(report):  # a run still training is not scored on test (nor is it a seed yet)
+        best_pt = run_dir / "best.pt"
+        report["test"] = cached(best_pt, f"test_alone|{episodes}", lambda: test_score(best_pt, episodes))  # seed 0
+        report["common_val"] = common_val(best_pt)
     return report
 
 
@@ -59,6 +105,7 @@ def shipped(config: str) -> dict | None:
     metrics = hm.load(path).metrics
     init_from = metrics.get("run_config", {}).get("train", {}).get("init_from")
     return {
+        "common_val": common_val(path),
         "val": metrics.get("val_mean"),
         "test_mean": metrics.get("test_accuracy_alone"),
         "test_ci95": metrics.get("test_ci95_alone"),
@@ -78,17 +125,31 @@ def finished(run: dict) -> bool:
     return run["epochs_run"] >= run["epochs"]
 
 
-def reaches_shipped(vals: list[float], ship: dict | None) -> bool:
-    """The shipping rule: the best finished seed's validation reaches the shipped checkpoint's (or none is shipped)."""
-    return not ship or ship.get("val") is None or max(vals) >= ship["val"]
+def reaches_shipped(best: float, ship: float | None) -> bool:
+    """The shipping rule: the best finished seed on the common validation episodes reaches the shipped checkpoint
+    on them (or nothing is shipped)."""
+    return ship is None or best >= ship
 
 
-def ship_check(config: str, runs: Path = RUNS, ship: dict | None = None) -> tuple[list[int], bool]:
-    """(the finished seeds of ``config`` under ``runs``, whether the shipping rule lets them replace the shipped
-    checkpoint ``ship``, by default ``shipped(config)``). ``scripts/ship_from_scratch.sh`` links those seeds."""
-    reports = [r for r in (run_report(d, 0) for d in sorted((runs / config).glob("seed*"))) if r and finished(r)]
-    ship = shipped(config) if ship is None else ship
-    return [r["seed"] for r in reports], bool(reports) and reaches_shipped([r["best_val"] for r in reports], ship)
+def ship_check(config: str, runs: Path = RUNS, score=None) -> dict:
+    """Which finished seed of ``config`` under ``runs`` would be shipped, and whether the rule lets it replace
+    ``pretrained/<config>.pt``: every finished seed's best checkpoint and the shipped one, scored by ``score``
+    (the common validation episodes). ``scripts/ship_from_scratch.sh`` links the seeds and ships ``best_seed``."""
+    score = score or common_val
+    reports = [r for r in (run_report(d, 0) for d in seed_dirs(runs / config)) if r and finished(r)]
+    scores = {r["seed"]: score(runs / config / f"seed{r['seed']}" / "best.pt") for r in reports}
+    path = ROOT / "pretrained" / f"{config}.pt"
+    ship = score(path) if path.is_file() and scores else None
+    best = max(scores, key=scores.get) if scores else None
+    return {
+        "config": config,
+        "common_validation": f"{COMMON_EPISODES} EMNIST-validation episodes, seed {COMMON_SEED}",
+        "seeds": sorted(scores),
+        "scores": {str(seed): value for seed, value in scores.items()},
+        "shipped": ship,
+        "best_seed": best,
+        "allowed": best is not None and reaches_shipped(scores[best], ship),
+    }
 
 
 def finished_tests(row: dict) -> list[float]:
@@ -127,21 +188,23 @@ def over_seeds(rows: dict[str, dict]) -> list[dict]:
 def markdown(rows: dict[str, dict]) -> tuple[str, str]:
     """(every seed's table, the summary table over seeds)."""
     lines = [
-        "| config | seed | epochs run | best validation (%) | at epoch (training min) | test, one at a time (%) |",
-        "|---|---|---|---|---|---|",
+        "| config | seed | epochs run | best validation, own episodes (%) | at epoch (training min) | "
+        "common validation (%) | test, one at a time (%) |",
+        "|---|---|---|---|---|---|---|",
     ]
     summary = [
         "",
-        "| config | validation over finished seeds (%) | test over finished seeds (%) | still training | "
-        "shipped: validation / test (%) | ship? |",
-        "|---|---|---|---|---|---|",
+        "| config | validation, own episodes, over finished seeds (%) | test over finished seeds (%) | still training | "
+        "shipped: validation / test (%) | common validation: best finished seed / shipped (%) | ship? |",
+        "|---|---|---|---|---|---|---|",
     ]
     for config, row in rows.items():
         for run in row["runs"]:
             test = f"{run['test']['test_mean_pct']:.2f} ± {run['test']['test_ci95_pct']:.2f}" if "test" in run else ""
+            common = f"{100 * run['common_val']:.2f}" if "common_val" in run else ""
             lines.append(
                 f"| {config} | {run['seed']} | {run['epochs_run']} of {run['epochs']} | {100 * run['best_val']:.2f} | "
-                f"{run['best_epoch']} ({run['train_minutes_to_best']:.0f}) | {test} |"
+                f"{run['best_epoch']} ({run['train_minutes_to_best']:.0f}) | {common} | {test} |"
             )
         training = ", ".join(f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if not finished(r))
         vals = [r["best_val"] for r in row["runs"] if finished(r)]
@@ -152,15 +215,23 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
             if ship.get("val") is not None and ship.get("test_mean") is not None
             else "—"
         )
-        if ship.get("scratch_seed") is not None:
-            verdict = f"shipped: seed {ship['scratch_seed']}"
-        elif ship.get("val") is None or not vals:
+        commons = {r["seed"]: r["common_val"] for r in row["runs"] if finished(r) and "common_val" in r}
+        best = max(commons, key=commons.get) if commons else None
+        ship_common = ship.get("common_val")
+        common_text = (f"{100 * commons[best]:.2f} (seed {best}) / " if best is not None else "— / ") + (
+            f"{100 * ship_common:.2f}" if ship_common is not None else "—"
+        )
+        if best is None:
             verdict = "—"
+        elif ship.get("scratch_seed") == best:
+            verdict = f"shipped: seed {best}"
+        elif reaches_shipped(commons[best], ship_common):
+            verdict = f"yes: seed {best}"
         else:
-            verdict = "yes" if reaches_shipped(vals, ship) else "no: validation below the shipped"
+            verdict = "no: below the shipped"
         summary.append(
             f"| {config} | {mean_std(vals) if vals else 'none finished'} | {mean_std(tests) if tests else ''} | "
-            f"{training or 'none'} | {shipped_text} | {verdict} |"
+            f"{training or 'none'} | {shipped_text} | {common_text} | {verdict} |"
         )
     for d in over_seeds(rows):
         name = {"protonet": "ProtoNet", "maml": "MAML"}[d["other"]]
@@ -181,21 +252,29 @@ def main() -> None:
     parser.add_argument(
         "--ship-check",
         metavar="CONFIG",
-        help="print CONFIG's finished seeds; exit 3 if the shipping rule refuses them, 1 if none",
+        help="print CONFIG's finished seeds (line 1) and the best on common validation (line 2); exit 3 if the "
+        "shipping rule refuses it, 1 if none finished",
     )
+    parser.add_argument("--selection-out", type=Path, default=None, help="with --ship-check: write the scores here (JSON)")
     args = parser.parse_args()
     if args.ship_check:
-        seeds, allowed = ship_check(args.ship_check, args.runs)
-        print(" ".join(map(str, seeds)))
-        if not seeds:
+        check = ship_check(args.ship_check, args.runs)
+        if not check["seeds"]:
             raise SystemExit(f"no seed of {args.ship_check} in {args.runs} has run all its epochs")  # exit status 1
-        if not allowed:
-            print(f"not shipped: no finished seed's validation reaches the shipped {args.ship_check}'s", file=sys.stderr)
+        scores = ", ".join(f"seed {seed} {100 * value:.2f}" for seed, value in check["scores"].items())
+        shipped_text = "nothing shipped" if check["shipped"] is None else f"shipped {100 * check['shipped']:.2f}"
+        print(f"common validation ({check['common_validation']}): {scores}; {shipped_text}", file=sys.stderr)
+        if args.selection_out:
+            args.selection_out.write_text(json.dumps(check, indent=2) + "\n")
+        print(" ".join(map(str, check["seeds"])))
+        print(check["best_seed"])
+        if not check["allowed"]:
+            print(f"not shipped: seed {check['best_seed']} is below the shipped {args.ship_check}", file=sys.stderr)
             raise SystemExit(3)
         return
     rows: dict[str, dict] = {}
     for config_dir in sorted(p for p in args.runs.iterdir() if p.is_dir()):
-        runs = [r for r in (run_report(d, args.test_episodes) for d in sorted(config_dir.glob("seed*"))) if r]
+        runs = [r for r in (run_report(d, args.test_episodes) for d in seed_dirs(config_dir)) if r]
         if runs:
             rows[config_dir.name] = {"runs": runs, "shipped": shipped(config_dir.name)}
     seeds, summary = markdown(rows)

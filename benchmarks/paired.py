@@ -58,7 +58,7 @@ def main() -> None:
     report = []
     lines = [
         "| shots | HyperMAML − other, same 600 episodes (points) | HyperMAML wins / ties / loses | "
-        "validation: HyperMAML / other (%) | candidates validation chose from: HyperMAML / other |",
+        "validation, each run's own episodes: HyperMAML / other (%) | candidates validation chose from: HyperMAML / other |",
         "|---|---|---|---|---|",
     ]
     for shots in (1, 5):

@@ -181,6 +181,10 @@ def main() -> None:
         stored = json.loads((DOCS / "time_to_accuracy.json").read_text())
         draw(stored["rows"], stored["rows"][0]["target_val"], DOCS / "time_to_accuracy.png", _title(stored))
         return
+    scheduled = any(o.startswith("train.lr_schedule=") and o != "train.lr_schedule=constant" for o in args.set)
+    if scheduled and not any(o.startswith("train.epochs=") for o in args.set):
+        parser.error("a learning-rate schedule needs --set train.epochs=N: without it a row is given 1,000 epochs "
+                     "(stopped by --minutes), and the schedule would stretch over all of them")  # fmt: skip
     started = time.time()
     if args.from_run:
         runs = [(f"{p.parent.name} ({p.name})", p) for p in args.from_run]

@@ -13,5 +13,6 @@ for seed in "$@"; do
   resume=()
   [ -f "$dir/last.pt" ] && resume=(--resume)
   .venv/bin/hypermaml train --config "$config" --seed "$seed" --threads "${THREADS:-1}" --run-dir "$dir" \
-    ${MAX_MINUTES:+--max-minutes "$MAX_MINUTES"} --no-progress "${resume[@]}" >>"$dir/train.log" 2>&1
+    ${MAX_MINUTES:+--max-minutes "$MAX_MINUTES"} --no-progress "${resume[@]}" >>"$dir/train.log" 2>&1 ||
+    { echo "seed $seed of $config failed (the seeds after it were not started): see $dir/train.log" >&2; exit 1; }
 done

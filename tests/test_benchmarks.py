@@ -143,6 +143,13 @@ def test_the_best_validation_run_of_each_row_is_imported(tmp_path):
         assert imported.metrics["run"] == "protonet_1shot_aug"
         assert imported.metrics["chosen_by_validation_from"] == {"protonet_1shot": 0.5, "protonet_1shot_aug": 0.7}
         assert hm.load(bench.checkpoint_path("protonet", 5)).metrics["run"] == "protonet_5shot_a"
+        # scripts/ship_from_scratch.sh names the run chosen on the common validation episodes, and why
+        import_runs(tmp_path / "runs", only=["protonet_1shot"], choose="protonet_1shot", selection={"best_seed": 0})
+        imported = hm.load(bench.checkpoint_path("protonet", 1))
+        assert imported.metrics["run"] == "protonet_1shot"
+        assert imported.metrics["chosen_by_common_validation"] == {"best_seed": 0}
+        with pytest.raises(SystemExit, match="no such run"):
+            import_runs(tmp_path / "runs", only=["protonet_1shot"], choose="protonet_1shot_s9")
     finally:
         bench.PRETRAINED = original
 

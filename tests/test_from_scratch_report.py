@@ -5,36 +5,44 @@ import statistics
 
 import numpy as np
 import pytest
+import torch
 
 import hypermaml as hm
 from benchmarks.from_scratch import markdown
 from benchmarks.paired import paired
 
 
-def run(seed, epochs_run, val, test=None, epochs=40):
+def run(seed, epochs_run, val, test=None, epochs=40, common=None):
     report = {"seed": seed, "epochs_run": epochs_run, "epochs": epochs, "best_val": val, "best_epoch": epochs_run}
     report["train_minutes_to_best"] = 10.0
     if test is not None:
         report["test"] = {"test_mean_pct": 100 * test, "test_ci95_pct": 0.8, "episodes": 600}  # time_to_accuracy.test_score
+    if common is not None:
+        report["common_val"] = common
     return report
 
 
 def test_runs_still_training_are_listed_but_left_out_of_the_mean_over_seeds():
     rows = {
         "omniglot_emnist_hypermaml_1shot": {
-            "runs": [run(0, 40, 0.80, 0.83), run(1, 40, 0.78, 0.82), run(2, 3, 0.60, 0.70)],
-            "shipped": {"val": 0.81, "test_mean": 0.8273, "test_ci95": 0.0076},
+            "runs": [run(0, 40, 0.80, 0.83, common=0.79), run(1, 40, 0.78, 0.82, common=0.77), run(2, 3, 0.60, 0.70)],
+            "shipped": {"val": 0.81, "common_val": 0.795, "test_mean": 0.8273, "test_ci95": 0.0076},
         }
     }
     seeds, summary = markdown(rows)
     assert seeds.count("| omniglot_emnist_hypermaml_1shot |") == 3 and "3 of 40" in seeds
+    assert "| 40 (10) | 79.00 | 83.00 ± 0.80 |" in seeds  # the common validation beside the own-episode one
     line = summary.splitlines()[-1]
     assert "79.00 ± 1.41 (2 seeds)" in line and "82.50 ± 0.71 (2 seeds)" in line  # seeds 0 and 1 only
-    assert "seed 2 at epoch 3" in line and "no: validation below the shipped" in line
-    rows["omniglot_emnist_hypermaml_1shot"]["runs"][1] = run(1, 40, 0.82, 0.84)
-    assert markdown(rows)[1].splitlines()[-1].endswith("| yes |")  # a finished seed reaching the shipped validation
-    rows["omniglot_emnist_hypermaml_1shot"]["shipped"] |= {"val": 0.82, "scratch_seed": 1}  # and shipped
+    assert "seed 2 at epoch 3" in line and "| 79.00 (seed 0) / 79.50 |" in line and line.endswith("| no: below the shipped |")
+    # The rule reads the common episodes, not each run's own: seed 1's own 0.78 is below seed 0's 0.80, but on the
+    # common episodes it is the best and reaches the shipped checkpoint.
+    rows["omniglot_emnist_hypermaml_1shot"]["runs"][1] = run(1, 40, 0.78, 0.84, common=0.80)
+    assert markdown(rows)[1].splitlines()[-1].endswith("| yes: seed 1 |")
+    rows["omniglot_emnist_hypermaml_1shot"]["shipped"] |= {"common_val": 0.80, "scratch_seed": 1}  # and shipped
     assert markdown(rows)[1].splitlines()[-1].endswith("| shipped: seed 1 |")
+    rows["omniglot_emnist_hypermaml_1shot"]["shipped"]["scratch_seed"] = 0  # another seed shipped before: re-ship
+    assert markdown(rows)[1].splitlines()[-1].endswith("| yes: seed 1 |")
 
 
 def test_nothing_finished_says_so_and_ships_nothing():
@@ -110,21 +118,89 @@ def test_methods_are_compared_over_finished_seeds_with_welchs_interval():
     assert "MAML =" not in summary
 
 
-def test_only_finished_seeds_are_offered_for_shipping_and_only_if_their_validation_reaches_the_shipped(tmp_path):
-    from benchmarks.from_scratch import ship_check
+def seed_dir(root, seed, vals, epochs=3):
+    d = root / "cfg" / f"seed{seed}"
+    d.mkdir(parents=True)
+    (d / "run_config.json").write_text(json.dumps({"train": {"epochs": epochs}}))
+    history = [{"epoch": i + 1, "seconds": 1.0, "val_mean": v} for i, v in enumerate(vals)]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    (d / "best.pt").write_bytes(b"")  # read only by the score
+    return d
 
-    def seed_dir(seed, vals, epochs=3):
-        d = tmp_path / "cfg" / f"seed{seed}"
-        d.mkdir(parents=True)
-        (d / "run_config.json").write_text(json.dumps({"train": {"epochs": epochs}}))
-        history = [{"epoch": i + 1, "seconds": 1.0, "val_mean": v} for i, v in enumerate(vals)]
-        (d / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
-        (d / "best.pt").write_bytes(b"")  # read only when a test score is asked for
 
-    seed_dir(0, [0.70, 0.78, 0.76])
-    seed_dir(1, [0.71, 0.90])  # still training: its 0.90 does not count
-    seed_dir(2, [0.72, 0.74, 0.80])
-    assert ship_check("cfg", tmp_path, ship={"val": 0.80}) == ([0, 2], True)
-    assert ship_check("cfg", tmp_path, ship={"val": 0.81}) == ([0, 2], False)
-    assert ship_check("cfg", tmp_path, ship={}) == ([0, 2], True)  # nothing shipped yet
-    assert ship_check("none", tmp_path, ship={}) == ([], False)
+def test_the_finished_seed_best_on_common_validation_is_shipped_if_it_reaches_the_shipped(tmp_path, monkeypatch):
+    import benchmarks.from_scratch as fs
+
+    monkeypatch.setattr(fs, "ROOT", tmp_path)
+    seed_dir(tmp_path, 0, [0.70, 0.80, 0.76])  # the best own validation
+    seed_dir(tmp_path, 1, [0.71, 0.90])  # still training: not a seed yet
+    seed_dir(tmp_path, 2, [0.72, 0.74, 0.78])
+    (tmp_path / "cfg" / "seed0.bak").mkdir()  # not a seed folder
+    common = {"seed0": 0.77, "seed2": 0.79, "pretrained": 0.785}
+
+    def score(path):
+        return common[path.parent.name]
+
+    check = fs.ship_check("cfg", tmp_path, score)
+    assert check["seeds"] == [0, 2] and check["shipped"] is None  # nothing shipped yet
+    assert check["best_seed"] == 2 and check["allowed"]  # seed 2: lower on its own episodes, higher on the common ones
+    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "pretrained" / "cfg.pt").write_bytes(b"")
+    check = fs.ship_check("cfg", tmp_path, score)
+    assert (check["best_seed"], check["shipped"], check["allowed"]) == (2, 0.785, True)
+    common["pretrained"] = 0.80
+    assert not fs.ship_check("cfg", tmp_path, score)["allowed"]
+    nothing = fs.ship_check("none", tmp_path, score)
+    assert nothing["seeds"] == [] and nothing["best_seed"] is None and not nothing["allowed"]
+
+
+@pytest.mark.parametrize(("shipped", "status", "lines"), [(None, 0, ["0 2", "2"]), (0.80, 3, ["0 2", "2"])])
+def test_ship_check_prints_the_seeds_and_the_chosen_one_and_exits_3_when_the_rule_refuses(
+    tmp_path, monkeypatch, capsys, shipped, status, lines
+):
+    import benchmarks.from_scratch as fs
+
+    monkeypatch.setattr(fs, "ROOT", tmp_path)
+    seed_dir(tmp_path, 0, [0.70, 0.80, 0.76])
+    seed_dir(tmp_path, 2, [0.72, 0.74, 0.78])
+    if shipped is not None:
+        (tmp_path / "pretrained").mkdir()
+        (tmp_path / "pretrained" / "cfg.pt").write_bytes(b"")
+    monkeypatch.setattr(fs, "common_val", lambda path: {"seed0": 0.77, "seed2": 0.79, "pretrained": shipped}[path.parent.name])
+    out = tmp_path / "selection.json"
+    monkeypatch.setattr("sys.argv", ["from_scratch", "--ship-check", "cfg", "--runs", str(tmp_path), "--selection-out", str(out)])
+    code = 0
+    try:
+        fs.main()
+    except SystemExit as stop:
+        code = stop.code
+    assert code == status and capsys.readouterr().out.splitlines() == lines
+    assert json.loads(out.read_text())["scores"] == {"0": 0.77, "2": 0.79}
+    monkeypatch.setattr("sys.argv", ["from_scratch", "--ship-check", "other", "--runs", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no seed of other"):  # nothing finished: exit status 1
+        fs.main()
+
+
+def test_common_validation_is_the_same_episodes_for_every_checkpoint_and_cached(tmp_path, monkeypatch):
+    import benchmarks.from_scratch as fs
+    from tests.conftest import tiny_conv_config
+
+    monkeypatch.setattr(fs, "CACHE", tmp_path / "cache.json")
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"m{seed}.pt")
+        hm.save(hm.build_model(tiny_conv_config("protonet", n_way=5, n_shot=1, batch_norm="metabn")), paths[-1])
+    real, seeds = fs.hm.evaluate, []
+
+    def counting(*args, **kwargs):
+        seeds.append(kwargs["seed"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fs.hm, "evaluate", counting)
+    first = [fs.common_val(p, episodes=4) for p in paths]
+    assert seeds == [fs.COMMON_SEED, fs.COMMON_SEED] and all(0 <= v <= 1 for v in first)
+    assert [fs.common_val(p, episodes=4) for p in paths] == first and len(seeds) == 2  # from the cache
+    hm.save(hm.load(paths[0]), paths[0], metrics={"rewritten": True})  # a new file at that path: scored again
+    fs.common_val(paths[0], episodes=4)
+    assert len(seeds) == 3

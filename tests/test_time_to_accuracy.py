@@ -34,3 +34,15 @@ def test_a_row_trains_as_two_data_parallel_processes(tmp_path):
     metrics = torch.load(run_dir / "best.pt", weights_only=True)["metrics"]
     assert metrics["world_size"] == 2 and metrics["epochs_run"] == 2
     assert [p["epoch"] for p in curve(run_dir)] == [1, 2]
+
+
+def test_a_schedule_without_its_epochs_is_refused_before_anything_trains(monkeypatch, capsys):
+    import pytest
+
+    from benchmarks import time_to_accuracy
+
+    monkeypatch.setattr(time_to_accuracy, "train_row", lambda *a, **k: pytest.fail("nothing should train"))
+    monkeypatch.setattr("sys.argv", ["time_to_accuracy", "--set", "train.lr_schedule=cosine"])
+    with pytest.raises(SystemExit) as stop:
+        time_to_accuracy.main()
+    assert stop.value.code == 2 and "needs --set train.epochs=N" in capsys.readouterr().err
