@@ -200,7 +200,7 @@ def main() -> None:
         ]  # fmt: skip
     reports = [row_report(name, run_dir, args.target, args.test_episodes) for name, run_dir in runs]
     crossed = reports[0]["reached_target_at"]
-    if crossed is not None:
+    if crossed is not None and not args.from_run:  # runs made apart share no clock
         for report in reports[1:]:
             report["at_first_rows_crossing"] = at_time(report["curve"], crossed["train_seconds"])
     result = {

@@ -8,7 +8,8 @@
 # Seeds that have not run all their epochs are left out (a run still training is not a seed yet). Seeds and the
 # shipped checkpoint are compared on the same 1,000 validation episodes (benchmarks/from_scratch.py says why), and
 # nothing is shipped when the best seed is below the shipped checkpoint on them (FORCE=1 ships it anyway).
-# Environment: HARDWARE, what the runs ran on (stored with the checkpoint; default: this project's 2-core CPU, one
+# Safe to run again after a failure (each step rewrites its output whole); until it ends, pretrained/ and the tables
+# may disagree. Environment: HARDWARE, what the runs ran on (stored with the checkpoint; default: this project's 2-core CPU, one
 # thread each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
