@@ -31,9 +31,7 @@ import sys
 from pathlib import Path
 
 import hypermaml as hm
-from benchmarks.time_to_accuracy import test_score
-from hypermaml.data import load_split
-from hypermaml.episodes import EpisodeSampler
+from benchmarks.time_to_accuracy import score, test_score
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "scratch"
@@ -59,14 +57,7 @@ def cached(checkpoint: Path, what: str, compute):
 def common_val(checkpoint: Path, episodes: int = COMMON_EPISODES, seed: int = COMMON_SEED) -> float:
     """A checkpoint's accuracy on the common EMNIST-validation episodes (all queries of an episode together, which
     batch-independent models score exactly as one at a time). Cached."""
-
-    def compute() -> float:
-        model = hm.load(checkpoint)
-        data = load_split("emnist-val")
-        sampler = EpisodeSampler(data.x, data.y, model.config.n_way, model.config.n_shot, 15, data.class_names)
-        return hm.evaluate(model, sampler, episodes, seed=seed, query_batch=None).mean
-
-    return cached(checkpoint, f"common_val|{episodes}|{seed}", compute)
+    return cached(checkpoint, f"common_val|{episodes}|{seed}", lambda: score(checkpoint, "emnist-val", episodes, seed, None).mean)
 
 
 def seed_dirs(config_dir: Path) -> list[Path]:
@@ -131,16 +122,21 @@ def reaches_shipped(best: float, ship: float | None) -> bool:
     return ship is None or best >= ship
 
 
-def ship_check(config: str, runs: Path = RUNS, score=None) -> dict:
+def best_seed(scores: dict[int, float]) -> int | None:
+    """The seed with the highest common validation (None without any)."""
+    return max(scores, key=scores.get) if scores else None
+
+
+def ship_check(config: str, runs: Path = RUNS, scorer=None) -> dict:
     """Which finished seed of ``config`` under ``runs`` would be shipped, and whether the rule lets it replace
-    ``pretrained/<config>.pt``: every finished seed's best checkpoint and the shipped one, scored by ``score``
+    ``pretrained/<config>.pt``: every finished seed's best checkpoint and the shipped one, scored by ``scorer``
     (the common validation episodes). ``scripts/ship_from_scratch.sh`` links the seeds and ships ``best_seed``."""
-    score = score or common_val
+    scorer = scorer or common_val
     reports = [r for r in (run_report(d, 0) for d in seed_dirs(runs / config)) if r and finished(r)]
-    scores = {r["seed"]: score(runs / config / f"seed{r['seed']}" / "best.pt") for r in reports}
+    scores = {r["seed"]: scorer(runs / config / f"seed{r['seed']}" / "best.pt") for r in reports}
     path = ROOT / "pretrained" / f"{config}.pt"
-    ship = score(path) if path.is_file() and scores else None
-    best = max(scores, key=scores.get) if scores else None
+    ship = scorer(path) if path.is_file() and scores else None
+    best = best_seed(scores)
     return {
         "config": config,
         "common_validation": f"{COMMON_EPISODES} EMNIST-validation episodes, seed {COMMON_SEED}",
@@ -216,7 +212,7 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
             else "—"
         )
         commons = {r["seed"]: r["common_val"] for r in row["runs"] if finished(r) and "common_val" in r}
-        best = max(commons, key=commons.get) if commons else None
+        best = best_seed(commons)
         ship_common = ship.get("common_val")
         common_text = (f"{100 * commons[best]:.2f} (seed {best}) / " if best is not None else "— / ") + (
             f"{100 * ship_common:.2f}" if ship_common is not None else "—"
