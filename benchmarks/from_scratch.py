@@ -89,6 +89,15 @@ def run_report(run_dir: Path, episodes: int) -> dict | None:
     return report
 
 
+def started(config_dir: Path) -> list[int]:
+    """Seeds whose run has begun (its config is written) but has no validated epoch yet: training, not a seed."""
+    return [
+        int(d.name.removeprefix("seed"))
+        for d in seed_dirs(config_dir)
+        if (d / "run_config.json").is_file() and run_report(d, 0) is None
+    ]
+
+
 def shipped(config: str) -> dict | None:
     path = ROOT / "pretrained" / f"{config}.pt"
     if not path.is_file():
@@ -202,7 +211,10 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
                 f"| {config} | {run['seed']} | {run['epochs_run']} of {run['epochs']} | {100 * run['best_val']:.2f} | "
                 f"{run['best_epoch']} ({run['train_minutes_to_best']:.0f}) | {common} | {test} |"
             )
-        training = ", ".join(f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if not finished(r))
+        training = ", ".join(
+            [f"seed {r['seed']} at epoch {r['epochs_run']}" for r in row["runs"] if not finished(r)]
+            + [f"seed {seed} in its first epoch" for seed in row.get("started", [])]
+        )
         vals = [r["best_val"] for r in row["runs"] if finished(r)]
         tests = finished_tests(row)
         ship = row["shipped"] or {}
@@ -272,7 +284,7 @@ def main() -> None:
     for config_dir in sorted(p for p in args.runs.iterdir() if p.is_dir()):
         runs = [r for r in (run_report(d, args.test_episodes) for d in seed_dirs(config_dir)) if r]
         if runs:
-            rows[config_dir.name] = {"runs": runs, "shipped": shipped(config_dir.name)}
+            rows[config_dir.name] = {"runs": runs, "started": started(config_dir), "shipped": shipped(config_dir.name)}
     seeds, summary = markdown(rows)
     print(seeds + "\n\n" + summary)
     if args.save:
