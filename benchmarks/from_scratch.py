@@ -60,10 +60,25 @@ def common_val(checkpoint: Path, episodes: int = COMMON_EPISODES, seed: int = CO
     return cached(checkpoint, f"common_val|{episodes}|{seed}", lambda: score(checkpoint, "emnist-val", episodes, seed, None).mean)
 
 
+def seed_of(run_dir: Path) -> int:
+    return int(run_dir.name.removeprefix("seed"))
+
+
 def seed_dirs(config_dir: Path) -> list[Path]:
     """``seed<S>`` run folders (not ``seed0.bak`` and the like), in seed order."""
-    found = [d for d in config_dir.glob("seed*") if d.is_dir() and re.fullmatch(r"seed\d+", d.name)]
-    return sorted(found, key=lambda d: int(d.name.removeprefix("seed")))
+    return sorted((d for d in config_dir.glob("seed*") if d.is_dir() and re.fullmatch(r"seed\d+", d.name)), key=seed_of)
+
+
+def config_runs(config_dir: Path, episodes: int) -> tuple[list[dict], list[int]]:
+    """(the reports of ``config_dir``'s runs that validated an epoch, the seeds of runs begun, their config written,
+    with no validated epoch yet: training, not seeds), reading each run folder once."""
+    runs, started = [], []
+    for run_dir in seed_dirs(config_dir):
+        if report := run_report(run_dir, episodes):
+            runs.append(report)
+        elif (run_dir / "run_config.json").is_file():
+            started.append(seed_of(run_dir))
+    return runs, started
 
 
 def run_report(run_dir: Path, episodes: int) -> dict | None:
@@ -75,7 +90,7 @@ def run_report(run_dir: Path, episodes: int) -> dict | None:
     config = json.loads((run_dir / "run_config.json").read_text())
     best = max(validated, key=lambda h: h["val_mean"])
     report = {
-        "seed": int(run_dir.name.removeprefix("seed")),
+        "seed": seed_of(run_dir),
         "epochs_run": len(history),
         "epochs": config["train"]["epochs"],
         "best_val": best["val_mean"],
@@ -87,15 +102,6 @@ def run_report(run_dir: Path, episodes: int) -> dict | None:
         report["test"] = cached(best_pt, f"test_alone|{episodes}", lambda: test_score(best_pt, episodes))  # seed 0
         report["common_val"] = common_val(best_pt)
     return report
-
-
-def started(config_dir: Path) -> list[int]:
-    """Seeds whose run has begun (its config is written) but has no validated epoch yet: training, not a seed."""
-    return [
-        int(d.name.removeprefix("seed"))
-        for d in seed_dirs(config_dir)
-        if (d / "run_config.json").is_file() and run_report(d, 0) is None
-    ]
 
 
 def shipped(config: str) -> dict | None:
@@ -141,7 +147,7 @@ def ship_check(config: str, runs: Path = RUNS, scorer=None) -> dict:
     ``pretrained/<config>.pt``: every finished seed's best checkpoint and the shipped one, scored by ``scorer``
     (the common validation episodes). ``scripts/ship_from_scratch.sh`` links the seeds and ships ``best_seed``."""
     scorer = scorer or common_val
-    reports = [r for r in (run_report(d, 0) for d in seed_dirs(runs / config)) if r and finished(r)]
+    reports = [r for r in config_runs(runs / config, 0)[0] if finished(r)]
     scores = {r["seed"]: scorer(runs / config / f"seed{r['seed']}" / "best.pt") for r in reports}
     path = ROOT / "pretrained" / f"{config}.pt"
     ship = scorer(path) if path.is_file() and scores else None
@@ -282,9 +288,9 @@ def main() -> None:
         return
     rows: dict[str, dict] = {}
     for config_dir in sorted(p for p in args.runs.iterdir() if p.is_dir()):
-        runs = [r for r in (run_report(d, args.test_episodes) for d in seed_dirs(config_dir)) if r]
+        runs, started = config_runs(config_dir, args.test_episodes)
         if runs:
-            rows[config_dir.name] = {"runs": runs, "started": started(config_dir), "shipped": shipped(config_dir.name)}
+            rows[config_dir.name] = {"runs": runs, "started": started, "shipped": shipped(config_dir.name)}
     seeds, summary = markdown(rows)
     print(seeds + "\n\n" + summary)
     if args.save:

@@ -207,7 +207,7 @@ def test_common_validation_is_the_same_episodes_for_every_checkpoint_and_cached(
 
 
 def test_a_run_in_its_first_epoch_is_listed_as_training(tmp_path):
-    from benchmarks.from_scratch import started
+    from benchmarks.from_scratch import config_runs
 
     config = {"train": {"epochs": 40}}
     for seed in (0, 1, 2):
@@ -216,6 +216,7 @@ def test_a_run_in_its_first_epoch_is_listed_as_training(tmp_path):
     (tmp_path / "seed0" / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "seconds": 60, "val_mean": 0.7}) + "\n")
     (tmp_path / "seed0" / "best.pt").write_bytes(b"")
     (tmp_path / "seed1" / "run_config.json").write_text(json.dumps(config))  # begun, no epoch yet
-    assert started(tmp_path) == [1]  # seed 2's folder has not even its config: not begun
+    runs, started = config_runs(tmp_path, 0)
+    assert [r["seed"] for r in runs] == [0] and started == [1]  # seed 2's folder has not even its config: not begun
     rows = {"omniglot_emnist_protonet_5shot": {"runs": [run(0, 40, 0.89, 0.93, common=0.90)], "started": [1], "shipped": None}}
     assert "| seed 1 in its first epoch |" in markdown(rows)[1].splitlines()[-1]
