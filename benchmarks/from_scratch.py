@@ -257,6 +257,17 @@ def markdown(rows: dict[str, dict]) -> tuple[str, str]:
     return "\n".join(lines), "\n".join(summary[1:])
 
 
+def report_rows(runs: Path, episodes: int) -> dict[str, dict]:
+    """Every config under ``runs`` with a run begun (one still in its first epoch too, so that a row whose first
+    seed has just started says so), with its runs, the seeds in their first epoch and the shipped checkpoint."""
+    rows: dict[str, dict] = {}
+    for config_dir in sorted(p for p in runs.iterdir() if p.is_dir()):
+        reports, started = config_runs(config_dir, episodes)
+        if reports or started:
+            rows[config_dir.name] = {"runs": reports, "started": started, "shipped": shipped(config_dir.name)}
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=RUNS, help="folder of <config>/seed<S>/ run folders")
@@ -286,11 +297,7 @@ def main() -> None:
             print(f"not shipped: seed {check['best_seed']} is below the shipped {args.ship_check}", file=sys.stderr)
             raise SystemExit(3)
         return
-    rows: dict[str, dict] = {}
-    for config_dir in sorted(p for p in args.runs.iterdir() if p.is_dir()):
-        runs, started = config_runs(config_dir, args.test_episodes)
-        if runs:
-            rows[config_dir.name] = {"runs": runs, "started": started, "shipped": shipped(config_dir.name)}
+    rows = report_rows(args.runs, args.test_episodes)
     seeds, summary = markdown(rows)
     print(seeds + "\n\n" + summary)
     if args.save:

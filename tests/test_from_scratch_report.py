@@ -220,3 +220,15 @@ def test_a_run_in_its_first_epoch_is_listed_as_training(tmp_path):
     assert [r["seed"] for r in runs] == [0] and started == [1]  # seed 2's folder has not even its config: not begun
     rows = {"omniglot_emnist_protonet_5shot": {"runs": [run(0, 40, 0.89, 0.93, common=0.90)], "started": [1], "shipped": None}}
     assert "| seed 1 in its first epoch |" in markdown(rows)[1].splitlines()[-1]
+
+
+def test_a_config_whose_only_run_is_in_its_first_epoch_gets_a_row(tmp_path):
+    from benchmarks.from_scratch import report_rows
+
+    (tmp_path / "cfg_new" / "seed0").mkdir(parents=True)  # no pretrained/cfg_new.pt: nothing shipped
+    (tmp_path / "cfg_new" / "seed0" / "run_config.json").write_text(json.dumps({"train": {"epochs": 20}}))
+    (tmp_path / "cfg_empty" / "seed0").mkdir(parents=True)  # a folder, not begun: no row
+    rows = report_rows(tmp_path, 0)
+    assert list(rows) == ["cfg_new"] and rows["cfg_new"]["runs"] == [] and rows["cfg_new"]["started"] == [0]
+    line = markdown(rows)[1].splitlines()[-1]
+    assert line.startswith("| cfg_new | none finished |") and "| seed 0 in its first epoch |" in line
