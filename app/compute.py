@@ -36,7 +36,8 @@ def toy_models() -> dict[str, hm.FewShotModel]:
 @functools.cache
 def benchmark_models(n_shot: int, benchmark: str = "omniglot_emnist", transductive: bool = False) -> dict[str, hm.FewShotModel]:
     """Committed checkpoints of ``benchmark`` for ``n_shot`` (whichever exist). The default ones are
-    batch-independent; ``transductive=True`` gives the models they were fine-tuned from, for comparison."""
+    batch-independent; ``transductive=True`` gives the transductive models of the same rows (the first stage of
+    the fine-tuned ones), for comparison."""
     folder = PRETRAINED / "transductive" if transductive else PRETRAINED
     found = {}
     for method in TOY_METHODS:
