@@ -301,13 +301,13 @@ def readme_block() -> str:
         stored_table("omniglot_vinyals"),
         "",
         '"trained" is the training the checkpoint went through and its wall time (validation excluded): '
-        "*from scratch* is one run from random weights (`hypermaml/configs/<row>.json`; these ran on one "
-        "thread of a 2-core CPU shared with other runs, so their minutes say little about speed: the time to "
+        "*from scratch* is one run from random weights (`hypermaml/configs/<row>.json`; these ran on one or "
+        "two threads of a 2-core CPU shared with other runs, so their minutes say little about speed: the time to "
         "79% in docs/reproduce.md does); *fine-tuning* is the "
         "second of two stages, on which the transductive model's own training "
         '(`hypermaml/configs/transductive/`) comes first. "across seeds" is the mean ± standard deviation of the '
-        "test accuracy of three seeds of the chosen recipe: for a row trained from scratch, three runs from "
-        "random weights; for a fine-tuned row, seeds of the fine-tuning stage, which all start from the same "
+        "test accuracy of the seeds of the chosen recipe (how many, beside it): for a row trained from scratch, "
+        "runs from random weights; for a fine-tuned row, seeds of the fine-tuning stage, which all start from the same "
         "transductive model (so their spread understates the real one).",
         "",
         END,
