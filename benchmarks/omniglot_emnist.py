@@ -80,6 +80,16 @@ def _run_record(run: Path) -> dict:
     }
 
 
+def with_threads(hardware: str, runs: list[Path]) -> str:
+    """``hardware`` and the torch threads the runs' epochs recorded (``metrics.jsonl``), e.g. "…; torch threads
+    per process (recorded per epoch): 1 or 2"; "not recorded" where an epoch predates the record."""
+    counts = [json.loads(line).get("threads") for run in runs for line in (run / "metrics.jsonl").read_text().splitlines()]
+    if not counts or None in counts:
+        return f"{hardware}; torch threads per process not recorded"
+    used = sorted(set(counts))
+    return f"{hardware}; torch threads per process (recorded per epoch): {' or '.join(map(str, used))}"
+
+
 def import_runs(
     runs: Path,
     only: list[str] | None = None,
@@ -117,7 +127,7 @@ def import_runs(
                     **(
                         {"hardware": (run / "hardware.txt").read_text().strip()}
                         if (run / "hardware.txt").is_file()
-                        else {"hardware": hardware}
+                        else {"hardware": with_threads(hardware, [runs / name for name in seeds] or [run])}
                         if hardware
                         else {}
                     ),

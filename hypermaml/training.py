@@ -165,6 +165,7 @@ def meta_train(
             "loss": loss_sum / steps_per_epoch,
             "accuracy": acc_sum / steps_per_epoch,
             "seconds": time.perf_counter() - started,
+            "threads": torch.get_num_threads(),  # per process: what an epoch's seconds were bought with
         }
         if validate:
             val = evaluate(model, val_sampler, cfg.val_episodes, seed=cfg.seed + 1) if lead else None

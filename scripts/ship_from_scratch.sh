@@ -9,8 +9,8 @@
 # shipped checkpoint are compared on the same 1,000 validation episodes (benchmarks/from_scratch.py says why), and
 # nothing is shipped when the best seed is below the shipped checkpoint on them (FORCE=1 ships it anyway).
 # Safe to run again after a failure (each step rewrites its output whole); until it ends, pretrained/ and the tables
-# may disagree. Environment: HARDWARE, what the runs ran on (stored with the checkpoint; default: this project's 2-core CPU, one
-# thread each).
+# may disagree. Environment: HARDWARE, what the runs ran on (stored with the checkpoint; default: this project's 2-core CPU);
+# the torch threads each epoch recorded are added to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ne 1 ] || [[ $1 != omniglot_emnist_* ]]; then
@@ -33,7 +33,7 @@ rm -f runs/ship/"${row}"_scratch_s*
 for seed in $seeds; do
   ln -sfn "../scratch/$config/seed$seed" "runs/ship/${row}_scratch_s$seed"
 done
-hardware=${HARDWARE:-"2-core x86_64 CPU (this project's CI-size machine), 1 torch thread, beside other training runs"}
+hardware=${HARDWARE:-"2-core x86_64 CPU (this project's CI-size machine), beside other training runs"}
 $py -m benchmarks.omniglot_emnist --from-runs runs/ship --only "$row" --write --hardware "$hardware" \
   --choose "${row}_scratch_s$best" --selection "runs/ship/$row.selection.json"
 $py -m benchmarks.omniglot_emnist --readme

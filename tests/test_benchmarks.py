@@ -142,6 +142,7 @@ def test_the_best_validation_run_of_each_row_is_imported(tmp_path):
         imported = hm.load(bench.checkpoint_path("protonet", 1))
         assert imported.metrics["run"] == "protonet_1shot_aug"
         assert imported.metrics["chosen_by_validation_from"] == {"protonet_1shot": 0.5, "protonet_1shot_aug": 0.7}
+        assert imported.metrics["hardware"] == "test; torch threads per process not recorded"
         assert hm.load(bench.checkpoint_path("protonet", 5)).metrics["run"] == "protonet_5shot_a"
         # scripts/ship_from_scratch.sh names the run chosen on the common validation episodes, and why
         import_runs(tmp_path / "runs", only=["protonet_1shot"], choose="protonet_1shot", selection={"best_seed": 0})
@@ -152,6 +153,18 @@ def test_the_best_validation_run_of_each_row_is_imported(tmp_path):
             import_runs(tmp_path / "runs", only=["protonet_1shot"], choose="protonet_1shot_s9")
     finally:
         bench.PRETRAINED = original
+
+
+def test_the_stored_hardware_names_the_threads_the_epochs_recorded(tmp_path):
+    from benchmarks.omniglot_emnist import with_threads
+
+    for name, threads in [("s0", [1, 1, 2]), ("s1", [2])]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text("".join(json.dumps({"epoch": 1, "threads": t}) + "\n" for t in threads))
+    assert with_threads("cpu", [tmp_path / "s1"]) == "cpu; torch threads per process (recorded per epoch): 2"
+    assert with_threads("cpu", [tmp_path / "s0", tmp_path / "s1"]).endswith(": 1 or 2")
+    (tmp_path / "s1" / "metrics.jsonl").write_text('{"epoch": 1}\n')  # a run from before the record
+    assert with_threads("cpu", [tmp_path / "s0", tmp_path / "s1"]) == "cpu; torch threads per process not recorded"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=ids(SHIPPED))

@@ -61,9 +61,14 @@ def test_train_then_evaluate_from_the_command_line(tmp_path, capsys):
     model = hm.load(out)
     assert model.config.n_way == 3 and model.metrics["best_epoch"] == 1
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 1
-    # resume extends the same run to two epochs
-    train_main(["--config", str(path), "--run-dir", str(tmp_path / "run"), "--resume", "--no-progress"])
-    assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 2
+    # resume extends the same run to two epochs; each epoch records the torch threads it ran on
+    threads = torch.get_num_threads()
+    try:
+        train_main(["--config", str(path), "--run-dir", str(tmp_path / "run"), "--resume", "--no-progress", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["threads"] for e in epochs] == [threads, 1]
     result = evaluate_main(
         ["--checkpoint", str(out), "--dataset", "digits", "--n-way", "3", "--episodes", "20", "--json", str(tmp_path / "e.json")]
     )
