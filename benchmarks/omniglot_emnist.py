@@ -82,10 +82,10 @@ def _run_record(run: Path) -> dict:
 
 def with_threads(hardware: str, runs: list[Path]) -> str:
     """``hardware`` and the torch threads the runs' epochs recorded (``metrics.jsonl``), e.g. "…; torch threads
-    per process (recorded per epoch): 1 or 2"; "not recorded" where an epoch predates the record."""
+    per process (recorded per epoch): 1 or 2"; "threads not recorded per epoch" where an epoch predates the record."""
     counts = [json.loads(line).get("threads") for run in runs for line in (run / "metrics.jsonl").read_text().splitlines()]
     if not counts or None in counts:
-        return f"{hardware}; torch threads per process not recorded"
+        return f"{hardware}; threads not recorded per epoch"
     used = sorted(set(counts))
     return f"{hardware}; torch threads per process (recorded per epoch): {' or '.join(map(str, used))}"
 

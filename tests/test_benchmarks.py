@@ -142,7 +142,7 @@ def test_the_best_validation_run_of_each_row_is_imported(tmp_path):
         imported = hm.load(bench.checkpoint_path("protonet", 1))
         assert imported.metrics["run"] == "protonet_1shot_aug"
         assert imported.metrics["chosen_by_validation_from"] == {"protonet_1shot": 0.5, "protonet_1shot_aug": 0.7}
-        assert imported.metrics["hardware"] == "test; torch threads per process not recorded"
+        assert imported.metrics["hardware"] == "test; threads not recorded per epoch"
         assert hm.load(bench.checkpoint_path("protonet", 5)).metrics["run"] == "protonet_5shot_a"
         # scripts/ship_from_scratch.sh names the run chosen on the common validation episodes, and why
         import_runs(tmp_path / "runs", only=["protonet_1shot"], choose="protonet_1shot", selection={"best_seed": 0})
@@ -164,7 +164,7 @@ def test_the_stored_hardware_names_the_threads_the_epochs_recorded(tmp_path):
     assert with_threads("cpu", [tmp_path / "s1"]) == "cpu; torch threads per process (recorded per epoch): 2"
     assert with_threads("cpu", [tmp_path / "s0", tmp_path / "s1"]).endswith(": 1 or 2")
     (tmp_path / "s1" / "metrics.jsonl").write_text('{"epoch": 1}\n')  # a run from before the record
-    assert with_threads("cpu", [tmp_path / "s0", tmp_path / "s1"]) == "cpu; torch threads per process not recorded"
+    assert with_threads("cpu", [tmp_path / "s0", tmp_path / "s1"]) == "cpu; threads not recorded per epoch"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=ids(SHIPPED))
