@@ -3,6 +3,7 @@
     python -m benchmarks.time_to_accuracy                       # HyperMAML 1-shot, then MAML 1-shot, 2 threads
     python -m benchmarks.time_to_accuracy --minutes 15 --save   # also docs/time_to_accuracy.{json,png}
     python -m benchmarks.time_to_accuracy --minutes 8 --set train.n_query=5 --runs-dir runs/tta   # a recipe change
+    python -m benchmarks.time_to_accuracy --device cuda --minutes 3 --baseline none --save   # docs/time_to_accuracy_cuda.*
     python -m benchmarks.time_to_accuracy --from-run runs/scratch/omniglot_emnist_hypermaml_1shot/seed0 \
         --from-run runs/scratch/omniglot_emnist_protonet_1shot/seed0 --save   # curves of runs already made
 
@@ -27,6 +28,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+import torch
 
 import hypermaml as hm
 from hypermaml.cli import main as cli_main
@@ -71,7 +74,14 @@ def test_score(checkpoint: Path, episodes: int) -> dict:
 
 
 def train_row(
-    config: str, minutes: float, threads: int, seed: int, folder: Path, overrides: list[str] = (), processes: int = 1
+    config: str,
+    minutes: float,
+    threads: int,
+    seed: int,
+    folder: Path,
+    overrides: list[str] = (),
+    processes: int = 1,
+    device: str | None = None,
 ) -> Path:
     """Train ``config`` from scratch for ``minutes`` into ``folder/<config>/seed<S>`` (``overrides``: ``--set``).
 
@@ -81,6 +91,7 @@ def train_row(
     run_dir = folder / config.replace("/", "_") / f"seed{seed}"
     argv = ["train", "--config", config, "--run-dir", str(run_dir), "--threads", str(threads), "--seed", str(seed)]
     argv += ["--max-minutes", str(minutes), "--no-progress", "--set", "train.epochs=1000"]
+    argv += ["--device", device] if device else []
     for override in overrides:
         argv += ["--set", override]
     if processes > 1:
@@ -145,11 +156,12 @@ def draw(rows: list[dict], target: float, path: Path, title: str, zoom_minutes: 
 
 
 def _title(result: dict) -> str:
-    machine = ", ".join(result["machine"].split(", ")[:2])  # architecture and cores
+    machine = result.get("device") or ", ".join(result["machine"].split(", ")[:2])  # the GPU, or architecture and cores
     if result.get("minutes_budget") is None:  # curves of runs made apart: how each ran is in the JSON's note
         return f"From scratch on {machine} (EMNIST validation: 200 episodes after every epoch)"
     processes = result.get("processes") or 1
     workers = f"{processes} processes of {result['threads']} thread(s)" if processes > 1 else f"{result['threads']} threads"
+    workers = "one GPU" if result.get("device") else workers
     return f"From scratch on {machine} ({workers}, {result['minutes_budget']:g} min per row)"
 
 
@@ -163,6 +175,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (per process with --processes)")
     parser.add_argument(
         "--processes", type=int, default=1, help="data-parallel processes for the first row (torchrun; e.g. 2 with --threads 1)"
+    )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], help="where the rows train (default: the config's; tests score on CPU)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target", type=float, default=0.79, help="EMNIST-validation accuracy to reach")
@@ -195,7 +210,7 @@ def main() -> None:
         runs = [
             (name + (f" ({', '.join(changes)})" if i == 0 and changes else ""),
              train_row(name, args.minutes, args.threads, args.seed, folder, args.set if i == 0 else (),
-                       args.processes if i == 0 else 1))
+                       args.processes if i == 0 else 1, args.device))
             for i, name in enumerate(rows)
         ]  # fmt: skip
     reports = [row_report(name, run_dir, args.target, args.test_episodes) for name, run_dir in runs]
@@ -206,6 +221,7 @@ def main() -> None:
     result = {
         "benchmark": "time_to_accuracy",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        **({"device": f"{torch.cuda.get_device_name()} (torch {torch.__version__})"} if args.device == "cuda" else {}),
         "threads": None if args.from_run else args.threads,
         "processes": None if args.from_run else args.processes,
         "note": args.note,
@@ -223,8 +239,9 @@ def main() -> None:
             f"at epoch {best.get('epoch')}" + (f"; test {test['test_mean_pct']} ± {test['test_ci95_pct']}" if test else "")
         )
     if args.save:
-        (DOCS / "time_to_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
-        draw(reports, args.target, DOCS / "time_to_accuracy.png", _title(result))
+        name = "time_to_accuracy" + ("_cuda" if args.device == "cuda" else "")  # a GPU's runs beside the CPU's
+        (DOCS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        draw(reports, args.target, DOCS / f"{name}.png", _title(result))
     print(json.dumps({k: v for k, v in result.items() if k != "rows"} | {"rows": [r["row"] for r in reports]}))
 
 

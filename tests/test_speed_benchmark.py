@@ -89,6 +89,12 @@ def test_the_layout_vectorise_and_paper_tables_on_the_docs_pages_are_the_stored_
     ):
         report = json.loads((DOCS / f"{name}.json").read_text())
         assert stored_block(name, module.markdown(report), command) in (DOCS / page).read_text(), name
+    if (DOCS / "vectorise_cuda.json").is_file():  # scripts/gpu_table.sh's, once a GPU has run it
+        report = json.loads((DOCS / "vectorise_cuda.json").read_text())
+        assert (
+            stored_block("vectorise_cuda", vectorise.markdown(report), vectorise.command(report))
+            in (DOCS / "scale.md").read_text()
+        )
 
 
 def test_the_commit_comparison_imports_a_commit_as_its_own_package_computing_the_same(tmp_path):
