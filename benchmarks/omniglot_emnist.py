@@ -90,6 +90,14 @@ def with_threads(hardware: str, runs: list[Path]) -> str:
     return f"{hardware}; torch threads per process (recorded per epoch): {' or '.join(map(str, used))}"
 
 
+def _hardware(run: Path, seed_runs: list[Path], hardware: str | None) -> dict:
+    """The metrics' ``hardware`` entry: the run folder's ``hardware.txt`` if it has one, else ``hardware`` with the
+    threads the seeds' epochs recorded, else nothing."""
+    if (run / "hardware.txt").is_file():
+        return {"hardware": (run / "hardware.txt").read_text().strip()}
+    return {"hardware": with_threads(hardware, seed_runs)} if hardware else {}
+
+
 def import_runs(
     runs: Path,
     only: list[str] | None = None,
@@ -124,13 +132,7 @@ def import_runs(
                     "chosen_by_validation_from": scores,
                     **({"chosen_by_common_validation": selection} if chosen and selection else {}),
                     **({"seed_runs": {name: {"val_mean": scores[name]} for name in seeds}} if len(seeds) > 1 else {}),
-                    **(
-                        {"hardware": (run / "hardware.txt").read_text().strip()}
-                        if (run / "hardware.txt").is_file()
-                        else {"hardware": with_threads(hardware, [runs / name for name in seeds] or [run])}
-                        if hardware
-                        else {}
-                    ),
+                    **_hardware(run, [runs / name for name in seeds] or [run], hardware),
                 }
                 target = checkpoint_path(method, shot, benchmark)
                 for name in seeds:  # kept beside the runs for the seed evaluation (not committed)

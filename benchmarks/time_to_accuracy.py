@@ -160,8 +160,12 @@ def _title(result: dict) -> str:
     if result.get("minutes_budget") is None:  # curves of runs made apart: how each ran is in the JSON's note
         return f"From scratch on {machine} (EMNIST validation: 200 episodes after every epoch)"
     processes = result.get("processes") or 1
-    workers = f"{processes} processes of {result['threads']} thread(s)" if processes > 1 else f"{result['threads']} threads"
-    workers = "one GPU" if result.get("device") else workers
+    if result.get("device"):
+        workers = "one GPU"
+    elif processes > 1:
+        workers = f"{processes} processes of {result['threads']} thread(s)"
+    else:
+        workers = f"{result['threads']} threads"
     return f"From scratch on {machine} ({workers}, {result['minutes_budget']:g} min per row)"
 
 
