@@ -37,6 +37,7 @@ def worker(episodes: int, hidden: int | None, independent: bool) -> None:
     import hypermaml as hm
     from benchmarks.workload import fake_sampler, model_config, train_cfg
     from hypermaml.memory import keep_freed_memory
+    from hypermaml.training import leave_process_group
 
     keep_freed_memory()
     torch.set_num_threads(1)
@@ -61,14 +62,15 @@ def worker(episodes: int, hidden: int | None, independent: bool) -> None:
         start = time.perf_counter()
         hm.meta_train(model, sampler, timed, progress=False)
         print(json.dumps({"rank": rank, "episodes_per_s": steps * timed.meta_batch / (time.perf_counter() - start)}))
-        return
+        sys.stdout.flush()
+        os._exit(0)  # as leave_process_group: no interpreter teardown, where gloo's threads can abort the process
     start = time.perf_counter()
     hm.meta_train(model, sampler, timed, progress=False)
     dist.barrier()
     seconds = time.perf_counter() - start
     if dist.get_rank() == 0:
         print(json.dumps({"rank": 0, "episodes_per_s": steps * timed.meta_batch * world / seconds}))
-    dist.destroy_process_group()
+    leave_process_group()
 
 
 def launch(processes: int, episodes: int, hidden: int | None, independent: bool = False) -> float:

@@ -216,11 +216,12 @@ def run_train(args: argparse.Namespace) -> None:
             r, message = found[0]
             raise UsageError(message if r == 0 else f"process {r} of {world_size}: {message}", quiet=rank != 0)
         _train(args, run, train_cfg, rank=rank, world_size=world_size)
-        # every rank done (rank 0 writes and prints last) before gloo's connections close: a rank tearing down while
-        # its peer still works could abort at exit ("terminate called without an active exception")
-        dist.barrier()
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    from .training import leave_process_group
+
+    leave_process_group()  # every rank done (rank 0 wrote and printed last); exits with status 0
 
 
 def _launched_by_torchrun() -> tuple[int, int, int] | None:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -337,3 +338,19 @@ def init_weights(model: FewShotModel, path: str | Path) -> None:
 
 def _cpu_state(model: FewShotModel) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def leave_process_group() -> NoReturn:
+    """End a ``torchrun`` process whose work is done, with exit status 0: every rank meets at a barrier (no rank
+    tears down while a peer still communicates), the group is destroyed, output is flushed, and the process exits
+    at once. Skipping the interpreter's own teardown matters: gloo's threads, freed there beside a peer that has
+    already closed its sockets, can abort a finished process ("terminate called without an active exception")
+    and turn a complete run into a failed launch. Open files must be closed before (this module's are)."""
+    import os
+    import sys
+
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

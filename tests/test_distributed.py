@@ -74,7 +74,7 @@ def test_two_gloo_processes_with_meta_batch_b_equal_one_process_with_meta_batch_
                 if dist.get_rank() == 0:
                     torch.save({"state": model.state_dict(), "world_size": model.metrics["world_size"]},
                                f"{sys.argv[1]}/{method}.pt")
-            dist.destroy_process_group()
+            hm.training.leave_process_group()
             """
         )
     )
