@@ -10,7 +10,8 @@ classified alone (600 episodes, seed 0, mean ± 95% interval), the shipped check
 finished (runs still training are not scored on test). Per config:
 mean ± standard deviation over the seeds that finished their epochs, of validation and test, and the shipped
 checkpoint's validation and test for comparison. Runs still training are listed as far as they got and left
-out of the means.
+out of the means. Seeds whose run folders are not on this machine (a fresh clone, or seeds trained elsewhere) keep
+the reports ``docs/from_scratch.json`` stored for them (``--only-runs``: the folders alone).
 
 A run's own best validation ranks the epochs of that run, but not runs against each other: each run draws its
 200 validation episodes from its own seed, and some draws are easier than others. So seeds, and the shipped
@@ -36,6 +37,7 @@ from benchmarks.time_to_accuracy import score, test_score
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "scratch"
 CACHE = ROOT / "runs" / "score_cache.json"
+STORED = ROOT / "docs" / "from_scratch.json"  # the reports last saved (--save): every seed's, wherever it ran
 COMMON_EPISODES, COMMON_SEED = 1000, 1000  # far from the seeds training runs draw their own validation from (seed + 1)
 START, END = "<!-- from-scratch:start -->", "<!-- from-scratch:end -->"  # docs/reproduce.md: every seed
 SUMMARY_START, SUMMARY_END = "<!-- from-scratch-summary:start -->", "<!-- from-scratch-summary:end -->"  # README
@@ -268,11 +270,32 @@ def report_rows(runs: Path, episodes: int) -> dict[str, dict]:
     return rows
 
 
+def with_stored(rows: dict[str, dict], stored: dict[str, dict]) -> dict[str, dict]:
+    """``rows`` (from the run folders here) completed by ``stored`` (``docs/from_scratch.json``, as last saved): the
+    seeds and configs whose folders this machine lacks keep their stored reports, so a table rewritten in a fresh
+    clone, or on a machine that trained one seed, still shows every seed. What is here replaces what is stored."""
+    merged = {}
+    for config in sorted(set(rows) | set(stored)):
+        here, kept = rows.get(config), stored.get(config)
+        if here is None:
+            merged[config] = kept
+            continue
+        local = {r["seed"] for r in here["runs"]} | set(here.get("started", []))
+        old = [r for r in (kept or {}).get("runs", []) if r["seed"] not in local]
+        merged[config] = {**here, "runs": sorted(here["runs"] + old, key=lambda r: r["seed"])}
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=RUNS, help="folder of <config>/seed<S>/ run folders")
     parser.add_argument("--test-episodes", type=int, default=600, help="0: validation only")
     parser.add_argument("--save", action="store_true", help="write docs/from_scratch.json")
+    parser.add_argument(
+        "--only-runs",
+        action="store_true",
+        help="the run folders alone: without it, seeds whose folders are not here keep their docs/from_scratch.json reports",
+    )
     parser.add_argument("--readme", action="store_true", help="write the table into the pages' from-scratch block")
     parser.add_argument(
         "--ship-check",
@@ -298,10 +321,16 @@ def main() -> None:
             raise SystemExit(3)
         return
     rows = report_rows(args.runs, args.test_episodes)
+    if not args.only_runs and STORED.is_file():
+        here = {(c, r["seed"]) for c, row in rows.items() for r in row["runs"]}
+        rows = with_stored(rows, json.loads(STORED.read_text()))
+        kept = sorted(f"{c} seed {r['seed']}" for c, row in rows.items() for r in row["runs"] if (c, r["seed"]) not in here)
+        if kept:
+            print(f"kept from {STORED.relative_to(ROOT)} (no run folder here): {', '.join(kept)}", file=sys.stderr)
     seeds, summary = markdown(rows)
     print(seeds + "\n\n" + summary)
     if args.save:
-        (ROOT / "docs" / "from_scratch.json").write_text(json.dumps(rows, indent=2) + "\n")
+        STORED.write_text(json.dumps(rows, indent=2) + "\n")
     if args.readme:
         from benchmarks.readme import replace_block
 

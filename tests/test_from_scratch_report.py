@@ -232,3 +232,23 @@ def test_a_config_whose_only_run_is_in_its_first_epoch_gets_a_row(tmp_path):
     assert list(rows) == ["cfg_new"] and rows["cfg_new"]["runs"] == [] and rows["cfg_new"]["started"] == [0]
     line = markdown(rows)[1].splitlines()[-1]
     assert line.startswith("| cfg_new | none finished |") and "| seed 0 in its first epoch |" in line
+
+
+def test_seeds_without_a_run_folder_here_keep_their_stored_reports():
+    from benchmarks.from_scratch import with_stored
+
+    stored = {
+        "cfg_a": {"runs": [run(0, 40, 0.80, 0.83, common=0.79), run(1, 12, 0.70)], "started": [], "shipped": {"val": 0.8}},
+        "cfg_b": {"runs": [run(0, 20, 0.85, 0.9, epochs=20, common=0.86)], "started": [], "shipped": None},
+    }
+    here = {  # this machine: cfg_a's seed 1 went on training (its new report wins), seed 2 just begun; no cfg_b folder
+        "cfg_a": {"runs": [run(1, 40, 0.81, 0.84, common=0.80)], "started": [2], "shipped": {"val": 0.82}},
+        "cfg_c": {"runs": [], "started": [0], "shipped": None},
+    }
+    merged = with_stored(here, stored)
+    assert list(merged) == ["cfg_a", "cfg_b", "cfg_c"]
+    assert [(r["seed"], r["epochs_run"]) for r in merged["cfg_a"]["runs"]] == [(0, 40), (1, 40)]
+    assert merged["cfg_a"]["started"] == [2] and merged["cfg_a"]["shipped"] == {"val": 0.82}  # what is here wins
+    assert merged["cfg_b"] == stored["cfg_b"] and merged["cfg_c"] == here["cfg_c"]
+    (line,) = [x for x in markdown(merged)[1].splitlines() if x.startswith("| cfg_a |")]  # seed 0 from the stored
+    assert "80.50 ± 0.71 (2 seeds)" in line and "seed 2 in its first epoch" in line
