@@ -303,7 +303,11 @@ class _TaskNormIGrad(torch.autograd.Function):
     def forward(ctx, grad, h, weight, alpha, grad_mean_s, grad_var_s, moments, k: int):
         ctx.fused, ctx.count, ctx.mean_i = _fused_instance_kernels(h), h[0, 0].numel(), moments[0]
         dot, total = _gradient_sums(grad, h, per_image=True, fused=ctx.fused)
-        ctx.chain = chain = _tasknorm_chain(total, dot, moments, weight, alpha, grad_mean_s, grad_var_s, k, ctx.count)
+        chain = _tasknorm_chain(total, dot, moments, weight, alpha, grad_mean_s, grad_var_s, k, ctx.count)
+        # The three returned gradients are this node's outputs: kept on ctx they would hold the node that holds them,
+        # a cycle through autograd's C++ graph that Python's collector cannot free, and every second-order MAML step
+        # would leak its whole graph (tests/test_memory.py). The backward does not read them.
+        ctx.chain = chain._replace(grad_weight=None, grad_bias=None, grad_alpha=None)
         ctx.save_for_backward(grad, h, weight, alpha, total)
         return torch.addcmul(chain.p, grad, chain.a).addcmul_(h, chain.q), chain.grad_weight, chain.grad_bias, chain.grad_alpha
 
