@@ -62,8 +62,7 @@ def worker(episodes: int, hidden: int | None, independent: bool) -> None:
         start = time.perf_counter()
         hm.meta_train(model, sampler, timed, progress=False)
         print(json.dumps({"rank": rank, "episodes_per_s": steps * timed.meta_batch / (time.perf_counter() - start)}))
-        sys.stdout.flush()
-        os._exit(0)  # as leave_process_group: no interpreter teardown, where gloo's threads can abort the process
+        leave_process_group()
     start = time.perf_counter()
     hm.meta_train(model, sampler, timed, progress=False)
     dist.barrier()

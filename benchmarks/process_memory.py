@@ -39,6 +39,14 @@ class PssSampler:
         }
 
 
+def own_memory_mb(field: str = "VmRSS") -> float:
+    """This process's ``field`` of /proc/self/status in MB: ``VmRSS`` (resident now) or ``VmHWM`` (its peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def pss_mb(pid: int) -> float:
     """A process's proportional set size in MB (Linux's /proc/PID/smaps_rollup)."""
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():

@@ -41,6 +41,7 @@ import torch
 
 import hypermaml as hm
 from benchmarks import workload
+from benchmarks.process_memory import own_memory_mb
 from benchmarks.readme import replace_block
 from benchmarks.workload import N_QUERY, N_WAY, TRAIN_METHODS, build_model, fake_sampler, median_ms, model_config, sync, train_cfg
 
@@ -113,13 +114,6 @@ def conv4_fwd_bwd_episodes_per_s(shot: int, device: torch.device, episodes: int,
     return steps * meta_batch / (time.perf_counter() - start)
 
 
-def _rss_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def _peak_child(key: str, shot: int, device: str, episodes: int, channels_last: bool, queue) -> None:
     """In a fresh process: build, reset the peak, train a few episodes, report how far the peak rose."""
     workload.MEMORY_FORMAT = torch.channels_last if channels_last else torch.contiguous_format
@@ -134,12 +128,12 @@ def _peak_child(key: str, shot: int, device: str, episodes: int, channels_last: 
         base = torch.cuda.memory_allocated(dev)
     else:
         Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak resident size (VmHWM)
-        base = _rss_mb("VmRSS")
+        base = own_memory_mb("VmRSS")
     hm.meta_train(model, sampler, train_cfg(shot, episodes, dev), progress=False)
     if dev.type == "cuda":
         queue.put((torch.cuda.max_memory_allocated(dev) - base) / 2**20)
     else:
-        queue.put(_rss_mb("VmHWM") - base)
+        queue.put(own_memory_mb("VmHWM") - base)
 
 
 def peak_mem_mb(shot: int, device: torch.device, episodes: int) -> dict[str, float]:

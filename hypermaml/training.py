@@ -345,12 +345,14 @@ def leave_process_group() -> NoReturn:
     tears down while a peer still communicates), the group is destroyed, output is flushed, and the process exits
     at once. Skipping the interpreter's own teardown matters: gloo's threads, freed there beside a peer that has
     already closed its sockets, can abort a finished process ("terminate called without an active exception")
-    and turn a complete run into a failed launch. Open files must be closed before (this module's are)."""
+    and turn a complete run into a failed launch. A process that already left its group (it trained apart) only
+    flushes and exits. Open files must be closed before (this module's are)."""
     import os
     import sys
 
-    dist.barrier()
-    dist.destroy_process_group()
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -20,14 +20,10 @@ import time
 import torch
 
 import hypermaml as hm
+from benchmarks.process_memory import own_memory_mb
 from hypermaml.config import load_run_config
 from hypermaml.data import load_split
 from hypermaml.memory import keep_freed_memory
-
-
-def rss_mb() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 // 2**20
 
 
 def measure(config: str, steps: int, every: int, threads: int) -> dict:
@@ -43,7 +39,7 @@ def measure(config: str, steps: int, every: int, threads: int) -> dict:
     def on_step(step: int, total: int, loss: float, accuracy: float) -> None:
         times.append(time.perf_counter())
         if step % every == 0 or step == total:
-            rss[step] = rss_mb()
+            rss[step] = round(own_memory_mb())
 
     cfg = dataclasses.replace(run.train, episodes_per_epoch=run.train.meta_batch * steps, epochs=1, val_episodes=0)
     hm.meta_train(model, sampler, cfg, progress=False, on_step=on_step)
