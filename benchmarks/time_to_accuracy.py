@@ -13,6 +13,11 @@ every method, and is listed separately) against EMNIST-validation accuracy. The 
 1-shot) runs until ``--minutes``; the others (default MAML 1-shot) run for the same budget, so the report
 says where each stands at the moment the first crosses ``--target``. The best-validation checkpoint of each
 row is then scored on EMNIST test, each query alone (600 episodes, seed 0). Last line: one JSON object.
+
+Minutes are only comparable on one machine at one speed, and this shared machine type drifts by up to 2x from
+day to day. So a CPU report also records the machine's speed just before and just after the rows train
+(``machine_speed``: a bare Conv4 forward and backward, benchmarks/speed.py's row, in 1-shot episodes per
+second on the threads the rows use), beside the same row of the stored speed table (``docs/speed.json``).
 ``--from-run`` reads runs made by ``hypermaml train`` (their ``metrics.jsonl`` and ``best.pt``) instead.
 """
 
@@ -105,6 +110,29 @@ def train_row(
     return run_dir
 
 
+def machine_speed(threads: int, episodes: int, repeats: int = 3) -> float:
+    """How fast this machine is right now: bare Conv4 forward + backward in 1-shot episodes per second on
+    ``threads`` threads (``benchmarks.speed``'s row), the median of ``repeats`` runs of ``episodes`` episodes."""
+    from benchmarks.speed import conv4_fwd_bwd_episodes_per_s
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        rates = sorted(conv4_fwd_bwd_episodes_per_s(1, torch.device("cpu"), episodes) for _ in range(repeats))
+    finally:
+        torch.set_num_threads(before)
+    return round(rates[len(rates) // 2], 2)
+
+
+def stored_machine_speed() -> dict | None:
+    """The same row of the stored speed table, and on how many threads it was measured."""
+    path = DOCS / "speed.json"
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    return {"conv4_episodes_per_s": stored.get("conv4_fwd_bwd_episodes_per_s"), "threads": stored.get("threads")}
+
+
 def row_report(name: str, run_dir: Path, target: float, episodes: int) -> dict:
     points = curve(run_dir)
     crossed = first_crossing(points, target)
@@ -194,6 +222,9 @@ def main() -> None:
     parser.add_argument("--save", action="store_true", help="write docs/time_to_accuracy.json and .png")
     parser.add_argument("--redraw", action="store_true", help="only redraw the PNG from the stored JSON")
     parser.add_argument("--note", default="", help="how the runs were made (with --from-run: threads, load), stored and drawn")
+    parser.add_argument(
+        "--calibrate-episodes", type=int, default=40, help="episodes per machine-speed measurement (CPU; 0: none)"
+    )
     args = parser.parse_args()
 
     if args.redraw:
@@ -205,6 +236,9 @@ def main() -> None:
         parser.error("a learning-rate schedule needs --set train.epochs=N: without it a row is given 1,000 epochs "
                      "(stopped by --minutes), and the schedule would stretch over all of them")  # fmt: skip
     started = time.time()
+    calibrate = args.calibrate_episodes > 0 and not args.from_run and args.device != "cuda"
+    cores = args.threads * args.processes
+    speed_before = machine_speed(cores, args.calibrate_episodes) if calibrate else None
     if args.from_run:
         runs = [(f"{p.parent.name} ({p.name})", p) for p in args.from_run]
     else:
@@ -217,6 +251,7 @@ def main() -> None:
                        args.processes if i == 0 else 1, args.device))
             for i, name in enumerate(rows)
         ]  # fmt: skip
+    speed_after = machine_speed(cores, args.calibrate_episodes) if calibrate else None
     reports = [row_report(name, run_dir, args.target, args.test_episodes) for name, run_dir in runs]
     crossed = reports[0]["reached_target_at"]
     if crossed is not None and not args.from_run:  # runs made apart share no clock
@@ -230,6 +265,18 @@ def main() -> None:
         "processes": None if args.from_run else args.processes,
         "note": args.note,
         "minutes_budget": None if args.from_run else args.minutes,
+        **(
+            {
+                "machine_speed": {
+                    "conv4_episodes_per_s_before": speed_before,
+                    "conv4_episodes_per_s_after": speed_after,
+                    "threads": cores,
+                    "stored_speed_table": stored_machine_speed(),
+                }
+            }
+            if calibrate
+            else {}
+        ),  # fmt: skip
         "rows": reports,
         "seconds": round(time.time() - started, 1),
     }
@@ -241,6 +288,12 @@ def main() -> None:
         print(
             f"{report['row']}: {100 * args.target:.0f}% validation {when}; best {100 * (best.get('val_mean') or 0):.2f}% "
             f"at epoch {best.get('epoch')}" + (f"; test {test['test_mean_pct']} ± {test['test_ci95_pct']}" if test else "")
+        )
+    if calibrate:
+        stored = stored_machine_speed() or {}
+        print(
+            f"machine speed (bare Conv4, 1-shot episodes/s on {cores} threads): {speed_before} before the rows, "
+            f"{speed_after} after; the stored speed table: {stored.get('conv4_episodes_per_s')} on {stored.get('threads')}"
         )
     if args.save:
         name = "time_to_accuracy" + ("_cuda" if args.device == "cuda" else "")  # a GPU's runs beside the CPU's

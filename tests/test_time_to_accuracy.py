@@ -46,3 +46,51 @@ def test_a_schedule_without_its_epochs_is_refused_before_anything_trains(monkeyp
     with pytest.raises(SystemExit) as stop:
         time_to_accuracy.main()
     assert stop.value.code == 2 and "needs --set train.epochs=N" in capsys.readouterr().err
+
+
+def _fake_run(run_dir):
+    run_dir.mkdir(parents=True)
+    records = [{"epoch": 1, "seconds": 30.0, "val_mean": 0.75}, {"epoch": 2, "seconds": 30.0, "val_mean": 0.8}]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run_dir / "run_config.json").write_text(json.dumps({"train": {"n_query": 5}}))
+    return run_dir
+
+
+def test_a_cpu_report_records_the_machine_speed_before_and_after_the_rows_train(tmp_path, monkeypatch, capsys):
+    """Minutes mean little without the machine's speed at the time: the report measures it on both sides of
+    the training (a bare Conv4 forward and backward) and names the stored speed table's figure beside it."""
+    from benchmarks import time_to_accuracy
+
+    order = []
+    real_speed = time_to_accuracy.machine_speed
+
+    def speed(threads, episodes):
+        order.append(("speed", threads))
+        return real_speed(threads, episodes, repeats=1)
+
+    def train(name, *args, **kwargs):
+        order.append(("train", name))
+        return _fake_run(tmp_path / name)
+
+    monkeypatch.setattr(time_to_accuracy, "machine_speed", speed)
+    monkeypatch.setattr(time_to_accuracy, "train_row", train)
+    argv = ["time_to_accuracy", "--baseline", "none", "--minutes", "1", "--test-episodes", "0", "--calibrate-episodes", "2"]
+    monkeypatch.setattr("sys.argv", [*argv, "--threads", "1"])
+    time_to_accuracy.main()
+    out = capsys.readouterr().out
+    report = json.loads(out.strip().splitlines()[-1])
+    assert order == [("speed", 1), ("train", "omniglot_emnist_hypermaml_1shot"), ("speed", 1)]
+    measured = report["machine_speed"]
+    assert measured["conv4_episodes_per_s_before"] > 0 and measured["conv4_episodes_per_s_after"] > 0
+    assert measured["threads"] == 1
+    stored = json.loads((time_to_accuracy.DOCS / "speed.json").read_text())
+    assert measured["stored_speed_table"]["conv4_episodes_per_s"] == stored["conv4_fwd_bwd_episodes_per_s"]
+    assert "machine speed (bare Conv4" in out
+
+    # runs read from their folders were made at another time: no speed is claimed for them
+    order.clear()
+    monkeypatch.setattr(
+        "sys.argv", ["time_to_accuracy", "--from-run", str(tmp_path / "omniglot_emnist_hypermaml_1shot"), "--test-episodes", "0"]
+    )
+    time_to_accuracy.main()
+    assert order == [] and "machine_speed" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
