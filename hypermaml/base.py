@@ -224,11 +224,11 @@ def support_counts(support_x: torch.Tensor, support_y: torch.Tensor, n_way: int 
         raise ValueError("the support set is empty")
     if min(labels) < 0:
         raise ValueError(f"labels must be 0..n_way-1; got {min(labels)}")
-    counts = [0] * (max(labels) + 1)
+    if n_way is not None and max(labels) >= n_way:
+        raise ValueError(f"labels must be 0..{n_way - 1} for this {n_way}-way model; got label {max(labels)}")
+    counts = [0] * (max(labels) + 1 if n_way is None else n_way)
     for label in labels:
         counts[label] += 1
-    if n_way is not None and len(counts) != n_way:
-        raise ValueError(f"this model was built for n_way={n_way}; the support labels span {len(counts)} classes")
     missing = [i for i, c in enumerate(counts) if c == 0]
     if missing:
         raise ValueError(f"labels must be 0..n_way-1 with every class present; missing classes {missing}")

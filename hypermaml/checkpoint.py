@@ -236,7 +236,15 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> FewShot
     Raises:
         CheckpointError: the file is missing, a directory, not a PyTorch file, truncated, holds objects
             other than plain data, or is not a valid checkpoint; the message says which.
+        ValueError: ``device`` is not a device name, or names a CUDA device this torch cannot use.
     """
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device: use 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        build = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA device here"
+        raise ValueError(f"device {str(device)!r} was asked for but {build}; use device='cpu'")
     path = resolve(path)
     data = read_checkpoint(path)
     try:

@@ -6,8 +6,10 @@
     hypermaml evaluate --checkpoint runs/hm1/best.pt --dataset emnist --query-batch 1
 
 One parser for all. Every mistake in what a user asked for (a missing or malformed config, a bad value, an
-unknown dataset, a checkpoint that is not one, a run folder in the wrong state) ends in one line
-``error: ...`` on stderr and exit status 2, before any data is loaded or any file is written. Anything else
+unknown dataset, a checkpoint that is not one or does not fit, a run folder in the wrong state) ends in one line
+``error: ...`` on stderr and exit status 2, before any data is loaded or any file is written
+(``hypermaml.cli_checks``); only episodes the data cannot fill (too few classes or examples) are found once the
+data has loaded, still before anything is written. Anything else
 is a bug and keeps its traceback. The work itself is library code: ``hm.meta_train`` (``hypermaml.training``)
 and ``hm.evaluate`` (``hypermaml.evaluation``).
 """
@@ -21,16 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-
-class UsageError(Exception):
-    """A mistake in the command line or the files it names: reported as one line, exit status 2.
-
-    ``quiet``: exit 2 without printing (the other processes of a data-parallel run: rank 0 says it once).
-    """
-
-    def __init__(self, message: str, quiet: bool = False) -> None:
-        super().__init__(message)
-        self.quiet = quiet
+from .cli_checks import UsageError, check_json_path, check_run_dir, default_json, image_model_problem, need_data, need_device
 
 
 class Parser(argparse.ArgumentParser):
@@ -135,26 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(exc, "quiet", False):
             print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped early (| head): quiet, as other tools are
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 1
     return 0
-
-
-def _need_data(names: list[str]) -> None:
-    """The data folder, checked before anything is loaded (digits need none)."""
-    from .data import data_root
-
-    if any(name != "digits" for name in names):
-        try:
-            data_root()
-        except FileNotFoundError as exc:
-            raise UsageError(str(exc)) from None
-
-
-def _need_device(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        build = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA device here"
-        raise UsageError(f"device {device!r} was asked for but {build}; use --device cpu")
 
 
 def _positive(name: str, value, allow_none: bool = True) -> None:
@@ -174,20 +153,19 @@ def run_train(args: argparse.Namespace) -> None:
     from .config import ConfigError, load_run_config
 
     # Everything the user gave is checked first: nothing is loaded or written before it all holds.
-    run = load_run_config(args.config, args.overrides)
+    # --device is applied as an override, so the config's checks (bfloat16 needs CUDA) see the device it names
+    run = load_run_config(args.config, [*args.overrides, *([f"train.device={args.device}"] if args.device else [])])
     train_cfg = run.train
-    if args.device is not None:
-        train_cfg = dataclasses.replace(train_cfg, device=args.device)
     if args.seed is not None:
         if args.seed < 0:
             raise UsageError(f"--seed must be >= 0, got {args.seed}")
         train_cfg = dataclasses.replace(train_cfg, seed=args.seed)
     _positive("--threads", args.threads)
     _positive("--max-minutes", args.max_minutes)
-    _need_device(train_cfg.device)
+    need_device(train_cfg.device)
     launched = _launched_by_torchrun()
     if launched is None:
-        _check_run_dir(args, run, train_cfg, world_size=1)
+        check_run_dir(args, run, train_cfg, world_size=1)
         _train(args, run, train_cfg, rank=0, world_size=1)
         return
     import torch.distributed as dist
@@ -202,9 +180,9 @@ def run_train(args: argparse.Namespace) -> None:
         problem = None
         try:  # the run folder is rank 0's (other machines may not share its file system); data is every machine's
             if rank == 0:
-                _check_run_dir(args, run, train_cfg, world_size)
+                check_run_dir(args, run, train_cfg, world_size)
             else:
-                _need_data([run.data.train] + ([run.data.val] if run.data.val else []))
+                need_data([run.data.train] + ([run.data.val] if run.data.val else []))
         except Exception as exc:  # noqa: BLE001 - every kind is reported by rank 0, then re-raised here
             problem = exc
         problems = [None] * world_size
@@ -233,39 +211,6 @@ def _launched_by_torchrun() -> tuple[int, int, int] | None:
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def _check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> None:
-    """The run folder, the checkpoint to start from, --out and the data: everything before any load or write."""
-    import torch
-
-    from .training import resume_problem
-
-    run_dir = Path(args.run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"--run-dir {run_dir} is a file, not a folder")
-    if args.resume and not (run_dir / "run_config.json").is_file():  # (killed before its first last.pt: starts afresh)
-        raise UsageError(f"nothing to resume: no run was started in {run_dir} (drop --resume to start one)")
-    if not args.resume and (run_dir / "last.pt").is_file():
-        raise UsageError(f"{run_dir} already holds a run (last.pt): pass --resume to continue it, or choose another --run-dir")
-    if args.resume and (run_dir / "last.pt").is_file():
-        try:
-            # mmap: only the few bytes read here come off the disk; meta_train loads the file for real later
-            state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True, mmap=True)
-        except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to remove
-            raise UsageError(
-                f"{run_dir / 'last.pt'} cannot be read ({type(exc).__name__}); remove it to restart the run"
-            ) from None
-        problem = resume_problem(state, world_size)
-        if problem:
-            raise UsageError(f"cannot resume {run_dir}: {problem}")
-    if train_cfg.init_from is not None:
-        from .checkpoint import resolve
-
-        resolve(train_cfg.init_from)  # CheckpointError now, not after the data has loaded
-    if args.out is not None and Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pt")
-    _need_data([run.data.train] + ([run.data.val] if run.data.val else []))
-
-
 def _train(args: argparse.Namespace, run, train_cfg, rank: int, world_size: int) -> None:
     import torch
 
@@ -279,13 +224,19 @@ def _train(args: argparse.Namespace, run, train_cfg, rank: int, world_size: int)
         torch.set_num_threads(args.threads)
     model_cfg = run.model
     train_set = load_split(run.data.train)
-    sampler = EpisodeSampler(
-        train_set.x, train_set.y, model_cfg.n_way, model_cfg.n_shot, train_cfg.n_query, train_set.class_names
-    )
+    try:  # too few classes or examples for the episodes asked for: the user's to change, before anything is written
+        sampler = EpisodeSampler(
+            train_set.x, train_set.y, model_cfg.n_way, model_cfg.n_shot, train_cfg.n_query, train_set.class_names
+        )
+    except ValueError as exc:
+        raise UsageError(f"{run.data.train}: {exc}") from None
     val_sampler = None
     if run.data.val and rank == 0:  # only rank 0 validates
         val_set = load_split(run.data.val)
-        val_sampler = EpisodeSampler(val_set.x, val_set.y, model_cfg.n_way, model_cfg.n_shot, 15, val_set.class_names)
+        try:
+            val_sampler = EpisodeSampler(val_set.x, val_set.y, model_cfg.n_way, model_cfg.n_shot, 15, val_set.class_names)
+        except ValueError as exc:
+            raise UsageError(f"{run.data.val}: {exc}") from None
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_cfg)
     run_dir = Path(args.run_dir)
@@ -310,7 +261,12 @@ def _train(args: argparse.Namespace, run, train_cfg, rank: int, world_size: int)
     )
     if rank != 0:
         return
-    print(f"best validation accuracy {result.best_val} at epoch {result.best_epoch}; {time.time() - started:.0f} s")
+    best = (
+        "no validation"
+        if result.best_val is None
+        else f"best validation accuracy {100 * result.best_val:.2f}% at epoch {result.best_epoch}"
+    )
+    print(f"{best}; {time.time() - started:.0f} s")
     if args.out:
         metrics = {**model.metrics, "config_file": str(args.config), "overrides": args.overrides}
         save(model, args.out, metrics=metrics)
@@ -346,10 +302,10 @@ def run_evaluate(args: argparse.Namespace) -> dict:
 
     name = "digits" if args.dataset == "digits" else args.dataset if args.dataset in DATASETS else f"{args.dataset}-{args.split}"
     if name not in DATASETS:
-        raise UsageError(
-            f"unknown dataset {args.dataset!r} (split {args.split!r}); choose emnist, omniglot, digits or one of: "
-            + ", ".join(DATASETS)
-        )
+        splits = [full.removeprefix(f"{args.dataset}-") for full in DATASETS if full.startswith(f"{args.dataset}-")]
+        if splits:
+            raise UsageError(f"{args.dataset} has no {args.split!r} split; --split takes {', '.join(splits)}")
+        raise UsageError(f"unknown dataset {args.dataset!r}; choose emnist, omniglot, digits or one of: " + ", ".join(DATASETS))
     for option, value, least in (
         ("--n-way", args.n_way, 2),
         ("--n-shot", args.n_shot, 1),
@@ -360,20 +316,12 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     ):
         if value is not None and value < least:
             raise UsageError(f"{option} must be at least {least}, got {value}")
-    _need_device(args.device)
+    need_device(args.device)
+    check_json_path(args.json)
     model = load(args.checkpoint, device=args.device)
-    backbone = model.config.backbone
-    if backbone.kind != "conv4":
-        raise UsageError(
-            f"{args.checkpoint} is a model of 2-D points ({backbone.kind} backbone), not of images; "
-            "evaluate an image model on image datasets (the toy's own evaluation: python -m toy.train)"
-        )
-    size = getattr(backbone, "image_size", 28)
-    if (backbone.in_channels, size) != (1, 28):
-        raise UsageError(
-            f"{args.checkpoint} reads {backbone.in_channels}-channel {size}x{size} images; the named datasets are "
-            "1-channel 28x28 (evaluate it in Python on your own data: hm.evaluate)"
-        )
+    problem = image_model_problem(model.config.backbone, str(args.checkpoint))
+    if problem:
+        raise UsageError(problem)
     n_way = model.config.n_way if args.n_way is None else args.n_way
     if model.config.method != "protonet" and n_way != model.config.n_way:
         raise UsageError(
@@ -391,7 +339,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
             f"this HyperMAML model reads exactly {model.config.n_shot} shot(s) per class; --n-shot {n_shot} needs a model "
             "trained with hypermaml.aggregation=mean"
         )
-    _need_data([name])
+    need_data([name])
     data = load_split(name)
     try:
         sampler = EpisodeSampler(data.x, data.y, n_way, n_shot, args.n_query, data.class_names)
@@ -428,20 +376,11 @@ def run_evaluate(args: argparse.Namespace) -> dict:
         f"{label} on {name}, {n_way}-way {n_shot}-shot: {100 * result.mean:.2f} ± {100 * result.ci95:.2f} % "
         f"({args.episodes} episodes, seed {args.seed})"
     )
-    path = args.json or _default_json(args.checkpoint, name, n_shot)
+    path = args.json or default_json(args, name, n_way, n_shot, model.config.n_way)
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
     args.result = out
     return out
-
-
-def _default_json(checkpoint: str, dataset: str, n_shot: int) -> Path:
-    """Beside a checkpoint file; in the current folder for a bundled model named without a path."""
-    from .checkpoint import resolve
-
-    path = Path(checkpoint)
-    folder = path.parent if path.is_file() else Path(".")
-    return folder / f"{resolve(checkpoint).stem}.eval_{dataset}_{n_shot}shot.json"
 
 
 def _add_data_parser(commands) -> None:

@@ -66,13 +66,19 @@ class EpisodeSampler:
         if n_way < 2 or n_shot < 1 or n_query < 1:
             raise ValueError(f"need n_way >= 2, n_shot >= 1, n_query >= 1; got {n_way}, {n_shot}, {n_query}")
         self.x, self.n_way, self.n_shot, self.n_query = x, n_way, n_shot, n_query
-        y = torch.as_tensor(y).long()
+        y = torch.as_tensor(y)
+        if y.dim() != 1:  # an (N, 1) column would be read as pairs of indices and silently mix the classes
+            raise ValueError(f"y must be one label per example, shape (N,); got shape {tuple(y.shape)}")
+        if y.is_floating_point() or y.is_complex():
+            raise ValueError(f"y must hold integer class ids; got dtype {y.dtype}")
+        y = y.long()
         self.classes = torch.unique(y)
         self.index_per_class = [torch.nonzero(y == c).flatten() for c in self.classes]
         needed = n_shot + n_query
         for c, idx in zip(self.classes.tolist(), self.index_per_class):
             if len(idx) < needed:
-                name = repr(class_names[c]) if class_names is not None else str(c)
+                named = class_names is not None and 0 <= c < len(class_names)
+                name = repr(class_names[c]) if named else str(c)
                 raise ValueError(
                     f"class {name} has {len(idx)} examples; n_shot={n_shot} + n_query={n_query} needs at least {needed}"
                 )

@@ -5,6 +5,7 @@ backbone (``custom_backbone.ModuleBackbone``) adapts with ``adapt="all"`` only i
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -155,6 +156,10 @@ class MAML(FewShotModel):
                 computes them in its own pass, as ``meta_loss`` does together with the queries; the final
                 state's ``stats`` is then None).
         """
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0):
+            raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+        if inner_lr is not None and (isinstance(inner_lr, bool) or not isinstance(inner_lr, numbers.Real) or not inner_lr >= 0):
+            raise ValueError(f"inner_lr must be a number >= 0, got {inner_lr!r}")
         support_x, support_y = self.support_inputs(support_x, support_y)
         if torch.is_inference_mode_enabled():
             # Inference mode switches autograd off, and the inner loop needs it: run it outside, on ordinary

@@ -331,6 +331,10 @@ def init_weights(model: FewShotModel, path: str | Path) -> None:
     from .checkpoint import read_checkpoint
 
     state = read_checkpoint(path)["state_dict"]  # a path or a bundled name; CheckpointError if it is not one
+    own = model.state_dict()
+    reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if reshaped:  # (load_state_dict would say so in a many-line RuntimeError)
+        raise ValueError(f"init_from {path}: the checkpoint's weights have other shapes than this model's: {reshaped[:4]}")
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"init_from {path}: the checkpoint has weights this model lacks: {result.unexpected_keys}")

@@ -80,8 +80,14 @@ def test_support_labels_are_counted_and_refused_with_the_numbers():
         support_counts(x, torch.tensor([0, 1, -1, 0, 1, 0]))
     with pytest.raises(ValueError, match="missing classes \\[1, 3\\]"):
         support_counts(x, torch.tensor([0, 2, 4, 0, 2, 4]))
-    with pytest.raises(ValueError, match="built for n_way=2; the support labels span 3"):
+    with pytest.raises(ValueError, match="labels must be 0..1 for this 2-way model; got label 2"):
         support_counts(x, torch.tensor([0, 1, 2, 0, 1, 2]), n_way=2)
+    # labels 1..5 for a 5-way model: the label out of range is named, not a count of classes
+    with pytest.raises(ValueError, match="labels must be 0..4 for this 5-way model; got label 5"):
+        support_counts(torch.zeros(5, 2), torch.arange(5) + 1, n_way=5)
+    # fewer classes than the model's ways: the missing ones are named
+    with pytest.raises(ValueError, match="missing classes \\[3, 4\\]"):
+        support_counts(x, torch.tensor([0, 1, 2, 0, 1, 2]), n_way=5)
     with pytest.raises(ValueError, match="the support set is empty"):
         support_counts(torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64))
 

@@ -321,3 +321,13 @@ def test_without_bundled_checkpoints_a_bare_name_says_so(tmp_path, monkeypatch):
     assert bundled_dir() is None and bundled_names() == []
     with pytest.raises(hm.CheckpointError, match=r"^no such checkpoint file 'toy_maml'; no bundled checkpoints are installed$"):
         hm.load("toy_maml")
+
+
+def test_a_device_that_cannot_be_used_is_named_before_anything_loads():
+    """hm.load(..., device="gpu") raised torch's own RuntimeError and device="cuda" an AssertionError."""
+    with pytest.raises(ValueError, match="device 'gpu' is not a torch device: use 'cpu', 'cuda' or 'cuda:N'"):
+        hm.load("toy_hypermaml", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda' was asked for but .*; use device='cpu'"):
+            hm.load("toy_hypermaml", device="cuda")
+    assert next(hm.load("toy_hypermaml", device=torch.device("cpu")).parameters()).device.type == "cpu"

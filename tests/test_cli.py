@@ -177,6 +177,12 @@ def bad_config(tmp_path, text: str, name: str = "c.json"):
         (json.dumps(CONFIG), ["model.hypermaml.aggregation=max"], "aggregation"),
         (json.dumps(CONFIG), ["data.train=mnist"], "mnist"),
         (json.dumps(CONFIG), ["train.epochs=0"], "train.epochs"),
+        # found by looking at the data or the starting checkpoint, still before anything is written
+        (json.dumps(CONFIG), ["train.n_query=500"], "n_query=500 needs at least"),
+        (json.dumps(CONFIG), ["model.n_way=11"], "n_way=11 needs at least 11"),
+        (json.dumps(CONFIG), ["model.backbone.in_channels=3"], "3-channel 28x28"),
+        (json.dumps(CONFIG), ["train.init_from=omniglot_emnist_protonet_1shot"], "other shapes than this model's"),
+        (json.dumps(CONFIG), ["train.init_from=toy_hypermaml"], "other shapes than this model's"),
     ],
 )
 def test_a_bad_training_request_is_one_line_and_leaves_no_run_folder(tmp_path, capfd, config, overrides, says):
@@ -206,6 +212,32 @@ def test_the_run_folder_must_be_in_the_state_the_flags_say(tmp_path, capfd):
     assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "old")]) == 2
     assert "already holds a run" in capfd.readouterr().err
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["last.pt"]
+
+
+def test_a_run_resumes_only_with_the_model_it_was_started_with(tmp_path, capfd):
+    path = bad_config(tmp_path, json.dumps(CONFIG))
+    run_dir = tmp_path / "run"
+    train_main(["--config", str(path), "--run-dir", str(run_dir), "--no-progress", "--set", "train.epochs=1"])
+    recorded = (run_dir / "run_config.json").read_text()
+    capfd.readouterr()
+    argv = ["train", "--config", str(path), "--run-dir", str(run_dir), "--resume", "--no-progress"]
+    assert main([*argv, "--set", "model.n_way=4", "--set", "model.hypermaml.hidden=32"]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "another model (hypermaml.hidden: 16 -> 32; n_way: 3 -> 4)" in err, err
+    assert (run_dir / "run_config.json").read_text() == recorded  # the folder still describes the run it holds
+    assert main([*argv, "--set", "train.epochs=2"]) == 0  # more epochs of the same model: resumes
+
+
+def test_device_is_applied_before_the_configs_own_checks(tmp_path, capfd):
+    """--device cuda with bfloat16 was refused as 'CUDA only; device is cpu', the config file blamed."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    path = bad_config(tmp_path, json.dumps(CONFIG))
+    argv = ["train", "--config", str(path), "--run-dir", str(tmp_path / "run"), "--device", "cuda"]
+    assert main([*argv, "--set", "train.precision=bfloat16"]) == 2
+    err = capfd.readouterr().err
+    assert "use --device cpu" in err and "CUDA only" not in err, err
 
 
 def test_missing_data_is_named_before_anything_is_written(tmp_path, capfd, monkeypatch):
@@ -250,6 +282,8 @@ def test_a_bundled_model_evaluates_by_name_from_any_folder(tmp_path, monkeypatch
         (["--checkpoint", "omniglot_emnist_protonet_1shot", "--device", "cuda"], "use --device cpu"),
         (["--checkpoint", "toy_hypermaml"], "not of images"),
         (["--checkpoint", "omniglot_emnist_protonet_1shot", "--n-way", "1"], "--n-way must be at least 2"),
+        (["--checkpoint", "omniglot_emnist_protonet_1shot", "--json", "nowhere/r.json"], "nowhere does not exist"),
+        (["--checkpoint", "omniglot_emnist_protonet_1shot", "--json", "."], "is a folder"),
     ],
 )
 def test_an_impossible_evaluation_is_one_line_and_writes_nothing(tmp_path, capfd, monkeypatch, argv, says):
@@ -260,6 +294,30 @@ def test_an_impossible_evaluation_is_one_line_and_writes_nothing(tmp_path, capfd
     err = capfd.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_dataset_without_the_split_asked_for_names_its_splits(tmp_path, capfd):
+    assert main(["evaluate", "--checkpoint", "omniglot_emnist_protonet_1shot", "--dataset", "emnist", "--split", "train"]) == 2
+    err = capfd.readouterr().err
+    assert "emnist has no 'train' split; --split takes val, test" in err, err
+
+
+def test_evaluations_that_differ_write_to_different_default_files(tmp_path, monkeypatch):
+    """Without --json the file name carries what changes the result, so one evaluation does not overwrite another."""
+    monkeypatch.chdir(tmp_path)
+    few = ["--dataset", "digits", "--episodes", "2"]
+    evaluate_main(["--checkpoint", "omniglot_emnist_maml_1shot", *few])
+    evaluate_main(["--checkpoint", "omniglot_emnist_maml_1shot", *few, "--steps", "1"])
+    evaluate_main(["--checkpoint", "omniglot_emnist_maml_1shot", *few, "--query-batch", "1", "--seed", "3"])
+    evaluate_main(["--checkpoint", "transductive/omniglot_emnist_maml_1shot", *few])
+    evaluate_main(["--checkpoint", "omniglot_emnist_protonet_1shot", *few, "--n-way", "3", "--n-query", "5"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "omniglot_emnist_maml_1shot.eval_digits_1shot.json",
+        "omniglot_emnist_maml_1shot.eval_digits_1shot_1steps.json",
+        "omniglot_emnist_maml_1shot.eval_digits_1shot_querybatch1_seed3.json",
+        "omniglot_emnist_protonet_1shot.eval_digits_1shot_3way_5query.json",
+        "transductive_omniglot_emnist_maml_1shot.eval_digits_1shot.json",
+    ]
 
 
 def test_a_shipped_config_trains_by_its_name(tmp_path, capfd):
@@ -299,3 +357,19 @@ def test_version_comes_from_the_package(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
     assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"hypermaml {hm.__version__}"
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly():
+    """``hypermaml configs --show NAME | head -3`` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hypermaml", "configs", "--show", "omniglot_emnist_hypermaml_1shot"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the command writes a byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -46,6 +46,10 @@ def test_a_missing_data_folder_is_an_error_that_names_the_variable(monkeypatch, 
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data_root()
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "afile"))
+    with pytest.raises(FileNotFoundError, match="afile is a file, not a folder \\(from \\$HYPERMAML_DATA\\)"):
+        data_root()
 
 
 def test_omniglot_alphabets_cover_1623_characters(root):

@@ -72,3 +72,22 @@ def test_sample_with_classes_names_the_source_class_of_each_label():
     ep, classes = hm.EpisodeSampler(x, y, n_way=3, n_shot=2, n_query=1).sample_with_classes(torch.Generator().manual_seed(3))
     for label, source in enumerate(classes):
         assert (y[ep.support_x[ep.support_y == label].flatten().long()] == source).all()
+
+
+def test_labels_must_be_one_integer_per_example():
+    """An (N, 1) column of labels was read as (row, column) index pairs and mixed the classes silently."""
+    x = torch.arange(40).float()[:, None]
+    with pytest.raises(ValueError, match=r"shape \(N,\); got shape \(40, 1\)"):
+        hm.EpisodeSampler(x, (torch.arange(40) % 4)[:, None], 2, 1, 5)
+    with pytest.raises(ValueError, match="integer class ids; got dtype torch.float32"):
+        hm.EpisodeSampler(x, (torch.arange(40) % 4).float(), 2, 1, 5)
+    sampler = hm.EpisodeSampler(x, (torch.arange(40) % 4).tolist(), 2, 1, 5)  # a plain list is fine
+    episode, classes = sampler.sample_with_classes(torch.Generator().manual_seed(0))
+    for label, c in enumerate(classes):  # every example drawn for a label comes from its class
+        assert set((episode.query_x[episode.query_y == label, 0].long() % 4).tolist()) == {c}
+
+
+def test_class_ids_beyond_the_names_still_get_the_too_few_examples_message():
+    y = torch.tensor([10] * 20 + [20] * 19 + [30])
+    with pytest.raises(ValueError, match="class 30 has 1 examples"):
+        hm.EpisodeSampler(torch.zeros(40, 1), y, 2, 1, 5, class_names=["a", "b", "c"])

@@ -97,9 +97,13 @@ def test_gradient_steps_takes_each_gradient_at_the_current_point():
 
 def test_negative_steps_and_wrong_label_ranges_are_refused():
     model = hm.build_model(linear_config("maml")).eval()
-    with pytest.raises(ValueError, match="steps must be >= 0"):
-        model.adapt(SUPPORT_X, SUPPORT_Y, steps=-1)
-    with pytest.raises(ValueError, match="n_way=2; the support labels span 3"):
+    for steps in (-1, 1.5, True, "3"):  # not a count of steps: refused, where 1.5 and "3" failed deep inside and True ran 1
+        with pytest.raises(ValueError, match=f"steps must be a whole number >= 0, got {steps!r}"):
+            model.adapt(SUPPORT_X, SUPPORT_Y, steps=steps)
+    for inner_lr in (-1.0, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="inner_lr must be a number >= 0"):
+            model.adapt(SUPPORT_X, SUPPORT_Y, steps=1, inner_lr=inner_lr)
+    with pytest.raises(ValueError, match="labels must be 0..1 for this 2-way model; got label 2"):
         model.adapt(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="missing classes \\[0\\]"):
         model.adapt(SUPPORT_X, torch.tensor([1, 1]))

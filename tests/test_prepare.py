@@ -358,6 +358,17 @@ def test_a_from_folder_without_archives_ends_the_command_in_one_line_and_status_
     assert err.count("\n") == 1 and not (tmp_path / "d").exists()
 
 
+def test_a_dest_that_is_a_file_ends_the_command_in_one_line_and_status_2(tmp_path, capsys):
+    """It used to fail with a NotADirectoryError traceback when it made dest/downloads."""
+    from hypermaml.cli import main
+
+    (tmp_path / "afile").write_text("not a folder")
+    assert main(["data", "prepare", "--dest", str(tmp_path / "afile"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: the data folder {tmp_path / 'afile'} is a file; give a folder (it is made if it does not exist)\n"
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
 @needs_shared
 def test_evaluate_on_a_data_folder_without_test_json_is_one_line_and_exit_2(tmp_path):
     partial = tmp_path / "data"

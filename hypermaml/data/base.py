@@ -74,7 +74,8 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
             )
         return path
     if not path.is_dir():
-        raise DataMissingError(f"data folder {path} does not exist (from {origin}); {prepare_hint(path)}")
+        state = "is a file, not a folder" if path.exists() else "does not exist"
+        raise DataMissingError(f"data folder {path} {state} (from {origin}); {prepare_hint(path)}")
     return path
 
 

@@ -126,11 +126,13 @@ def prepare(
         ``dest``.
 
     Raises:
-        PrepareError: an archive is missing from ``source``, damaged, or not the official one.
+        PrepareError: ``dest`` is a file, or an archive is missing from ``source``, damaged, or not the official one.
         DownloadError: a download failed (offline, HTTP error, checksum mismatch); the message says how to
             prepare offline.
     """
     dest = Path(dest).expanduser() if dest is not None else default_data_dir()
+    if dest.exists() and not dest.is_dir():
+        raise PrepareError(f"the data folder {dest} is a file; give a folder (it is made if it does not exist)")
     downloads = None
     if source is None:
         downloads = dest / "downloads"
