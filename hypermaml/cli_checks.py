@@ -71,7 +71,7 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
     """The run folder, the checkpoint to start from, --out and the data: everything before any load or write."""
     import torch
 
-    from .config import to_dict
+    from .config import ConfigError, ModelConfig, from_dict, to_dict
     from .training import resume_problem
 
     run_dir = Path(args.run_dir)
@@ -86,6 +86,11 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
             stored = json.loads((run_dir / "run_config.json").read_text()).get("model")
         except (OSError, ValueError, AttributeError):
             stored = None
+        if isinstance(stored, dict):
+            try:  # through the config class, so that a field added since the run started reads as its default
+                stored = to_dict(from_dict(ModelConfig, stored))
+            except ConfigError:
+                pass
         changed = _differences(stored, to_dict(run.model)) if isinstance(stored, dict) else []
         if changed:
             raise UsageError(
