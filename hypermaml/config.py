@@ -274,6 +274,8 @@ def shipped_configs() -> list[str]:
 def resolve_config(path: str | os.PathLike) -> Path:
     """The config file ``path`` names: an existing file as it is, else a shipped config's name (``.json``
     optional). Raises ``ConfigError`` (naming the shipped configs) if neither."""
+    if not os.fspath(path).strip():
+        raise ConfigError("no config named: give a shipped config's name (hypermaml configs lists them) or a file")
     given = Path(path)
     if given.exists():
         return given

@@ -354,6 +354,8 @@ def test_configs_lists_the_shipped_ones_and_an_unknown_name_lists_them_too(capfd
     assert main(["train", "--config", "omniglot_emnist_hypermaml_2shot", "--run-dir", "unused"]) == 2
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "omniglot_emnist_hypermaml_1shot" in err
+    assert main(["configs", "--show", ""]) == 2  # said "config file '.' is a directory"
+    assert "no config named" in capfd.readouterr().err
 
 
 def test_version_comes_from_the_package(capsys):
