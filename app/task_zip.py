@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 from app.user_task import MAX_UPLOAD_BYTES, N_WAY, Picture, TaskClass, empty_task, held_bytes
@@ -45,11 +46,13 @@ def read_task_zip(data: bytes) -> ZipContents:
 
     per_class = read_image_zip(data, max_total_bytes=MAX_UPLOAD_BYTES)
     manifest = _manifest(data)
-    queries_folder = manifest.get("queries", QUERIES_FOLDER) if manifest else QUERIES_FOLDER
+    # a zip this studio wrote names its queries folder, and has none when the task had no queries (so a class
+    # called "queries" stays a class); any other zip: a folder called queries
+    queries_folder = manifest.get("queries") if manifest else QUERIES_FOLDER
     names = {entry["folder"]: entry["name"] for entry in manifest.get("classes", [])} if manifest else {}
     file_order = {entry["folder"]: entry.get("files") for entry in manifest.get("classes", [])} if manifest else {}
-    if manifest:
-        file_order[queries_folder] = manifest.get("query_files")
+    if queries_folder:
+        file_order[queries_folder] = manifest.get("query_files") if manifest else None
     order = {folder: i for i, folder in enumerate(names)}
     # a task this studio wrote: its classes in their order, with their exact names; other zips: sorted folders
     folders = sorted(per_class, key=lambda f: (order.get(f, len(order)), f))
@@ -63,7 +66,7 @@ def read_task_zip(data: bytes) -> ZipContents:
         if isinstance(listed, list):  # the order the pictures had (the zip reader sorts by file name)
             rank = {n: i for i, n in enumerate(listed) if isinstance(n, str)}
             pictures.sort(key=lambda p: rank.get(p.name, len(rank)))
-        if folder.lower() == queries_folder.lower():
+        if queries_folder and folder.lower() == queries_folder.lower():
             for p in pictures:
                 if all(q.key != p.key for q in queries):
                     queries.append(p)
@@ -80,10 +83,22 @@ def _manifest(data: bytes) -> dict:
     manifest that is not the expected shape (then folders are read by their names alone)."""
     import json
 
+    limit = 1_000_000  # a manifest is a few kB; a larger one is not ours (and is not read whole)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            raw = json.loads(archive.read(MANIFEST)[:1_000_000])
-    except (KeyError, ValueError, zipfile.BadZipFile):
+            if archive.getinfo(MANIFEST).file_size > limit:
+                return {}
+            with archive.open(MANIFEST) as f:
+                text = f.read(limit + 1)
+        raw = json.loads(text) if len(text) <= limit else None
+    except (
+        KeyError,
+        ValueError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ):  # RuntimeError: encrypted, unknown compression
         return {}
     ok = (
         isinstance(raw, dict)

@@ -154,3 +154,71 @@ def test_not_a_zip_and_images_at_the_top_level_are_explained():
         load_image_zip(b"plain text")
     with pytest.raises(ImageError, match="top level"):
         load_image_zip(zip_bytes({"1.png": encode(stroke())}))
+
+
+def _patched(data: bytes, member: str, **changes) -> bytes:
+    """A zip with one member's local and central headers changed: flag_bits (encryption), compress_type."""
+    import struct
+
+    raw = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        local = z.getinfo(member).header_offset
+    central = next(
+        at
+        for at in range(len(raw) - 46)
+        if raw[at : at + 4] == b"PK\x01\x02"
+        and raw[at + 46 : at + 46 + struct.unpack_from("<H", raw, at + 28)[0]] == member.encode()
+    )
+    for offset_local, offset_central, key in ((6, 8, "flag_bits"), (8, 10, "compress_type")):
+        if key in changes:
+            struct.pack_into("<H", raw, local + offset_local, changes[key])
+            struct.pack_into("<H", raw, central + offset_central, changes[key])
+    return bytes(raw)
+
+
+def test_an_unreadable_zip_member_is_one_message_not_a_traceback():
+    """Encrypted, an unknown compression or a damaged member: RuntimeError, NotImplementedError and BadZipFile
+    came out of the reader and the page showed a traceback."""
+    png = encode(stroke())
+    plain = zip_bytes({"cat/1.png": png, "dog/1.png": png})
+    with pytest.raises(ImageError, match="password-protected \\(cat/1.png\\); zip the folders again without"):
+        load_image_zip(_patched(plain, "cat/1.png", flag_bits=0x1))
+    with pytest.raises(ImageError, match="uses a compression this reader cannot open \\(cat/1.png\\)"):
+        load_image_zip(_patched(plain, "cat/1.png", compress_type=9))  # Deflate64
+    damaged = bytearray(plain)
+    with zipfile.ZipFile(io.BytesIO(plain)) as z:
+        first = z.getinfo("cat/1.png")
+    damaged[first.header_offset + 30 + len(first.filename) + first.compress_size // 2] ^= 0xFF  # inside its data
+    with pytest.raises(ImageError, match="is damaged \\(cat/1.png"):
+        load_image_zip(bytes(damaged))
+
+
+def test_system_folders_in_a_zip_are_not_classes():
+    png = encode(stroke())
+    entries = {"t/a/1.png": png, "t/b/1.png": png, "t/.thumbnails/1.png": png, "t/a/.ipynb_checkpoints/x.png": png}
+    entries |= {"t/@eaDir/b/1.jpg": encode(stroke(), "JPEG")}
+    data = load_image_zip(zip_bytes(entries))
+    assert data.class_names == ("a", "b") and data.y.tolist() == [0, 1]
+
+
+def test_utf8_names_without_the_utf8_flag_are_read_as_utf8():
+    """Info-ZIP's zip and macOS write UTF-8 names without flag 0x800; Python reads them as cp437 ('K├ñse')."""
+    png = encode(stroke())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:  # ASCII stand-ins of the same byte length, replaced below
+        z.writestr("t/Kxxse/1.png", png)
+        z.writestr("t/yyy/1.png", png)
+    raw = buf.getvalue().replace(b"Kxxse", "Käse".encode()).replace(b"yyy", "猫".encode())
+    with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        assert all(not i.flag_bits & 0x800 for i in z.infolist())  # the flag really is absent
+        assert "Käse" not in z.namelist()[0]  # and Python alone reads the name as cp437
+    assert load_image_zip(raw).class_names == ("Käse", "猫")
+
+
+def test_a_zip_of_countless_entries_is_refused_before_they_are_read():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(1_100):
+            z.writestr(f"notes/{i}.txt", b"")
+    with pytest.raises(ImageError, match="holds 1,100 entries; the limit is 1,020"):
+        load_image_zip(buf.getvalue(), max_files=10)

@@ -180,6 +180,48 @@ def test_a_class_called_queries_and_an_unsorted_order_survive_the_download_round
     assert [p.key for p in back.queries] == [p.key for p in queries]
 
 
+def test_a_class_called_queries_survives_the_round_trip_of_a_task_without_queries():
+    """With no queries the manifest named no queries folder, and the reader fell back to "queries"."""
+    from app.task_zip import read_task_zip, task_zip
+
+    classes = full_task((1, 1, 1, 1, 1))
+    for c, name in zip(classes, ["circle", "cross", "triangle", "square", "Queries"]):
+        c.name = name
+    back = read_task_zip(task_zip(classes, []))
+    assert [c.name for c in back.classes] == ["circle", "cross", "triangle", "square", "Queries"] and not back.queries
+
+
+def test_class_names_like_a_drive_letter_survive_the_round_trip():
+    """'A: apple/0.png' was refused as an absolute path (a Windows drive)."""
+    from app.task_zip import read_task_zip, task_zip
+
+    classes = full_task((1, 1, 1, 1, 1))
+    for c, name in zip(classes, ["A: apple", "B: bee", "C: cat", "D: dog", "E: egg"]):
+        c.name = name
+    assert [c.name for c in read_task_zip(task_zip(classes, [])).classes] == ["A: apple", "B: bee", "C: cat", "D: dog", "E: egg"]
+
+
+def test_a_huge_manifest_is_not_read_whole():
+    """A 1 MB upload whose manifest expands to 1 GB of spaces held 2 GB of memory; now it is ignored unread."""
+    import tracemalloc
+
+    from app.task_zip import MANIFEST, read_task_zip
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i, c in enumerate("abcde"):
+            z.writestr(f"{c}/1.png", png(i))
+        with z.open(MANIFEST, "w", force_zip64=True) as f:
+            for _ in range(200):
+                f.write(b" " * 2**20)
+    tracemalloc.start()
+    back = read_task_zip(buf.getvalue())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [c.name for c in back.classes] == list("abcde")
+    assert peak < 50 * 2**20, peak  # the 200 MB manifest was never held
+
+
 def test_a_zip_made_by_hand_is_read_by_folder_names_in_sorted_order():
     from app.task_zip import read_task_zip
 

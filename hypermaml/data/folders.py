@@ -20,6 +20,7 @@ import io
 import os
 import posixpath
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -204,6 +205,12 @@ def _stretch(x: torch.Tensor) -> torch.Tensor:
     return ((x - ink) / (paper - ink)).clamp(0.0, 1.0)
 
 
+def _system_path(name: str) -> bool:
+    """A path under a folder the system made, not the user: hidden folders (.thumbnails, .ipynb_checkpoints),
+    macOS's __MACOSX, Synology's @eaDir (the folder reader skips hidden folders the same way)."""
+    return any(part.startswith(".") or part in ("__MACOSX", "@eaDir") for part in name.split("/")[:-1])
+
+
 def _is_image_name(name: str) -> bool:
     base = posixpath.basename(name)
     return not base.startswith(".") and Path(base).suffix.lower() in IMAGE_SUFFIXES
@@ -251,7 +258,13 @@ def load_image_folder(
 def check_zip_member(info: zipfile.ZipInfo) -> str:
     """The member's normalised path; ``ImageError`` for absolute paths, ``..`` and links."""
     name = info.filename.replace("\\", "/")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+    if not info.flag_bits & 0x800:  # no UTF-8 flag: Info-ZIP and macOS still write UTF-8 names, read as cp437
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass  # a real cp437 name
+    # a drive ("C:/...", "C:" alone); "A: apple/1.png" is a folder named "A: apple"
+    if name.startswith("/") or (len(name) > 1 and name[0].isalpha() and name[1] == ":" and name[2:3] in ("", "/")):
         raise ImageError(f"the zip holds an absolute path ({info.filename!r}); refusing it")
     if ".." in name.split("/"):
         raise ImageError(f"the zip holds a path outside its folder ({info.filename!r}); refusing it")
@@ -279,8 +292,10 @@ def read_image_zip(
     except zipfile.BadZipFile as exc:
         raise ImageError(f"{label} is not a zip archive") from exc
     with archive:
+        if len(archive.infolist()) > 2 * max_files + 1000:  # each entry costs time however small it is
+            raise ImageError(f"{label} holds {len(archive.infolist()):,} entries; the limit is {2 * max_files + 1000:,}")
         members = [(check_zip_member(m), m) for m in archive.infolist()]
-        files = [(n, m) for n, m in members if not m.is_dir() and _is_image_name(n) and "__MACOSX/" not in n]
+        files = [(n, m) for n, m in members if not m.is_dir() and _is_image_name(n) and not _system_path(n)]
         if len(files) > max_files:
             raise ImageError(f"{label} holds {len(files)} images; the limit is {max_files}")
         declared = sum(m.file_size for _, m in files)
@@ -292,8 +307,18 @@ def read_image_zip(
         per_class: dict[str, list[tuple[str, bytes]]] = {}
         total = 0
         for name, member in sorted(files):
-            with archive.open(member) as f:
-                data = f.read(max_total_bytes - total + 1)
+            try:
+                with archive.open(member) as f:
+                    data = f.read(max_total_bytes - total + 1)
+            except NotImplementedError as exc:  # Deflate64, LZMA variants Python does not read (a RuntimeError too)
+                raise ImageError(
+                    f"{label} uses a compression this reader cannot open ({name}); zip the folders again with the "
+                    "system's own zip tool"
+                ) from exc
+            except RuntimeError as exc:  # zipfile: "... is encrypted, password required"
+                raise ImageError(f"{label} is password-protected ({name}); zip the folders again without a password") from exc
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise ImageError(f"{label} is damaged ({name}: {exc}); zip the folders again") from exc
             total += len(data)
             if total > max_total_bytes:
                 raise ImageError(f"{label} expands past {max_total_bytes:,} bytes; refusing it")
