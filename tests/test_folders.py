@@ -222,3 +222,32 @@ def test_a_zip_of_countless_entries_is_refused_before_they_are_read():
             z.writestr(f"notes/{i}.txt", b"")
     with pytest.raises(ImageError, match="holds 1,100 entries; the limit is 1,020"):
         load_image_zip(buf.getvalue(), max_files=10)
+
+
+@pytest.mark.parametrize("kind", ["rgba", "16bit"])
+def test_a_large_png_is_reduced_before_it_is_converted(tmp_path, kind):
+    """A 6000x6000 transparent or 16-bit PNG held about 720 MB while it became grey at full size (RGBA on white
+    paper, 16 bits through float64); reduced in its own mode first it needs about a third of that."""
+    import subprocess
+    import sys
+
+    if kind == "rgba":
+        arr = np.zeros((6000, 6000, 4), np.uint8)  # transparent, with a black bar in the middle
+        arr[2000:4000, 2700:3300] = (0, 0, 0, 255)
+        Image.fromarray(arr, "RGBA").save(tmp_path / "big.png")
+    else:
+        arr = np.full((6000, 6000), 60000, np.uint16)
+        arr[2000:4000, 2700:3300] = 0
+        Image.fromarray(arr).save(tmp_path / "big.png")
+    script = (
+        "import resource, sys\n"
+        "from hypermaml.data import image_from_bytes\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "t = image_from_bytes(data, 'big.png')\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024, float(t[0, 14, 14]), float(t[0, 2, 2]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.png")], capture_output=True, text=True, check=True)
+    grew_mb, middle, corner = out.stdout.split()
+    assert float(middle) < 0.2 and float(corner) > 0.8  # the bar is ink on white paper
+    assert int(grew_mb) < 400, out.stdout

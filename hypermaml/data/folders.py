@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .base import LabelledImages
 from .transforms import IMAGE_SIZE, resize_images
@@ -59,7 +59,10 @@ def image_from_bytes(
             _check_size(name, im.width, im.height)
             mode = "L" if channels == 1 else "RGB"
             im.draft(mode, (MAX_DECODE_SIDE, MAX_DECODE_SIDE))  # JPEG: decode at reduced size, cheaply
-            im = ImageOps.exif_transpose(im)
+            orientation = im.getexif().get(0x0112, 1)  # read before the picture is reduced into a new image
+            im = _reduce_large(im)
+            if orientation in _EXIF_TRANSPOSE:
+                im = im.transpose(_EXIF_TRANSPOSE[orientation])
             pixels = _to_grey(im) if channels == 1 else _to_rgb(im)
             pixels.thumbnail((MAX_DECODE_SIDE, MAX_DECODE_SIDE))
             arr = np.asarray(pixels, dtype=np.float32) / 255.0
@@ -118,10 +121,37 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+_EXIF_TRANSPOSE = {  # EXIF orientation -> the transposition that shows the picture upright (as ImageOps.exif_transpose)
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduce_large(im: Image.Image) -> Image.Image:
+    """A picture at least twice ``MAX_DECODE_SIDE`` on a side, reduced by a whole factor in its own mode before
+    any conversion: converting a 10,000-pixel PNG to grey at full size (through RGBA and white paper, or 16 bits
+    through floats) held about 2 GB. Transparency is averaged premultiplied, as compositing on paper would see it;
+    palette pictures are left whole (their conversion is what makes them averageable)."""
+    factor = max(im.size) // MAX_DECODE_SIDE
+    if factor < 2 or im.mode in ("P", "PA", "1"):
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        im = im.convert("I")
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(im.mode)
+    if premultiplied:
+        return im.convert(premultiplied).reduce(factor).convert(im.mode)
+    return im.reduce(factor)
+
+
 def _to_grey(im: Image.Image) -> Image.Image:
     """Any PIL mode -> 'L', transparent parts becoming white paper."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float64)
+        arr = np.asarray(im, dtype=np.float32)
         hi = arr.max() if arr.max() > 0 else 1.0
         return Image.fromarray((arr / hi * 255).astype(np.uint8))
     if im.mode == "F":
