@@ -55,6 +55,16 @@ def test_transparent_pixels_become_paper():
     assert float(x[0, 0, 0]) > 0.95 and float(x.min()) < 0.3
 
 
+@pytest.mark.parametrize("paper_colour", [(0, 0, 0), (255, 255, 255)])
+def test_white_ink_on_a_transparent_background_is_kept(paper_colour):
+    """A dark-mode drawing app's export, white strokes on transparency, came out as a blank white square."""
+    arr = np.zeros((40, 40, 4), dtype=np.uint8)
+    arr[..., :3] = paper_colour  # what the transparent pixels hold does not matter
+    arr[10:30, 18:22] = (255, 255, 255, 255)  # an opaque white bar
+    x = image_from_bytes(encode(Image.fromarray(arr, "RGBA")), "white-ink.png")[0]
+    assert float(x[0, 0]) > 0.95 and float(x[14, 14]) < 0.2  # dark ink where the bar was, paper elsewhere
+
+
 def test_exif_rotation_is_applied():
     img = stroke(size=(60, 40))  # wide picture, bar on the left
     exif = Image.Exif()

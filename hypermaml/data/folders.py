@@ -161,7 +161,14 @@ def _to_grey(im: Image.Image) -> Image.Image:
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(paper, rgba).convert("L")
+        flat = Image.alpha_composite(paper, rgba).convert("L")
+        lo, hi = flat.getextrema()
+        alpha_lo, alpha_hi = rgba.getchannel("A").getextrema()
+        if hi - lo < 26 and alpha_hi - alpha_lo > 128:
+            # light ink on a transparent background (a drawing app in dark mode): on white paper it vanishes,
+            # and the drawing is in the alpha channel alone
+            return rgba.getchannel("A").point(lambda v: 255 - v)
+        return flat
     if im.mode == "CMYK":
         return im.convert("RGB").convert("L")
     return im.convert("L")
