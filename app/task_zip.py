@@ -10,7 +10,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
-from app.user_task import MAX_UPLOAD_BYTES, N_WAY, Picture, TaskClass, empty_task, held_bytes
+from app.user_task import MAX_UPLOAD_BYTES, N_WAY, Picture, TaskClass, empty_task, held_bytes, name_key
 from hypermaml.data import ImageError
 
 QUERIES_FOLDER = "queries"  # in a task zip, the folder of query images (the manifest says which, if renamed)
@@ -153,8 +153,8 @@ def add_zip_to_task(classes: list[TaskClass], queries: list[Picture], contents: 
     defaults = {d.name for d in empty_task()}
     done, left = [], []
     for folder in contents.classes:
-        key = folder.name.strip().lower()
-        target = next((c for c in classes if c.name.strip().lower() == key), None)
+        key = name_key(folder.name)
+        target = next((c for c in classes if name_key(c.name) == key), None)
         if target is None:
             target = next((c for c in classes if not c.pictures and c.name in defaults), None)
             if target is None:

@@ -14,6 +14,7 @@ import binascii
 import csv
 import hashlib
 import io
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -138,13 +139,19 @@ def task_is_blank(classes: list[TaskClass], queries: list[Picture]) -> bool:
     return not queries and all(not c.pictures and c.name == d.name for c, d in zip(classes, empty_task()))
 
 
+def name_key(name: str) -> str:
+    """A class name as two names that a person reads as the same compare: surrounding spaces, case and
+    Unicode's two spellings of accents ("é" as one character or as "e" plus an accent, NFC and NFD) ignored."""
+    return unicodedata.normalize("NFC", name).strip().casefold()
+
+
 def problems(classes: list[TaskClass]) -> list[str]:
     """Everything that stops the task from running, as sentences a user can act on (empty: ready)."""
     found = []
     names = [c.name.strip() for c in classes]
     if any(not n for n in names):
         found.append("every class needs a name")
-    lowered = [n.lower() for n in names if n]
+    lowered = [name_key(n) for n in names if n]
     duplicates = sorted({n for n in lowered if lowered.count(n) > 1})
     if duplicates:
         found.append(f"class names must differ; {', '.join(repr(d) for d in duplicates)} is used twice")

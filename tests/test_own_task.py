@@ -246,6 +246,24 @@ def test_adding_a_zip_fills_matching_classes_then_free_ones_and_says_what_was_le
     assert "1 image added to 'Circle'" in message and "'star'" in message and "Not added" in message
 
 
+def test_names_spelled_with_the_two_unicode_forms_of_an_accent_are_one_class():
+    """'Café' typed on one machine (one character é) and a zip folder from another (e + a combining accent)
+    were two classes, and problems() did not see the duplicate."""
+    import unicodedata
+
+    from app.task_zip import add_zip_to_task, read_task_zip
+
+    composed, decomposed = unicodedata.normalize("NFC", "Café"), unicodedata.normalize("NFD", "Café")
+    assert composed != decomposed
+    classes = empty_task()
+    classes[0].name = composed
+    classes[0].add(Picture("mine.png", png(1)))
+    add_zip_to_task(classes, [], read_task_zip(zip_entries({f"{decomposed}/1.png": png(4)})))
+    assert [c.name for c in classes][:2] == [composed, "class 2"] and len(classes[0].pictures) == 2
+    classes[1].name = decomposed.upper()
+    assert any("is used twice" in p for p in problems(classes))
+
+
 def test_a_drawing_arrives_as_a_png_data_url_and_anything_else_is_refused():
     import base64
 
