@@ -114,14 +114,14 @@ def _manifest(data: bytes) -> dict:
 
 def _skipped_files(data: bytes) -> list[str]:
     """Files in the zip that are not images the readers take (a .heic photo, notes.txt), by base name."""
-    from hypermaml.data.folders import IMAGE_SUFFIXES
+    from hypermaml.data.folders import IMAGE_SUFFIXES, check_zip_member, system_path
 
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = [m.filename.replace("\\", "/") for m in archive.infolist() if not m.is_dir()]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:  # names as the reader decoded them (UTF-8 without the flag)
+        names = [check_zip_member(m) for m in archive.infolist() if not m.is_dir()]
     skipped = []
     for name in names:
         base = posixpath.basename(name)
-        if "__MACOSX/" in name or base.startswith(".") or name == MANIFEST:
+        if system_path(name) or base.startswith(".") or name == MANIFEST:
             continue  # the system's own files, not the user's
         if posixpath.splitext(base)[1].lower() not in IMAGE_SUFFIXES:
             skipped.append(base)

@@ -252,6 +252,7 @@ def main() -> None:
             for i, name in enumerate(rows)
         ]  # fmt: skip
     speed_after = machine_speed(cores, args.calibrate_episodes) if calibrate else None
+    stored_speed = stored_machine_speed() if calibrate else None
     reports = [row_report(name, run_dir, args.target, args.test_episodes) for name, run_dir in runs]
     crossed = reports[0]["reached_target_at"]
     if crossed is not None and not args.from_run:  # runs made apart share no clock
@@ -271,7 +272,7 @@ def main() -> None:
                     "conv4_episodes_per_s_before": speed_before,
                     "conv4_episodes_per_s_after": speed_after,
                     "threads": cores,
-                    "stored_speed_table": stored_machine_speed(),
+                    "stored_speed_table": stored_speed,
                 }
             }
             if calibrate
@@ -290,7 +291,7 @@ def main() -> None:
             f"at epoch {best.get('epoch')}" + (f"; test {test['test_mean_pct']} ± {test['test_ci95_pct']}" if test else "")
         )
     if calibrate:
-        stored = stored_machine_speed() or {}
+        stored = stored_speed or {}
         print(
             f"machine speed (bare Conv4, 1-shot episodes/s on {cores} threads): {speed_before} before the rows, "
             f"{speed_after} after; the stored speed table: {stored.get('conv4_episodes_per_s')} on {stored.get('threads')}"

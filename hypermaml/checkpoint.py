@@ -226,6 +226,14 @@ def _torch_load(path: Path) -> Any:
         raise CheckpointError(corrupt) from exc
 
 
+def cuda_problem(device: str | torch.device) -> str | None:
+    """Why ``device`` cannot be used here (a CUDA device without CUDA), or None; callers add what to do instead."""
+    if torch.device(device).type != "cuda" or torch.cuda.is_available():
+        return None
+    build = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA device here"
+    return f"device {str(device)!r} was asked for but {build}"
+
+
 def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> FewShotModel:
     """Rebuild any method from the config stored in the file; returns it in eval mode on ``device``.
 
@@ -242,9 +250,9 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> FewShot
         device = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
         raise ValueError(f"device {device!r} is not a torch device: use 'cpu', 'cuda' or 'cuda:N'") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        build = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA device here"
-        raise ValueError(f"device {str(device)!r} was asked for but {build}; use device='cpu'")
+    problem = cuda_problem(device)
+    if problem:
+        raise ValueError(f"{problem}; use device='cpu'")
     path = resolve(path)
     data = read_checkpoint(path)
     try:

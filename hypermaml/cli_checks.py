@@ -34,11 +34,11 @@ def need_data(names: list[str]) -> None:
 
 
 def need_device(device: str) -> None:
-    import torch
+    from .checkpoint import cuda_problem
 
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        build = "this torch is a CPU-only build" if torch.version.cuda is None else "torch sees no CUDA device here"
-        raise UsageError(f"device {device!r} was asked for but {build}; use --device cpu")
+    problem = cuda_problem(device)
+    if problem:
+        raise UsageError(f"{problem}; use --device cpu")
 
 
 def image_model_problem(backbone, what: str) -> str | None:

@@ -39,8 +39,8 @@ def gradient_steps(
     Args:
         loss_fn: maps a parameter dict to a scalar loss.
         params: the starting point (the meta-initialisation).
-        steps: number of steps, >= 0.
-        inner_lr: step size.
+        steps: number of steps, a whole number >= 0.
+        inner_lr: step size, >= 0.
         differentiable: keep the graph back to ``params`` (meta-training). False detaches every state,
             which is what evaluation wants: no memory held for a backward pass that never comes.
         first_order: with ``differentiable``, treat the inner gradients as constants (FOMAML): the
@@ -49,8 +49,12 @@ def gradient_steps(
     Returns:
         The trajectory ``[params_0, params_1, ..., params_steps]`` (``params_0`` is ``params``).
     """
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    # the one inner loop's own check, for every caller (MAML's adapt, HyperMAML's warm-up): 1.5 or True steps
+    # and a negative or NaN rate were taken, or failed deep inside
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    if isinstance(inner_lr, bool) or not isinstance(inner_lr, numbers.Real) or not inner_lr >= 0:
+        raise ValueError(f"inner_lr must be a number >= 0, got {inner_lr!r}")
     if not differentiable:
         params = {k: v.detach() for k, v in params.items()}
     trajectory = [params]
@@ -156,10 +160,6 @@ class MAML(FewShotModel):
                 computes them in its own pass, as ``meta_loss`` does together with the queries; the final
                 state's ``stats`` is then None).
         """
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0):
-            raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
-        if inner_lr is not None and (isinstance(inner_lr, bool) or not isinstance(inner_lr, numbers.Real) or not inner_lr >= 0):
-            raise ValueError(f"inner_lr must be a number >= 0, got {inner_lr!r}")
         support_x, support_y = self.support_inputs(support_x, support_y)
         if torch.is_inference_mode_enabled():
             # Inference mode switches autograd off, and the inner loop needs it: run it outside, on ordinary

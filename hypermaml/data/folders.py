@@ -242,7 +242,7 @@ def _stretch(x: torch.Tensor) -> torch.Tensor:
     return ((x - ink) / (paper - ink)).clamp(0.0, 1.0)
 
 
-def _system_path(name: str) -> bool:
+def system_path(name: str) -> bool:
     """A path under a folder the system made, not the user: hidden folders (.thumbnails, .ipynb_checkpoints),
     macOS's __MACOSX, Synology's @eaDir (the folder reader skips hidden folders the same way)."""
     return any(part.startswith(".") or part in ("__MACOSX", "@eaDir") for part in name.split("/")[:-1])
@@ -332,7 +332,7 @@ def read_image_zip(
         if len(archive.infolist()) > 2 * max_files + 1000:  # each entry costs time however small it is
             raise ImageError(f"{label} holds {len(archive.infolist()):,} entries; the limit is {2 * max_files + 1000:,}")
         members = [(check_zip_member(m), m) for m in archive.infolist()]
-        files = [(n, m) for n, m in members if not m.is_dir() and _is_image_name(n) and not _system_path(n)]
+        files = [(n, m) for n, m in members if not m.is_dir() and _is_image_name(n) and not system_path(n)]
         if len(files) > max_files:
             raise ImageError(f"{label} holds {len(files)} images; the limit is {max_files}")
         declared = sum(m.file_size for _, m in files)
