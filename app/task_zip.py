@@ -43,9 +43,20 @@ def read_task_zip(data: bytes) -> ZipContents:
     """A zip with one folder per class and optionally a ``queries`` folder (any number of class folders: the
     page decides what to do with them); keeps the raw bytes. ``ImageError`` for a zip it cannot use."""
     from hypermaml.data import read_image_zip
+    from hypermaml.data.folders import class_names
 
-    per_class = read_image_zip(data, max_total_bytes=MAX_UPLOAD_BYTES)
-    manifest = _manifest(data)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise ImageError("the zip is not a zip archive") from exc
+    with archive:  # opened once: its images, its manifest and the names of the files it skips
+        by_path = read_image_zip(archive, max_total_bytes=MAX_UPLOAD_BYTES, by_path=True)
+        root, manifest = _find_manifest(archive, set(by_path))
+        skipped = _skipped_files(archive)
+    # a task this studio wrote: folders as its manifest names them (below the manifest's own folder, so that
+    # classes "x/a" ... "x/e" keep their shared "x"); any other zip: less the folders every image shares
+    key = {p: p[len(root) :] for p in by_path} if manifest else class_names(set(by_path))
+    per_class = {key[p]: files for p, files in by_path.items()}
     # a zip this studio wrote names its queries folder, and has none when the task had no queries (so a class
     # called "queries" stays a class); any other zip: a folder called queries
     queries_folder = manifest.get("queries") if manifest else QUERIES_FOLDER
@@ -75,21 +86,32 @@ def read_task_zip(data: bytes) -> ZipContents:
         for p in pictures:
             c.add(p)
         classes.append(c)
-    return ZipContents(classes, queries, _skipped_files(data))
+    return ZipContents(classes, queries, skipped)
 
 
-def _manifest(data: bytes) -> dict:
-    """The manifest of a task zip this studio wrote (``MANIFEST`` at its top), or {} for any other zip or a
-    manifest that is not the expected shape (then folders are read by their names alone)."""
+def _find_manifest(archive: zipfile.ZipFile, folders: set[str]) -> tuple[str, dict]:
+    """Where the manifest of a task zip this studio wrote lies ("" for the zip's top, or "top/" for a
+    downloaded task unzipped and zipped again, inside the one folder that holds every image) and what it
+    says; ("", {}) for any other zip."""
+    tops = {f.split("/", 1)[0] + "/" for f in folders}
+    for root in [""] + sorted(t for t in tops if len(tops) == 1 and all(f.startswith(t) for f in folders)):
+        manifest = _manifest(archive, root + MANIFEST)
+        if manifest:
+            return root, manifest
+    return "", {}
+
+
+def _manifest(archive: zipfile.ZipFile, path: str = MANIFEST) -> dict:
+    """The manifest at ``path``, or {} where there is none or it is not the expected shape (then folders are
+    read by their names alone)."""
     import json
 
     limit = 1_000_000  # a manifest is a few kB; a larger one is not ours (and is not read whole)
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if archive.getinfo(MANIFEST).file_size > limit:
-                return {}
-            with archive.open(MANIFEST) as f:
-                text = f.read(limit + 1)
+        if archive.getinfo(path).file_size > limit:
+            return {}
+        with archive.open(path) as f:
+            text = f.read(limit + 1)
         raw = json.loads(text) if len(text) <= limit else None
     except (
         KeyError,
@@ -112,16 +134,15 @@ def _manifest(data: bytes) -> dict:
     return raw if ok else {}
 
 
-def _skipped_files(data: bytes) -> list[str]:
+def _skipped_files(archive: zipfile.ZipFile) -> list[str]:
     """Files in the zip that are not images the readers take (a .heic photo, notes.txt), by base name."""
     from hypermaml.data.folders import IMAGE_SUFFIXES, check_zip_member, system_path
 
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:  # names as the reader decoded them (UTF-8 without the flag)
-        names = [check_zip_member(m) for m in archive.infolist() if not m.is_dir()]
+    names = [check_zip_member(m) for m in archive.infolist() if not m.is_dir()]  # decoded as the reader does
     skipped = []
     for name in names:
         base = posixpath.basename(name)
-        if system_path(name) or base.startswith(".") or name == MANIFEST:
+        if system_path(name) or base.startswith(".") or base == MANIFEST:
             continue  # the system's own files, not the user's
         if posixpath.splitext(base)[1].lower() not in IMAGE_SUFFIXES:
             skipped.append(base)

@@ -231,7 +231,9 @@ def awkward_image(name: str) -> bytes:
         exif[0x0112] = 6
         return encode(stroke(), "JPEG", exif=exif.tobytes())
     if name == "huge.jpg":
-        return encode(Image.new("L", (6000, 4000), 255), "JPEG")
+        huge = Image.new("L", (6000, 4000), 255)
+        huge.paste(0, (2000, 500, 2400, 3500))  # a bar: a blank picture is refused
+        return encode(huge, "JPEG")
     raise KeyError(name)
 
 

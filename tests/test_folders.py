@@ -79,6 +79,7 @@ def test_exif_rotation_is_applied():
 
 def test_a_huge_image_is_downscaled_not_refused():
     big = Image.new("L", (6000, 4000), 255)
+    big.paste(0, (2000, 500, 2400, 3500))  # a bar, so that the picture is not blank
     x = image_from_bytes(encode(big, "JPEG"), "big.jpg")
     assert x.shape == (1, 28, 28)
 
@@ -261,3 +262,75 @@ def test_a_large_png_is_reduced_before_it_is_converted(tmp_path, kind):
     grew_mb, middle, corner = out.stdout.split()
     assert float(middle) < 0.2 and float(corner) > 0.8  # the bar is ink on white paper
     assert int(grew_mb) < 400, out.stdout
+
+
+def character(size=200, ink=0.1, paper=0.9):
+    """A hand-drawn-looking character (a cross and a ring) on paper, as a float array."""
+    yy, xx = np.mgrid[:size, :size] / size
+    arr = np.full((size, size), paper)
+    ring = np.abs(np.hypot(yy - 0.5, xx - 0.5) - 0.3) < 0.03
+    cross = (np.abs(yy - 0.5) < 0.025) | (np.abs(xx - 0.5) < 0.025)
+    arr[ring | cross] = ink
+    return arr
+
+
+def grey_png(arr) -> bytes:
+    return encode(Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8)))
+
+
+@pytest.mark.parametrize("where", ["centre", "off to a corner", "filling most of the photo"])
+def test_a_photo_of_paper_on_a_dark_desk_is_the_paper_not_an_inverted_desk(where):
+    """Read by its border alone, the photo looked like light ink on dark paper: it was inverted, the character
+    came out light on dark and the desk stayed as a frame."""
+    rng = np.random.default_rng(0)
+    sheet = character(200, ink=0.15, paper=0.8)  # a dim photo: grey paper, not quite black ink
+    photo = 0.25 + 0.03 * rng.standard_normal((400, 360))  # a dark wooden desk, noisy
+    top, left = {"centre": (100, 80), "off to a corner": (180, 150), "filling most of the photo": (30, 20)}[where]
+    if where == "filling most of the photo":
+        sheet = np.kron(character(170, ink=0.15, paper=0.8), np.ones((2, 2)))  # 340 px, the desk a thin frame
+    photo[top : top + len(sheet), left : left + len(sheet)] = sheet
+    got = image_from_bytes(grey_png(photo), "desk.jpg")
+    flat = image_from_bytes(grey_png(character(200)), "scan.png")
+    assert float(got[0, 0, 0]) > 0.9 and float(got[0, 14, 14]) < 0.4  # paper white, the cross's centre dark
+    assert float(torch.corrcoef(torch.stack([got.flatten(), flat.flatten()]))[0, 1]) > 0.8  # the same character
+
+
+def test_chalk_on_a_blackboard_and_a_character_touching_the_edge_are_not_cropped():
+    chalk = 1.0 - character(200, ink=0.1, paper=0.9)  # light strokes on a dark board: still inverted, whole
+    assert torch.allclose(
+        image_from_bytes(grey_png(chalk), "board.png"), image_from_bytes(grey_png(character(200)), "s.png"), atol=0.02
+    )
+    bold = np.full((100, 100), 0.95)  # a bold "H" cropped tight: its bars on the left and right edges
+    bold[10:90, :20] = bold[10:90, 80:] = bold[45:55, :] = 0.05
+    got = image_from_bytes(grey_png(bold), "H.png")
+    assert float(got[0, 8, 2]) < 0.1 and float(got[0, 8, 25]) < 0.1  # both bars kept as ink
+    assert float(got[0, 8, 14]) > 0.9 and float(got[0, 14, 14]) < 0.1  # paper between them, the crossbar ink
+    assert float(got[0, 1, 2]) > 0.9  # and the paper above them
+
+
+@pytest.mark.parametrize("paper", [255, 0, 128])
+def test_a_blank_picture_is_refused_with_a_reason(paper):
+    """A blank page (or strokes too thin to survive the shrinking to 28 px) became a blank training image."""
+    with pytest.raises(ImageError, match="blank.png looks blank"):
+        image_from_bytes(encode(Image.new("L", (300, 300), paper)), "blank.png")
+    faint = np.full((1000, 1000), 0.9)
+    faint[200:800, 500] = 0.5  # a one-pixel pencil line, 1/36 of a pixel once at 28 px
+    with pytest.raises(ImageError, match="faint.png looks blank at the models' 28×28"):
+        image_from_bytes(grey_png(faint), "faint.png")
+    faint[200:800, 490:520] = 0.5  # the same line drawn thick is a character
+    assert image_from_bytes(grey_png(faint), "thick.png").shape == (1, 28, 28)
+
+
+def test_a_lab_tiff_from_a_photo_editor_is_read_and_a_mode_pil_cannot_convert_is_named(monkeypatch):
+    lab = stroke().convert("RGB").convert("LAB")
+    reference = image_from_bytes(encode(stroke()), "ref.png")
+    assert torch.allclose(image_from_bytes(encode(lab, "TIFF"), "lab.tif"), reference, atol=0.08)
+    assert image_from_bytes(encode(lab, "TIFF"), "lab.tif", channels=3).shape == (3, 28, 28)
+    from hypermaml.data import folders
+
+    def unsupported(im):
+        raise ValueError(f"conversion from {im.mode} to L not supported")
+
+    monkeypatch.setattr(folders, "_to_grey", unsupported)  # a mode a future file brings that PIL cannot convert
+    with pytest.raises(ImageError, match=r"odd.tif is stored in a colour mode \(LAB\) that cannot be turned into grey"):
+        image_from_bytes(encode(lab, "TIFF"), "odd.tif")

@@ -404,13 +404,14 @@ def drawn(shape: str, seed: int, jitter: float = 4.0) -> bytes:
 
 
 def gradient(seed: int) -> bytes:
-    """A photo of nothing: a smooth random gradient between two random greys."""
+    """A photo of nothing: a smooth random gradient between a darker and a lighter random grey (with less
+    contrast it would be refused as blank)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:300, 0:400]
     a, b = rng.uniform(-1, 1, 2)
     g = a * xx / 400 + b * yy / 300
     g = (g - g.min()) / (g.max() - g.min() + 1e-9)
-    lo, hi = rng.uniform(0, 255, 2)
+    lo, hi = rng.permutation([rng.uniform(0, 110), rng.uniform(145, 255)])
     buf = io.BytesIO()
     Image.fromarray((lo + (hi - lo) * g).astype(np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
@@ -588,3 +589,45 @@ def tiny_png() -> bytes:
     buf = io.BytesIO()
     Image.new("L", (1, 1), 0).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def rezipped(data: bytes, top: str) -> bytes:
+    """A downloaded task unzipped and zipped again with the system's tool: everything inside one folder."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as dst:
+        for m in src.infolist():
+            dst.writestr(top + m.filename, src.read(m))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("top", ["", "my task/"])
+def test_classes_sharing_a_leading_folder_keep_it_and_a_rezipped_download_keeps_its_manifest(top):
+    """Classes "x/a" ... "x/e" came back as "a" ... "e" (the shared "x" was taken for a wrapping folder), and a
+    download zipped again inside a folder lost its manifest: a class called "queries" became the queries."""
+    from app.task_zip import read_task_zip, task_zip
+
+    classes = full_task((1, 2, 1, 1, 1))
+    for c, name in zip(classes, ["x/e", "x/b", "x/c", "x/d", "x/a"]):
+        c.name = name
+    back = read_task_zip(rezipped(task_zip(classes, []), top))
+    assert [c.name for c in back.classes] == ["x/e", "x/b", "x/c", "x/d", "x/a"] and not back.skipped
+    classes[4].name = "queries"
+    back = read_task_zip(rezipped(task_zip(classes, [Picture("q.png", png(97))]), top))
+    assert [c.name for c in back.classes] == ["x/e", "x/b", "x/c", "x/d", "queries"]
+    assert [p.key for p in back.queries] == [Picture("q.png", png(97)).key] and not back.skipped
+
+
+def test_a_task_zip_is_opened_once(monkeypatch):
+    from app import task_zip as module
+
+    opened = []
+
+    class Counting(zipfile.ZipFile):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    data = module.task_zip(full_task(), [Picture("q.png", png(98))])
+    monkeypatch.setattr(zipfile, "ZipFile", Counting)
+    back = module.read_task_zip(data)
+    assert len(back.classes) == 5 and len(back.queries) == 1 and len(opened) == 1

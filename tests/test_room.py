@@ -165,7 +165,9 @@ def test_a_drawing_is_stored_once_and_the_pad_hears_it_was(store):
     at = page({"room": room_id})
     assert [e.key for e in at.get("bidi_component")] == ["room_pad"]  # drawing is the first input shown
     buf = io.BytesIO()
-    Image.fromarray(np.full((280, 280), 255, np.uint8)).save(buf, format="PNG")
+    drawing = np.full((280, 280), 255, np.uint8)
+    drawing[60:220, 130:150] = 0  # one stroke
+    Image.fromarray(drawing).save(buf, format="PNG")
     at.session_state["room_pad"] = {
         "drawing": {"id": "1-x", "png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}
     }

@@ -412,7 +412,8 @@ def test_files_are_decoded_and_reencoded_before_storage(store):
     with Image.open(io.BytesIO(stored)) as im:
         assert im.format == "PNG" and im.mode == "L" and im.size == (64, 256) and not im.getexif()
     assert b"secret" not in stored
-    thin = Image.new("L", (2000, 8), 255)
+    thin = Image.new("L", (2000, 40), 255)
+    thin.paste(0, (0, 10, 2000, 30))  # a long dash, a fraction of a pixel across at 28 px (yet not blank)
     buf = io.BytesIO()
     thin.save(buf, format="PNG")
     thin_id = store.add_image(room, 0, buf.getvalue(), "v")

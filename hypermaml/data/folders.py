@@ -2,9 +2,11 @@
 
 By default (``channels=1``, characters) every image becomes a (1, 28, 28) float tensor in [0, 1], dark ink on
 a light background: EXIF rotation is applied, any mode (RGBA, palette, 16-bit, CMYK, ...) is flattened onto
-white and turned to grey, huge images are downscaled while decoding, light-on-dark pictures are inverted
-(``polarity="auto"``), the picture is padded to a square with its background colour, and its contrast is
-stretched so that the paper is white and the darkest ink black (a photo of paper is grey, not white).
+white and turned to grey, huge images are downscaled while decoding, a photo of a sheet on a darker desk is
+cropped to the sheet and light-on-dark pictures are inverted (both with ``polarity="auto"``), the picture is
+padded to a square with its background colour, and its contrast is stretched so that the paper is white and
+the darkest ink black (a photo of paper is grey, not white). A picture on which nothing stands out from the
+paper at the models' size (blank, or strokes too thin and faint to survive the shrinking) is refused.
 
 ``channels=3`` keeps colour (photos, as in the paper's miniImageNet and CUB benchmarks): (3, size, size) RGB in
 [0, 1], EXIF rotation applied, transparency flattened onto white, the picture scaled so that its shorter side is
@@ -16,6 +18,7 @@ An animated image gives its first frame. Errors say, in plain words, what is wro
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
@@ -35,6 +38,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".ti
 MAX_DECODE_SIDE = 1024  # bigger pictures are reduced while decoding: 28x28 is the goal anyway
 MAX_PIXELS = 100_000_000  # refuse decompression bombs beyond this (PIL's own guard is 179M)
 MIN_SIDE = 8  # smaller pictures cannot show a character: a 1x1 image would become a blank (or black) square
+MIN_CONTRAST = 0.1  # a character whose ink differs from its paper by less, once at the models' size, is not there
 Polarity = Literal["auto", "keep", "invert"]
 CHANNELS = (1, 3)  # grey characters, colour pictures
 
@@ -63,7 +67,13 @@ def image_from_bytes(
             im = _reduce_large(im)
             if orientation in _EXIF_TRANSPOSE:
                 im = im.transpose(_EXIF_TRANSPOSE[orientation])
-            pixels = _to_grey(im) if channels == 1 else _to_rgb(im)
+            try:
+                pixels = _to_grey(im) if channels == 1 else _to_rgb(im)
+            except ValueError as exc:  # PIL: "conversion from X to Y not supported" (the file itself is fine)
+                raise ImageError(
+                    f"{name} is stored in a colour mode ({im.mode}) that cannot be turned into "
+                    f"{'grey' if channels == 1 else 'RGB'} here; save it as PNG or JPEG"
+                ) from exc
             pixels.thumbnail((MAX_DECODE_SIDE, MAX_DECODE_SIDE))
             arr = np.asarray(pixels, dtype=np.float32) / 255.0
     except ImageError:
@@ -81,7 +91,13 @@ def image_from_bytes(
         raise ImageError(f"{name} is corrupt or truncated: only part of it could be read (save or export it again)") from exc
     if channels == 3:
         return prepare_colour(torch.from_numpy(arr).permute(2, 0, 1), polarity, size)
-    return prepare(torch.from_numpy(arr), polarity, size)
+    x = prepare(torch.from_numpy(arr), polarity, size)
+    if float(x.amax() - x.amin()) < MIN_CONTRAST:
+        raise ImageError(
+            f"{name} looks blank at the models' {size}×{size} pixels: nothing on it stands out from the paper "
+            "(draw with a thicker or darker pen, or crop closer to the character)"
+        )
+    return x
 
 
 def _check_options(channels: int, size: int) -> None:
@@ -169,7 +185,7 @@ def _to_grey(im: Image.Image) -> Image.Image:
             # and the drawing is in the alpha channel alone
             return rgba.getchannel("A").point(lambda v: 255 - v)
         return flat
-    if im.mode == "CMYK":
+    if im.mode in ("CMYK", "LAB", "HSV"):  # PIL converts these to RGB only (LAB: a TIFF from a photo editor)
         return im.convert("RGB").convert("L")
     return im.convert("L")
 
@@ -204,6 +220,8 @@ def prepare(grey: torch.Tensor, polarity: Polarity = "auto", size: int = IMAGE_S
     stretched (paper white, darkest ink black)."""
     if polarity not in ("auto", "keep", "invert"):
         raise ValueError(f"polarity must be 'auto', 'keep' or 'invert', got {polarity!r}")
+    if polarity == "auto":
+        grey = _on_paper(grey)
     if polarity == "invert" or (polarity == "auto" and _light_on_dark(grey)):
         grey = 1.0 - grey  # light ink on a dark background: turn it into dark on light
     h, w = grey.shape
@@ -219,6 +237,40 @@ def _border(grey: torch.Tensor) -> torch.Tensor:
     return torch.cat([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
 
 
+def _on_paper(grey: torch.Tensor) -> torch.Tensor:
+    """A photo of a sheet of paper lying on a darker desk, cropped to the sheet; any other picture unchanged.
+
+    Read by its border alone, such a photo looks like light ink on a dark background (it would be inverted) and
+    the desk would stay as a dark frame of "ink". The sheet is the block of rows and columns holding at least
+    half as many light pixels (above the middle of the picture's range) as the lightest row and column, when
+    that block is itself mostly light and the picture around it mostly dark on at least three sides: chalk
+    strokes on a blackboard form no such block, and a character that merely touches the edge leaves no dark
+    frame. A few per cent are cut inside the sheet's
+    edge, where its shadow lies."""
+    h, w = grey.shape
+    step = max(1, max(h, w) // 256)
+    lo, hi = (float(v) for v in torch.quantile(grey[::step, ::step].flatten(), torch.tensor([0.01, 0.99])))
+    if hi - lo < MIN_CONTRAST:
+        return grey
+    light = grey > (lo + hi) / 2
+    row_light, col_light = light.float().mean(1), light.float().mean(0)
+    rows = torch.nonzero(row_light >= 0.5 * float(row_light.max())).flatten()
+    cols = torch.nonzero(col_light >= 0.5 * float(col_light.max())).flatten()
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    margins = (top / h, (h - bottom) / h, left / w, (w - right) / w)
+    if sum(m >= 0.02 for m in margins) < 3:
+        return grey
+    inside = light[top:bottom, left:right]
+    outside_light = int(light.sum()) - int(inside.sum())
+    outside_area = h * w - inside.numel()
+    if float(inside.float().mean()) < 0.7 or outside_light > 0.3 * outside_area:
+        return grey
+    inset = max(1, round(0.03 * min(bottom - top, right - left)))
+    if bottom - top <= 2 * inset + MIN_SIDE or right - left <= 2 * inset + MIN_SIDE:
+        return grey
+    return grey[top + inset : bottom - inset, left + inset : right - inset]
+
+
 def _light_on_dark(grey: torch.Tensor) -> bool:
     """Whether the paper (the border) is nearer the image's darkest values than its lightest: grey paper in a
     dim photo is still paper. A picture with hardly any contrast falls back to "the border is dark"."""
@@ -226,7 +278,7 @@ def _light_on_dark(grey: torch.Tensor) -> bool:
     sample = grey[::step, ::step].flatten()
     lo, hi = (float(v) for v in torch.quantile(sample, torch.tensor([0.01, 0.99])))
     paper = float(_border(grey).median())
-    if hi - lo < 0.1:
+    if hi - lo < MIN_CONTRAST:
         return paper < 0.5
     return paper - lo < hi - paper
 
@@ -234,10 +286,10 @@ def _light_on_dark(grey: torch.Tensor) -> bool:
 def _stretch(x: torch.Tensor) -> torch.Tensor:
     """(1, size, size) -> the same with the paper (border median) at 1 and the darkest pixel at 0, as in the
     scanned characters the models were trained on. A nearly blank picture is left as it is: stretching it
-    would turn noise into strokes."""
+    would turn noise into strokes (``image_from_bytes`` refuses it)."""
     paper = float(_border(x[0]).median())
     ink = float(x.min())
-    if paper - ink < 0.1:
+    if paper - ink < MIN_CONTRAST:
         return x
     return ((x - ink) / (paper - ink)).clamp(0.0, 1.0)
 
@@ -311,7 +363,11 @@ def check_zip_member(info: zipfile.ZipInfo) -> str:
 
 
 def read_image_zip(
-    source: str | os.PathLike | bytes, max_total_bytes: int = 200_000_000, max_files: int = 20_000
+    source: str | os.PathLike | bytes | zipfile.ZipFile,
+    max_total_bytes: int = 200_000_000,
+    max_files: int = 20_000,
+    *,
+    by_path: bool = False,
 ) -> dict[str, list[tuple[str, bytes]]]:
     """A zip with one folder per class (optionally inside one top folder), read in memory, never extracted:
     class name -> [(file name, raw bytes)], classes and files in sorted order.
@@ -322,13 +378,19 @@ def read_image_zip(
 
     Refuses absolute paths, ``..`` components, links, more than ``max_files`` images and archives that
     expand past ``max_total_bytes`` (checked on the bytes actually decompressed, not the header's claim).
+    An open ``ZipFile`` is read and left open (a caller that reads more from it opens it once). With
+    ``by_path=True`` the keys are the folders' whole paths in the zip (``class_names`` gives the class names).
     """
-    label = "the zip" if isinstance(source, bytes) else str(source)
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except zipfile.BadZipFile as exc:
-        raise ImageError(f"{label} is not a zip archive") from exc
-    with archive:
+    label = "the zip" if isinstance(source, (bytes, zipfile.ZipFile)) else str(source)
+    if isinstance(source, zipfile.ZipFile):
+        archive, closing = source, contextlib.nullcontext(source)
+    else:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except zipfile.BadZipFile as exc:
+            raise ImageError(f"{label} is not a zip archive") from exc
+        closing = archive
+    with closing:
         if len(archive.infolist()) > 2 * max_files + 1000:  # each entry costs time however small it is
             raise ImageError(f"{label} holds {len(archive.infolist()):,} entries; the limit is {2 * max_files + 1000:,}")
         members = [(check_zip_member(m), m) for m in archive.infolist()]
@@ -340,7 +402,8 @@ def read_image_zip(
             raise ImageError(f"{label} expands to {declared:,} bytes; the limit is {max_total_bytes:,}")
         if "" in {posixpath.dirname(n) for n, _ in files}:
             raise ImageError(f"{label} has images at its top level; put each class's images in a folder named after the class")
-        class_of = _class_names({posixpath.dirname(n) for n, _ in files})
+        folders = {posixpath.dirname(n) for n, _ in files}
+        class_of = {f: f for f in folders} if by_path else class_names(folders)
         per_class: dict[str, list[tuple[str, bytes]]] = {}
         total = 0
         for name, member in sorted(files):
@@ -365,7 +428,7 @@ def read_image_zip(
     return dict(sorted(per_class.items()))
 
 
-def _class_names(folders: set[str]) -> dict[str, str]:
+def class_names(folders: set[str]) -> dict[str, str]:
     """Folder path -> class name: the path less the leading folders that every path shares (always keeping
     at least the last part), so that equal folder names in different places stay apart."""
     parts = {f: f.split("/") for f in folders}
