@@ -143,8 +143,15 @@ def room_predictions(
     query. Every class needs an image; MAML and HyperMAML are the shipped 5-way models, so they take part only
     in a 5-class room."""
     support_x, support_y, shots, _ = support_set(classes, polarity, cache)
-    readable = [(j, q, decode(q, polarity, cache)) for j, q in enumerate(queries)]
+    readable, unreadable = [], []
+    for j, q in enumerate(queries):
+        try:
+            readable.append((j, q, decode(q, polarity, cache)))
+        except ImageError:  # stored under older checks (say, a blank photo before blanks were refused)
+            unreadable.append(f"{j + 1}. {q.name}")
     result = RoomResult(shots=shots)
+    if unreadable:
+        result.notes.append(f"Left out, as the models cannot read them: {', '.join(unreadable)}.")
     if len(classes) != N_WAY:
         models = {m: v for m, v in models.items() if m == "protonet"}
         result.notes.append(

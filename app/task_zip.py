@@ -92,25 +92,33 @@ def read_task_zip(data: bytes) -> ZipContents:
 def _find_manifest(archive: zipfile.ZipFile, folders: set[str]) -> tuple[str, dict]:
     """Where the manifest of a task zip this studio wrote lies ("" for the zip's top, or "top/" for a
     downloaded task unzipped and zipped again, inside the one folder that holds every image) and what it
-    says; ("", {}) for any other zip."""
+    says; ("", {}) for any other zip, or where the manifest names none of the folders below it (a manifest at
+    the top of a zip whose images all lie in one folder is another task's)."""
+    from hypermaml.data.folders import check_zip_member
+
+    entries = {check_zip_member(m): m for m in archive.infolist()}  # names as decoded (UTF-8 without the flag)
     tops = {f.split("/", 1)[0] + "/" for f in folders}
     for root in [""] + sorted(t for t in tops if len(tops) == 1 and all(f.startswith(t) for f in folders)):
-        manifest = _manifest(archive, root + MANIFEST)
-        if manifest:
+        manifest = _manifest(archive, entries.get(root + MANIFEST))
+        below = {f[len(root) :] for f in folders if f.startswith(root)}
+        named = {e["folder"] for e in manifest.get("classes", [])} | {manifest.get("queries") or ""}
+        if manifest and below & named:
             return root, manifest
     return "", {}
 
 
-def _manifest(archive: zipfile.ZipFile, path: str = MANIFEST) -> dict:
-    """The manifest at ``path``, or {} where there is none or it is not the expected shape (then folders are
-    read by their names alone)."""
+def _manifest(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> dict:
+    """The manifest in the entry ``info``, or {} where there is none or it is not the expected shape (then
+    folders are read by their names alone)."""
     import json
 
     limit = 1_000_000  # a manifest is a few kB; a larger one is not ours (and is not read whole)
+    if info is None:
+        return {}
     try:
-        if archive.getinfo(path).file_size > limit:
+        if info.file_size > limit:
             return {}
-        with archive.open(path) as f:
+        with archive.open(info) as f:
             text = f.read(limit + 1)
         raw = json.loads(text) if len(text) <= limit else None
     except (

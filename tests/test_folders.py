@@ -335,6 +335,13 @@ def test_a_lab_tiff_from_a_photo_editor_is_read_and_a_mode_pil_cannot_convert_is
     with pytest.raises(ImageError, match=r"odd.tif is stored in a colour mode \(LAB\) that cannot be turned into grey"):
         image_from_bytes(encode(lab, "TIFF"), "odd.tif")
 
+    def corrupt(im):
+        raise ValueError("invalid extents")  # PIL meeting damaged pixel data while it converts
+
+    monkeypatch.setattr(folders, "_to_grey", corrupt)
+    with pytest.raises(ImageError, match="bad.tif is corrupt or truncated"):
+        image_from_bytes(encode(lab, "TIFF"), "bad.tif")
+
 
 @pytest.mark.parametrize("name", ["emnist-test", "omniglot-train"])
 def test_real_characters_light_on_dark_are_inverted_whole_never_taken_for_a_sheet(split, name):
@@ -349,3 +356,33 @@ def test_real_characters_light_on_dark_are_inverted_whole_never_taken_for_a_shee
         assert torch.allclose(
             image_from_bytes(encode(inverted), "neg.png"), image_from_bytes(encode(upright), "pos.png"), atol=0.02
         ), i
+
+
+def bold_box_letter(kind: str, stroke: int, side: int = 300) -> np.ndarray:
+    """A bold "口", "日", "目", "田" or "回", light on dark: light blocks with dark holes, the outline of a sheet."""
+    arr = np.full((side, side), 0.08)
+    lo, hi = 40, side - 40
+    arr[lo:hi, lo:hi] = 0.92
+    inner = arr[lo + stroke : hi - stroke, lo + stroke : hi - stroke]
+    inner[:] = 0.08
+    n = len(inner)
+    bars = {"口": [], "日": [n // 2], "目": [n // 3, 2 * n // 3], "田": [n // 2], "回": []}[kind]
+    for b in bars:
+        inner[max(0, b - stroke // 2) : b + stroke // 2] = 0.92
+    if kind == "田":
+        inner[:, n // 2 - stroke // 2 : n // 2 + stroke // 2] = 0.92
+    if kind == "回":
+        c = n // 2
+        inner[c - 40 : c + 40, c - 40 : c + 40] = 0.92
+        inner[c - 40 + stroke // 2 : c + 40 - stroke // 2, c - 40 + stroke // 2 : c + 40 - stroke // 2] = 0.08
+    return arr
+
+
+@pytest.mark.parametrize("kind", ["口", "日", "目", "田", "回"])
+@pytest.mark.parametrize("stroke", [20, 35, 50])
+def test_bold_closed_letters_light_on_dark_are_not_taken_for_a_sheet(kind, stroke):
+    """Their holes never reach the picture's edge, like ink on a sheet: a bold light "目" came out as two bars."""
+    light = bold_box_letter(kind, stroke)
+    assert torch.allclose(
+        image_from_bytes(grey_png(light), "neg.png"), image_from_bytes(grey_png(1 - light), "pos.png"), atol=0.02
+    )

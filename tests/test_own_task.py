@@ -591,16 +591,32 @@ def tiny_png() -> bytes:
     return buf.getvalue()
 
 
-def rezipped(data: bytes, top: str) -> bytes:
-    """A downloaded task unzipped and zipped again with the system's tool: everything inside one folder."""
+def rezipped(data: bytes, top: str, manifest_top: str | None = None) -> bytes:
+    """A downloaded task unzipped and zipped again with the system's tool: everything inside one folder (the
+    manifest inside ``manifest_top`` if given). A top folder "Übung/" is written as macOS's Archive Utility
+    does, in UTF-8 without the UTF-8 flag (Python alone reads it as cp437)."""
+    from app.task_zip import MANIFEST
+
+    stand_in = top.replace("Ü", "UU")  # the same byte length as "Ü" in UTF-8, so the zip stays consistent
     buf = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as dst:
         for m in src.infolist():
-            dst.writestr(top + m.filename, src.read(m))
-    return buf.getvalue()
+            where = manifest_top if m.filename == MANIFEST and manifest_top is not None else stand_in
+            dst.writestr(where + m.filename, src.read(m))
+    return buf.getvalue().replace(stand_in.encode(), top.encode()) if stand_in else buf.getvalue()
 
 
-@pytest.mark.parametrize("top", ["", "my task/"])
+def test_a_manifest_at_the_top_of_a_zip_whose_images_lie_in_one_folder_is_not_taken_for_theirs():
+    from app.task_zip import read_task_zip, task_zip
+
+    classes = full_task((1, 1, 1, 1, 1))
+    for c, name in zip(classes, "abcde"):
+        c.name = name
+    back = read_task_zip(rezipped(task_zip(classes, [Picture("q.png", png(97))]), "t/", manifest_top=""))
+    assert [c.name for c in back.classes] == ["a", "b", "c", "d", "e"] and len(back.queries) == 1
+
+
+@pytest.mark.parametrize("top", ["", "my task/", "Übung/"])
 def test_classes_sharing_a_leading_folder_keep_it_and_a_rezipped_download_keeps_its_manifest(top):
     """Classes "x/a" ... "x/e" came back as "a" ... "e" (the shared "x" was taken for a wrapping folder), and a
     download zipped again inside a folder lost its manifest: a class called "queries" became the queries."""

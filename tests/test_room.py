@@ -285,6 +285,21 @@ def test_a_room_of_three_classes_is_predicted_by_protonet_and_says_why_only_it()
     assert any("this room has 3" in n for n in result.notes)
 
 
+def test_a_stored_query_that_no_longer_reads_is_left_out_with_a_note_not_an_error():
+    """A blank query stored before blanks were refused stopped the whole predictions panel."""
+    from app.compute import benchmark_models
+    from app.room_ui import room_predictions
+    from app.user_task import Picture, TaskClass
+
+    blank = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(blank, format="PNG")
+    classes = [TaskClass(n, [Picture(f"{n}.png", png(i))]) for i, n in enumerate(NAMES)]
+    queries = [Picture("q.png", png(9)), Picture("blank.png", blank.getvalue())]
+    result = room_predictions(classes, queries, "auto", 5, benchmark_models(5))
+    assert [r["query"] for r in result.rows] == ["1. q.png"]
+    assert "Left out, as the models cannot read them: 2. blank.png." in result.notes
+
+
 def test_edit_allowed_changes_nothing(store):
     from app.room_ui import edit_allowed
 
