@@ -476,6 +476,8 @@ def odd_image(name: str) -> bytes:
     elif name == "moving.gif":
         first = stroke()
         first.save(buf, format="GIF", save_all=True, append_images=[Image.new("L", first.size, 0)])
+    elif name == "blank.jpg":
+        Image.new("L", (400, 300), 235).save(buf, format="JPEG")  # a photo of an empty sheet
     return buf.getvalue()
 
 
@@ -483,15 +485,16 @@ def test_odd_images_are_refused_in_plain_words_in_one_message_at_full_width():
     from app.user_task import Picture
 
     at = own_task_app()
-    for name in ("dot.png", "huge.png", "photo.heic", "moving.gif"):
+    for name in ("dot.png", "huge.png", "photo.heic", "moving.gif", "blank.jpg"):
         at.session_state["own_classes"][0].add(Picture(name, odd_image(name)))
     at.session_state["own_queries"].append(Picture("dot-query.png", odd_image("dot.png")))
     at.run()
     assert not at.exception, at.exception
     assert len(at.error) == 1  # one compact message, not a tall box per file in a narrow column
     text = at.error[0].value
-    assert "4 images cannot be used" in text
+    assert "5 images cannot be used" in text
     for part in (
+        "blank.jpg looks blank at the models' 28×28 pixels: nothing on it stands out from the paper",
         "dot.png is 1×1 pixels, too small to show a character (at least 8 pixels on each side)",
         "huge.png is 30000×30000 pixels, too large to open (at most 100 megapixels); shrink it first",
         "photo.heic is not an image file we can open (use PNG or JPEG)",
@@ -502,7 +505,7 @@ def test_odd_images_are_refused_in_plain_words_in_one_message_at_full_width():
     assert [trail for trail in ancestors(at, "error") if "column" in trail] == []  # full width
     assert any("moving.gif has several frames; only the first frame is used" in i.value for i in at.info)
     assert list(at.dataframe[0].value["query"]) == ["q0.png", "q1.png", "q2.png"]  # the dot is no query
-    assert [len(p) for _, p in own_state(at)[0]] == [6, 2, 2, 2, 2]  # nothing the visitor gave is dropped
+    assert [len(p) for _, p in own_state(at)[0]] == [7, 2, 2, 2, 2]  # nothing the visitor gave is dropped
 
 
 def test_equal_folder_names_stay_apart_and_uneven_classes_say_why_the_task_is_one_shot():
