@@ -43,7 +43,7 @@ def read_task_zip(data: bytes) -> ZipContents:
     """A zip with one folder per class and optionally a ``queries`` folder (any number of class folders: the
     page decides what to do with them); keeps the raw bytes. ``ImageError`` for a zip it cannot use."""
     from hypermaml.data import read_image_zip
-    from hypermaml.data.folders import class_names
+    from hypermaml.data.folders import check_zip_member, class_names
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -51,8 +51,9 @@ def read_task_zip(data: bytes) -> ZipContents:
         raise ImageError("the zip is not a zip archive") from exc
     with archive:  # opened once: its images, its manifest and the names of the files it skips
         by_path = read_image_zip(archive, max_total_bytes=MAX_UPLOAD_BYTES, by_path=True)
-        root, manifest = _find_manifest(archive, set(by_path))
-        skipped = _skipped_files(archive)
+        entries = {check_zip_member(m): m for m in archive.infolist()}  # names decoded once (UTF-8 without the flag)
+        root, manifest = _find_manifest(archive, entries, set(by_path))
+        skipped = _skipped_files(entries)
     # a task this studio wrote: folders as its manifest names them (below the manifest's own folder, so that
     # classes "x/a" ... "x/e" keep their shared "x"); any other zip: less the folders every image shares
     key = {p: p[len(root) :] for p in by_path} if manifest else class_names(set(by_path))
@@ -89,14 +90,11 @@ def read_task_zip(data: bytes) -> ZipContents:
     return ZipContents(classes, queries, skipped)
 
 
-def _find_manifest(archive: zipfile.ZipFile, folders: set[str]) -> tuple[str, dict]:
+def _find_manifest(archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], folders: set[str]) -> tuple[str, dict]:
     """Where the manifest of a task zip this studio wrote lies ("" for the zip's top, or "top/" for a
     downloaded task unzipped and zipped again, inside the one folder that holds every image) and what it
     says; ("", {}) for any other zip, or where the manifest names none of the folders below it (a manifest at
     the top of a zip whose images all lie in one folder is another task's)."""
-    from hypermaml.data.folders import check_zip_member
-
-    entries = {check_zip_member(m): m for m in archive.infolist()}  # names as decoded (UTF-8 without the flag)
     tops = {f.split("/", 1)[0] + "/" for f in folders}
     for root in [""] + sorted(t for t in tops if len(tops) == 1 and all(f.startswith(t) for f in folders)):
         manifest = _manifest(archive, entries.get(root + MANIFEST))
@@ -142,11 +140,11 @@ def _manifest(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> dict:
     return raw if ok else {}
 
 
-def _skipped_files(archive: zipfile.ZipFile) -> list[str]:
+def _skipped_files(entries: dict[str, zipfile.ZipInfo]) -> list[str]:
     """Files in the zip that are not images the readers take (a .heic photo, notes.txt), by base name."""
-    from hypermaml.data.folders import IMAGE_SUFFIXES, check_zip_member, system_path
+    from hypermaml.data.folders import IMAGE_SUFFIXES, system_path
 
-    names = [check_zip_member(m) for m in archive.infolist() if not m.is_dir()]  # decoded as the reader does
+    names = [name for name, m in entries.items() if not m.is_dir()]
     skipped = []
     for name in names:
         base = posixpath.basename(name)

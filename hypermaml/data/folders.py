@@ -256,7 +256,7 @@ def _on_paper(grey: torch.Tensor) -> torch.Tensor:
     h, w = grey.shape
     step = max(1, max(h, w) // 128)  # the shape of a sheet needs no finer grid
     small = grey[::step, ::step]
-    lo, hi = (float(v) for v in torch.quantile(small.flatten(), torch.tensor([0.01, 0.99])))
+    lo, hi = _ink_range(small)
     if hi - lo < MIN_CONTRAST:
         return grey
     light = small > (lo + hi) / 2
@@ -302,12 +302,17 @@ def _reaches_edge(mask: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.isin(labels, edge[edge > 0]))
 
 
+def _ink_range(grey: torch.Tensor) -> tuple[float, float]:
+    """The picture's darkest and lightest values, ignoring the 1% outliers at each end (noise, a speck)."""
+    lo, hi = torch.quantile(grey.flatten(), torch.tensor([0.01, 0.99]))
+    return float(lo), float(hi)
+
+
 def _light_on_dark(grey: torch.Tensor) -> bool:
     """Whether the paper (the border) is nearer the image's darkest values than its lightest: grey paper in a
     dim photo is still paper. A picture with hardly any contrast falls back to "the border is dark"."""
     step = max(1, max(grey.shape) // 256)  # quantiles of a subsample: a 1024-px photo needs no more
-    sample = grey[::step, ::step].flatten()
-    lo, hi = (float(v) for v in torch.quantile(sample, torch.tensor([0.01, 0.99])))
+    lo, hi = _ink_range(grey[::step, ::step])
     paper = float(_border(grey).median())
     if hi - lo < MIN_CONTRAST:
         return paper < 0.5
