@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate",
         help="mean accuracy ± 95%% CI over episodes",
-        description="Mean accuracy ± 95%% CI over episodes, printed and written as JSON.",
+        description="Mean accuracy ± 95% CI over episodes, printed and written as JSON.",
     )
     evaluate.add_argument(
         "--checkpoint", required=True, help="a .pt file, or a bundled model's name (e.g. omniglot_emnist_hypermaml_1shot)"
@@ -87,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n-way", type=int, default=None, help="default: the model's (ProtoNet takes any)")
     evaluate.add_argument("--n-shot", type=int, default=None, help="default: the shot count the model was trained with")
     evaluate.add_argument("--n-query", type=int, default=15, help="queries per class (the paper uses 15)")
-    evaluate.add_argument("--episodes", type=int, default=600)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--episodes", type=int, default=600, help="episodes to average over (default: %(default)s)")
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="draws the episodes: the same seed, the same episodes (default: %(default)s)"
+    )
     evaluate.add_argument("--steps", type=int, default=None, help="MAML: inner steps at test time (default: its test_steps)")
     evaluate.add_argument(
         "--query-batch",
@@ -99,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         "gets); default all of an episode's queries together (the paper's protocol)",
     )
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    evaluate.add_argument("--json", type=Path, default=None, help="write the result here (default: beside the checkpoint)")
+    evaluate.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="write the result here (default: beside a checkpoint file; for a bundled model, the current folder)",
+    )
     evaluate.set_defaults(run=run_evaluate)
 
     configs = commands.add_parser(

@@ -364,6 +364,20 @@ def test_version_comes_from_the_package(capsys):
     assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"hypermaml {hm.__version__}"
 
 
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["configs"], ["data"], ["data", "prepare"]])
+def test_help_reads_as_written(command, capsys):
+    """``hypermaml evaluate --help`` printed "95%% CI" (a description is not %-formatted, a help string is) and
+    left --episodes and --seed without their defaults."""
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and out.startswith("usage: ")
+    assert "%%" not in out and "%(" not in out
+    if command == ["evaluate"]:
+        assert "95% CI" in out
+        assert "(default: 600)" in out and "(default: 0)" in out
+
+
 def test_output_into_a_pipe_closed_early_ends_quietly():
     """``hypermaml configs --show NAME | head -3`` ended in a BrokenPipeError traceback."""
     import subprocess

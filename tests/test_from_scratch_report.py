@@ -206,6 +206,36 @@ def test_common_validation_is_the_same_episodes_for_every_checkpoint_and_cached(
     assert len(seeds) == 3
 
 
+def test_a_shipped_seed_keeps_the_common_validation_score_it_was_chosen_by(tmp_path, monkeypatch):
+    """Rewriting the tables right after shipping scored the imported checkpoint on the 1,000 common episodes again
+    (the same weights its seed had just been scored with): a quarter of an hour for MAML 5-shot."""
+    import benchmarks.from_scratch as fs
+    from tests.conftest import tiny_conv_config
+
+    monkeypatch.setattr(fs, "ROOT", tmp_path)
+    scored = []
+    monkeypatch.setattr(fs, "common_val", lambda path: scored.append(path) or 0.5)
+    (tmp_path / "pretrained").mkdir()
+    model = hm.build_model(tiny_conv_config("protonet", n_way=5, n_shot=1, batch_norm="metabn"))
+    episodes = f"{fs.COMMON_EPISODES} EMNIST-validation episodes, seed {fs.COMMON_SEED}"
+    chosen = {"common_validation": episodes, "seeds": [0, 1], "scores": {"0": 0.79, "1": 0.81}, "best_seed": 1}
+
+    def ship(seed, init_from=None, **changes):
+        run_config = {"train": {"seed": seed, "init_from": init_from}}
+        hm.save(
+            model,
+            tmp_path / "pretrained" / "cfg.pt",
+            metrics={"run_config": run_config, "chosen_by_common_validation": chosen | changes},
+        )
+        return fs.shipped("cfg")
+
+    assert ship(1)["common_val"] == 0.81 and ship(1)["scratch_seed"] == 1 and scored == []
+    assert ship(0)["common_val"] == 0.5 and len(scored) == 1  # not the seed chosen
+    assert ship(1, common_validation="200 EMNIST-validation episodes, seed 7")["common_val"] == 0.5  # other episodes
+    assert ship(1, init_from="pretrained/transductive/cfg.pt")["common_val"] == 0.5  # fine-tuned: not a seed
+    assert len(scored) == 3
+
+
 def test_a_run_in_its_first_epoch_is_listed_as_training(tmp_path):
     from benchmarks.from_scratch import config_runs
 
