@@ -95,7 +95,9 @@ fi
 # --server.fileWatcherType none: no reloading when a source file changes (a served studio does not change);
 # the watcher walked every loaded module after every run of every visitor, on the thread that talks to all
 # browsers: two thirds of the server's own work under load. Developers: add --server.fileWatcherType auto.
+# --client.toolbarMode viewer: no "Deploy" button and developer menu on the teacher's own (localhost) screen,
+# which the class sees on the projector; students, over the network, never had them.
 exec .venv/bin/python -m streamlit run app/studio.py \
   --server.port "$port" --server.address "$host" \
   --server.headless true --browser.gatherUsageStats false --server.maxUploadSize 64 \
-  --runner.postScriptGC false --server.fileWatcherType none ${tls[@]+"${tls[@]}"} ${args[@]+"${args[@]}"}
+  --runner.postScriptGC false --server.fileWatcherType none --client.toolbarMode viewer ${tls[@]+"${tls[@]}"} ${args[@]+"${args[@]}"}
