@@ -287,3 +287,26 @@ def test_a_link_with_settings_shows_the_numbers_of_the_same_settings_clicked_and
         assert params(bad.url) == {}
         bad.screenshot(path=str(out / "toy_bad_link_1024.png"))
         browser.close()
+
+
+def test_on_a_phone_a_wide_table_scrolls_on_its_own_and_the_page_does_not(studio_url, tmp_path):
+    """A student's phone, 390 px: the benchmark table of the episodes page (six columns, about 600 px) dragged the
+    whole page sideways with it; it now scrolls inside its own box and the page stays the phone's width."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(studio_url + "episodes")
+        page.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
+        page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
+        table = page.locator("table", has_text="published")
+        shown, content = table.evaluate("t => [t.clientWidth, t.scrollWidth]")
+        assert content > 390 and shown < 390, (shown, content)  # wider than the phone, shown within it
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
+            ".map(e => e.scrollWidth)"
+        )
+        assert widths and max(widths) <= 390, widths
+        table.screenshot(path=str(tmp_path / "table_390.png"))
+        browser.close()

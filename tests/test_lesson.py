@@ -212,3 +212,11 @@ def test_the_benchmark_table_is_titled_by_its_benchmark_and_points_to_the_docume
     assert all("/" not in h and "_" not in h for h in headers), headers
     emnist = episodes({"data": "emnist-test"})
     assert "Benchmark of these models: Omniglot → EMNIST, 600 test episodes" in [s.value for s in emnist.subheader]
+    # how each row was trained, read from its checkpoint's stored run config and seed selection
+    (table,) = [m.value for m in emnist.markdown if m.value.startswith("| method | shots |")]
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in table.splitlines()[2:]}
+    assert "| from scratch, 3 seeds |" in rows[("HyperMAML", "1")].replace("\u00a0", " ")
+    assert "| fine-tuned |" in rows[("HyperMAML", "5")]
+    assert "| from scratch, 1 seed |" in rows[("MAML", "5")].replace("\u00a0", " ")
+    (vinyals_table,) = [m.value for m in vinyals.markdown if m.value.startswith("| method | shots |")]
+    assert vinyals_table.count("| fine-tuned |") == 3

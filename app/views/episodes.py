@@ -76,23 +76,36 @@ def benchmark_table(benchmark: str) -> str:
     """The stored benchmark numbers beside the published ones, as a Markdown table (read once, then cached)."""
     reference = OMNIGLOT_VINYALS if benchmark == "omniglot_vinyals" else OMNIGLOT_EMNIST
     lines = [
-        "| method | shots | ours, one at a time (%) | published (%) | transductive: together / alone (%) |",
-        "|---|---:|---:|---:|---:|",
+        "| method | shots | ours, one at a time (%) | trained | published (%) | transductive: together / alone (%) |",
+        "|---|---:|---:|---|---:|---:|",
     ]
     for (method, shot), paper in reference.items():
-        ours, old_row = "not trained yet", "–"
+        ours, trained, old_row = "not trained yet", "–", "–"
         path = PRETRAINED / f"{benchmark}_{method}_{shot}shot.json"
         if path.is_file():
             m = json.loads(path.read_text())
             if "test_accuracy_alone" in m:
                 ours = f"{100 * m['test_accuracy_alone']:.2f} ± {100 * m['test_ci95_alone']:.2f}"
+            trained = how_trained(m)
         old = PRETRAINED / "transductive" / path.name
         if old.is_file():
             m = json.loads(old.read_text())
             if "test_accuracy_alone" in m:
                 old_row = f"{100 * m['test_accuracy']:.1f} / {100 * m['test_accuracy_alone']:.1f}"
-        lines.append(f"| {LABELS[method]} | {shot} | {ours} | {paper} | {old_row} |")
+        ours, paper = (v.replace(" ± ", "\u00a0±\u00a0") for v in (ours, paper))  # a number never wraps at its ±
+        lines.append(f"| {LABELS[method]} | {shot} | {ours} | {trained} | {paper} | {old_row} |")
     return "\n".join(lines)
+
+
+def how_trained(metrics: dict) -> str:
+    """From random weights (and how many seeds it was the best of, on common validation), or fine-tuned from the
+    transductive model: what a checkpoint's stored run config and selection say."""
+    train = metrics.get("run_config", {}).get("train", {})
+    if train.get("init_from"):
+        return "fine-tuned"
+    seeds = len((metrics.get("chosen_by_common_validation") or {}).get("seeds", []))
+    label = "from scratch" + (f", {seeds} seeds" if seeds > 1 else ", 1 seed" if seeds == 1 else "")
+    return label.replace(" ", "\u00a0").replace(",\u00a0", ", ")  # breaks, if at all, after the comma
 
 
 def downloads(key: str, stem: str, png, svg, what: str, label: str = "") -> None:
@@ -299,7 +312,8 @@ else:
     published = f"the HyperMAML paper's, {PAPER_PROTOCOL}"
 st.markdown(benchmark_table(benchmark))
 st.caption(
-    f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints, each query on its own; how they were "
-    f"trained: the documentation's *Reproduce the paper* page (`docs/reproduce.md`). Published numbers: {published}. "
+    f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints, each query on its own. Trained: from "
+    "random weights (the seed best on validation), or fine-tuned from the transductive model of the last column; "
+    f"how, the documentation's *Reproduce the paper* page (`docs/reproduce.md`). Published numbers: {published}. "
     + ("" if name in ("emnist-test", "omniglot-test") else "The benchmark's test images are not the ones chosen above.")
 )
