@@ -100,7 +100,7 @@ def test_the_real_episodes_page_shows_predictions_and_reacts_to_the_seed():
     at.slider(key="episodes_maml_steps").set_value(0).run()
     assert "MAML accuracy (0 steps)" in metrics(at)
     # the benchmark table, and on request the transductive models' two protocols on this episode
-    assert any(m.value.startswith("| method | shots | ours, one at a time (%) | published (%)") for m in at.markdown)
+    assert any(m.value.startswith("| method | shots | ours, one at a time (%) | trained | published (%)") for m in at.markdown)
     at.toggle(key="episodes_transductive").set_value(True).run()
     assert not at.exception, at.exception
     table = next(m.value for m in at.markdown if m.value.startswith("| method | queries together | one query at a time |"))
