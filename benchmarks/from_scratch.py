@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 import hypermaml as hm
+from benchmarks.omniglot_emnist import from_scratch
 from benchmarks.time_to_accuracy import score, test_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ RUNS = ROOT / "runs" / "scratch"
 CACHE = ROOT / "runs" / "score_cache.json"
 STORED = ROOT / "docs" / "from_scratch.json"  # the reports last saved (--save): every seed's, wherever it ran
 COMMON_EPISODES, COMMON_SEED = 1000, 1000  # far from the seeds training runs draw their own validation from (seed + 1)
+COMMON_NAME = f"{COMMON_EPISODES} EMNIST-validation episodes, seed {COMMON_SEED}"  # as a selection records them
 START, END = "<!-- from-scratch:start -->", "<!-- from-scratch:end -->"  # docs/reproduce.md: every seed
 SUMMARY_START, SUMMARY_END = "<!-- from-scratch-summary:start -->", "<!-- from-scratch-summary:end -->"  # README
 
@@ -111,9 +113,8 @@ def shipped(config: str) -> dict | None:
     if not path.is_file():
         return None
     metrics = hm.load(path).metrics
-    init_from = metrics.get("run_config", {}).get("train", {}).get("init_from")
     # a checkpoint trained from random weights is one of these seeds: the one its run config names
-    scratch_seed = None if init_from or "run_config" not in metrics else metrics["run_config"]["train"]["seed"]
+    scratch_seed = metrics["run_config"]["train"]["seed"] if from_scratch(metrics) else None
     stored = scored_when_chosen(metrics, scratch_seed)
     return {
         "common_val": common_val(path) if stored is None else stored,
@@ -130,8 +131,7 @@ def scored_when_chosen(metrics: dict, seed: int | None) -> float | None:
     (1,000 episodes of second-order MAML 5-shot are a quarter of an hour on two cores). None when the checkpoint
     is not that seed or the episodes were others."""
     chosen = metrics.get("chosen_by_common_validation") or {}
-    same_episodes = chosen.get("common_validation") == f"{COMMON_EPISODES} EMNIST-validation episodes, seed {COMMON_SEED}"
-    if seed is None or not same_episodes or chosen.get("best_seed") != seed:
+    if seed is None or chosen.get("common_validation") != COMMON_NAME or chosen.get("best_seed") != seed:
         return None
     return chosen.get("scores", {}).get(str(seed))
 
@@ -170,7 +170,7 @@ def ship_check(config: str, runs: Path = RUNS, scorer=None) -> dict:
     best = best_seed(scores)
     return {
         "config": config,
-        "common_validation": f"{COMMON_EPISODES} EMNIST-validation episodes, seed {COMMON_SEED}",
+        "common_validation": COMMON_NAME,
         "seeds": sorted(scores),
         "scores": {str(seed): value for seed, value in scores.items()},
         "shipped": ship,

@@ -237,8 +237,9 @@ def training_log(m: dict) -> list[dict]:
 
 
 def from_scratch(m: dict) -> bool:
-    """Was this checkpoint trained from random weights (no ``init_from``), not fine-tuned from a transductive one?"""
-    return not m["run_config"]["train"].get("init_from")
+    """Was this checkpoint trained from random weights (no ``init_from``), not fine-tuned from a transductive one?
+    False for a record without its run config (nothing says so)."""
+    return "run_config" in m and not m["run_config"]["train"].get("init_from")
 
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"

@@ -100,12 +100,12 @@ def benchmark_table(benchmark: str) -> str:
 def how_trained(metrics: dict) -> str:
     """From random weights (and how many seeds it was the best of, on common validation), or fine-tuned from the
     transductive model: what a checkpoint's stored run config and selection say."""
-    train = metrics.get("run_config", {}).get("train", {})
-    if train.get("init_from"):
-        return "fine-tuned"
+    train = metrics.get("run_config", {}).get("train")  # the rule of benchmarks.omniglot_emnist.from_scratch
+    if train is None or train.get("init_from"):
+        return "fine-tuned" if train else "–"
     seeds = len((metrics.get("chosen_by_common_validation") or {}).get("seeds", []))
-    label = "from scratch" + (f", {seeds} seeds" if seeds > 1 else ", 1 seed" if seeds == 1 else "")
-    return label.replace(" ", "\u00a0").replace(",\u00a0", ", ")  # breaks, if at all, after the comma
+    nbsp = "\u00a0"  # the label breaks, if at all, after its comma
+    return f"from{nbsp}scratch" + (f", {seeds}{nbsp}seed{'s' if seeds > 1 else ''}" if seeds else "")
 
 
 def downloads(key: str, stem: str, png, svg, what: str, label: str = "") -> None:
