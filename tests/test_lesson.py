@@ -220,3 +220,7 @@ def test_the_benchmark_table_is_titled_by_its_benchmark_and_points_to_the_docume
     assert "| from scratch, 1 seed |" in rows[("MAML", "5")].replace("\u00a0", " ")
     (vinyals_table,) = [m.value for m in vinyals.markdown if m.value.startswith("| method | shots |")]
     assert vinyals_table.count("| fine-tuned |") == 3
+    # a row trained from scratch was fine-tuned from no transductive model: its last column says so
+    assert rows[("HyperMAML", "1")].rstrip(" |").endswith("| —")
+    assert rows[("MAML", "1")].rstrip(" |").endswith("| —")
+    assert re.search(r"\| \d+\.\d / \d+\.\d \|$", rows[("HyperMAML", "5")])
