@@ -167,7 +167,7 @@ def main() -> None:
         help="also run every K with a pause drawn uniformly from MIN..MAX seconds before each change "
         "(a person looking at the answer); the runs without a pause are always made",
     )
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md's studio-load block")
+    parser.add_argument("--readme", action="store_true", help="write the table into docs/studio.md's studio-load block")
     args = parser.parse_args()
     report: dict = {}
     paces = [(0.0, 0.0)] + ([tuple(args.think)] if args.think else [])

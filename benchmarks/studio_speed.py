@@ -396,8 +396,8 @@ def main() -> None:
     parser.add_argument("--skip-controls", action="store_true", help="only the load test")
     parser.add_argument("--skip-cold", action="store_true", help="leave out the cold start (a fresh ./run_app.sh)")
     parser.add_argument("--cold-only", action="store_true", help="only the cold start")
-    parser.add_argument("--markdown", action="store_true", help="also print the README tables")
-    parser.add_argument("--readme", action="store_true", help="write the tables into README.md's studio-speed block")
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
+    parser.add_argument("--readme", action="store_true", help="write the tables into docs/studio.md's studio-speed block")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     if args.markdown:
