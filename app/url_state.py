@@ -51,7 +51,9 @@ class Param:
 
     ``parse`` turns the URL's text into the widget's value or raises ``ValueError`` whose message says what the
     setting takes ("a whole number from 0 to 10"); ``text`` is its inverse. ``always``: written even when equal
-    to the default, for a default that differs between servers (the data a server has).
+    to the default, for a default that differs between servers (the data a server has). ``private``: a secret
+    (an edit key) that may sit in the visitor's own address bar but is never put in the "Link" a page offers
+    for sharing.
     """
 
     name: str
@@ -61,6 +63,7 @@ class Param:
     parse: Callable[[str], Any]
     text: Callable[[Any], str] = str
     always: bool = False
+    private: bool = False
 
 
 def integer(name: str, key: str, label: str, default: int, lo: int, hi: int, step: int = 1) -> Param:
@@ -140,8 +143,8 @@ def integers(name: str, key: str, label: str, default: Sequence[int], allowed: S
     return Param(name, key, label, sorted(default), parse, text)
 
 
-def pattern(name: str, key: str, label: str, regex: str, rule: str) -> Param:
-    """Text of a fixed shape (an id), no default."""
+def pattern(name: str, key: str, label: str, regex: str, rule: str, private: bool = False) -> Param:
+    """Text of a fixed shape (an id, or a ``private`` key), no default."""
     compiled = re.compile(regex)
 
     def parse(text: str) -> str:
@@ -149,7 +152,7 @@ def pattern(name: str, key: str, label: str, regex: str, rule: str) -> Param:
             raise ValueError(rule)
         return text
 
-    return Param(name, key, label, None, parse)
+    return Param(name, key, label, None, parse, private=private)
 
 
 def points(name: str, key: str, label: str, max_points: int, max_abs: float) -> Param:
@@ -289,6 +292,10 @@ class View:
                 continue  # a value the URL cannot hold (an option that no longer exists): left out
         return query
 
+    def shareable_query(self) -> dict[str, str]:
+        """``query`` without the private settings: what the page's "Link" gives to others."""
+        return {name: text for name, text in self.query().items() if not self.params[name].private}
+
     def write(self) -> None:
         """The current settings into the URL (only when they changed: every write is a message to the browser)."""
         query = self.query()
@@ -316,8 +323,12 @@ def _link_button(view: View) -> None:
     moment (a setting changed inside another fragment, like the toy's α, is in it)."""
     with st.popover("Link", icon=":material/link:", key=f"{view.page}_link", on_change="rerun") as popover:
         if popover.open:
-            st.caption("The address of this view: it opens the same settings and shows the same numbers.")
-            st.code(link(view.query()), language=None, wrap_lines=True)
+            private = [p.label.lower() for name, p in view.params.items() if p.private and name in view.query()]
+            st.caption(
+                "The address of this view: it opens the same settings and shows the same numbers."
+                + (f" It leaves out {' and '.join(private)}, which only you should have." if private else "")
+            )
+            st.code(link(view.shareable_query()), language=None, wrap_lines=True)
 
 
 def insecure_origin() -> bool:

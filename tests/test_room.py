@@ -81,6 +81,16 @@ def test_opening_a_room_from_the_form_shows_a_qr_code_of_the_student_link(store)
     assert any("Scan to add a picture" in str(i.proto.imgs[0].caption) for i in at.get("image"))
     assert "it is the room's edit link" in texts(at)
     assert f"edit={token}" in [c.value for c in at.code][1]  # the edit link, in its private popover
+    # the page's "Link" (for a slide or the class chat) is the students' link: never the edit key
+    at.session_state["room_link"] = True
+    at.run()
+    codes = [c.value for c in at.code]  # the Link's, the one under the QR code, the private popover's
+    assert len(codes) == 3 and codes.count(student_link) == 2, codes
+    assert [c for c in codes if token in c] == [f"{student_link}&edit={token}"], codes  # the private one alone
+    assert "It leaves out the edit link, which only you should have." in texts(at)
+    assert at.query_params["edit"] == token  # the teacher's own address bar keeps it (their bookmark)
+    at.session_state["room_link"] = False
+    at.run()
     assert at.title[0].value == "Classroom: Period 3"
     assert {"room_toggle_open", "room_removing"} <= keys(at)
     assert store.room_snapshot(room_id).classes[2].name == "line"

@@ -105,7 +105,12 @@ view = url_state.View(
             "task", "own_task_id", "A saved task", TASK_ID, "an id of 22 letters, digits, '-' or '_' (was the link cut short?)"
         ),
         url_state.pattern(
-            "edit", "own_edit_token", "An edit link", EDIT_TOKEN, "a token of 32 letters, digits, '-' or '_' (was it cut short?)"
+            "edit",
+            "own_edit_token",
+            "An edit link",
+            EDIT_TOKEN,
+            "a token of 32 letters, digits, '-' or '_' (was it cut short?)",
+            private=True,
         ),
         url_state.choice("polarity", "own_polarity", "Polarity", "auto", {p: p for p in ("auto", "keep", "invert")}),
         url_state.integer("steps", "own_maml_steps", "MAML inner steps", 5, 0, 10),

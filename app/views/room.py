@@ -50,7 +50,9 @@ view = url_state.View(
     "room",
     [
         url_state.pattern("room", "room_id", "The room", ID_RE.pattern, "an id of 22 letters, digits, '-' or '_'"),
-        url_state.pattern("edit", "room_edit", "The edit link", TOKEN_RE.pattern, "a token of 32 letters, digits, '-' or '_'"),
+        url_state.pattern(
+            "edit", "room_edit", "The edit link", TOKEN_RE.pattern, "a token of 32 letters, digits, '-' or '_'", private=True
+        ),
         url_state.integer("steps", "room_steps", "MAML inner steps", 5, 0, 10),
     ],
 )
