@@ -321,7 +321,8 @@ def remove_controls(target: str) -> None:
         st.button(f"Remove all {len(pictures)}", key=f"own_clear_{target}", on_click=clear, args=(target,))
 
 
-# "where: why" for every picture that cannot be used, shown once at full width: ``state.own_unusable``, new each run
+# (target, "where: why") for every picture that cannot be used, shown once at full width: ``state.own_unusable``,
+# new each run
 
 
 def show(target: str, pictures: list[Picture], width: int = 48) -> None:
@@ -333,7 +334,7 @@ def show(target: str, pictures: list[Picture], width: int = 48) -> None:
             good.append((decode(p, polarity, state.own_decoded)[0].numpy() * 255).astype(np.uint8))
             captions.append(str(j + 1))
         except ImageError as exc:
-            unusable.append(f"{md(target_label(target))}, image {j + 1}: {md(str(exc))}")
+            unusable.append((target, f"{md(target_label(target))}, image {j + 1}: {md(str(exc))}"))
     if good:
         st.image(good, caption=captions, width=width)
 

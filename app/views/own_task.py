@@ -73,7 +73,7 @@ for _i, _c in enumerate(state.own_classes):
     state.setdefault(f"own_name_{_i}", _c.name)
     _c.name = state[f"own_name_{_i}"]  # the name box's value, before anything below reads the names
 not_added = state.own_not_added = []  # this run's refusals, shown with the unusable images in one message
-unusable = state.own_unusable = []  # "where: why" for every picture that cannot be used, shown once at full width
+unusable = state.own_unusable = []  # (target, "where: why") for every picture that cannot be used, shown once below
 draw_canvas = st.components.v2.component("hypermaml_drawing_canvas", html=CANVAS_HTML, css=CANVAS_CSS, js=CANVAS_JS)
 
 
@@ -300,11 +300,12 @@ if state.own_queries:
     remove_controls("queries")
 
 if unusable or not_added:
-    lines = [f"- {m}" for m in not_added + unusable]
+    lines = [f"- {m}" for m in not_added + [line for _, line in unusable]]
+    places = {"the queries" if target == "queries" else "its class" for target, _ in unusable}
     head = (
         f"**{len(unusable)} image{'s' if len(unusable) != 1 else ''} cannot be used and "
         f"{'are' if len(unusable) != 1 else 'is'} left out** (remove {'them' if len(unusable) != 1 else 'it'} with "
-        "the :material/delete: button under the class):"
+        f"the :material/delete: button under {' or '.join(sorted(places))}):"
         if unusable
         else "**Not added:**"
     )
