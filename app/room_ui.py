@@ -26,6 +26,7 @@ from app.user_task import (
     DecodeCache,
     Picture,
     TaskClass,
+    counted,
     decode,
     method_label,
     picture_from_data_url,
@@ -168,7 +169,7 @@ def room_predictions(
     probs = predict(models, support_x, support_y, torch.stack([x for _, _, x in readable]), steps)
     if "hypermaml" in models and "hypermaml" not in probs:
         result.notes.append(
-            f"HyperMAML is left out: this model takes exactly {trained} image(s) per class, and the room gives {shots}."
+            f"HyperMAML is left out: this model takes exactly {counted(trained, 'image')} per class, and the room gives {shots}."
         )
     labels = [method_label(m, steps) for m in probs]
     rows = results_rows([f"{j + 1}. {q.name}" for j, q, _ in readable], names, probs, steps)
@@ -182,8 +183,15 @@ def room_predictions(
         )
     if len(labels) > 1:
         agree = sum(len({r[k] for k in labels}) == 1 for r in rows)
-        result.notes.insert(0, f"The {len(labels)} methods agree on {agree} of the {len(rows)} queries.")
+        result.notes.insert(0, agreement_note(len(labels), agree, len(rows)))
     return result
+
+
+def agreement_note(n_methods: int, agree: int, n_queries: int) -> str:
+    """How many queries every method gives the same class, in words that also read well for one query."""
+    if n_queries == 1:
+        return f"The {n_methods} methods {'agree' if agree else 'do not agree'} on the one query."
+    return f"The {n_methods} methods agree on {agree} of the {n_queries} queries."
 
 
 # ---- a student's addition -----------------------------------------------------------------------------------

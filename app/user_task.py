@@ -139,6 +139,11 @@ def task_is_blank(classes: list[TaskClass], queries: list[Picture]) -> bool:
     return not queries and all(not c.pictures and c.name == d.name for c, d in zip(classes, empty_task()))
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 image', '2 images', '0 classes': a number with its noun in the right form."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def name_key(name: str) -> str:
     """A class name as two names that a person reads as the same compare: surrounding spaces, case and
     Unicode's two spellings of accents ("é" as one character or as "e" plus an accent, NFC and NFD) ignored."""
@@ -158,7 +163,8 @@ def problems(classes: list[TaskClass]) -> list[str]:
     empty = [c.name or f"class {i + 1}" for i, c in enumerate(classes) if not c.pictures]
     if empty:
         found.append(
-            f"{len(empty)} class(es) have no images yet: {', '.join(repr(e) for e in empty)} "
+            f"{counted(len(empty), 'class', 'classes')} {'has' if len(empty) == 1 else 'have'} no images yet: "
+            f"{', '.join(repr(e) for e in empty)} "
             f"(a 5-way task needs at least 1 image in each of the 5 classes)"
         )
     return found
@@ -197,7 +203,7 @@ def support_set(
     xs, ys, notes = [], [], []
     for label, (c, decoded) in enumerate(zip(classes, readable)):
         if len(decoded) < len(c.pictures):
-            notes.append(f"{c.name!r}: {len(c.pictures) - len(decoded)} unreadable image(s) left out")
+            notes.append(f"{c.name!r}: {counted(len(c.pictures) - len(decoded), 'unreadable image')} left out")
         if len(decoded) > shots:
             notes.append(
                 f"{c.name!r}: using its first {shots} of {len(decoded)} readable images (every class must give the same number)"
@@ -216,9 +222,9 @@ def shot_message(class_names: list[str], counts: list[int], trained_shots: int) 
     fewest = [repr(n) for n, k in zip(class_names, counts) if k == shots]
     fewest_text = " and ".join(fewest) if len(fewest) <= 2 else f"{len(fewest)} of the {len(counts)} classes"
     dropped = sum(k - shots for k in counts)
-    plural = "s" if shots > 1 else ""
     return (
-        f"This is a {shots}-shot task: only the first {shots} image{plural} of each class {'is' if shots == 1 else 'are'} "
+        f"This is a {shots}-shot task: only the first {'image' if shots == 1 else f'{shots} images'} of each class "
+        f"{'is' if shots == 1 else 'are'} "
         f"used ({dropped} image{'s' if dropped > 1 else ''} left out). Every class must give the models the same number of "
         f"images, and {fewest_text} {'has' if len(fewest) == 1 else 'have'} only {shots}. The models here "
         f"were trained on {trained_shots} images per class: add images to the smaller classes (up to "

@@ -36,7 +36,7 @@ def full_task(shots=(2, 2, 2, 2, 2)):
 
 def test_a_fresh_task_lists_what_is_missing():
     found = problems(empty_task())
-    assert any("5 class(es) have no images yet" in p for p in found)
+    assert any("5 classes have no images yet" in p for p in found)
 
 
 def test_duplicate_and_empty_names_are_explained():
@@ -296,7 +296,7 @@ def test_uneven_classes_are_explained_with_the_smallest_class_and_what_the_model
     from app.user_task import shot_message
 
     message = shot_message(["a", "b", "c", "d", "e"], [5, 1, 3, 5, 2], trained_shots=5)
-    assert message.startswith("This is a 1-shot task: only the first 1 image of each class is used (11 images left out)")
+    assert message.startswith("This is a 1-shot task: only the first image of each class is used (11 images left out)")
     assert "'b' has only 1" in message and "trained on 5 images per class" in message
     assert shot_message(["a", "b", "c", "d", "e"], [2] * 5, trained_shots=5) is None
 

@@ -318,3 +318,14 @@ def test_edit_allowed_changes_nothing(store):
     assert edit_allowed(store, room_id, token)
     assert not edit_allowed(store, room_id, "x" * 32) and not edit_allowed(store, room_id, None)
     assert store.room_snapshot(room_id).version == version
+
+
+def test_counts_read_as_words_a_student_would_write():
+    from app.room_ui import agreement_note
+    from app.user_task import counted
+
+    assert agreement_note(3, 2, 5) == "The 3 methods agree on 2 of the 5 queries."
+    assert agreement_note(3, 1, 1) == "The 3 methods agree on the one query."
+    assert agreement_note(3, 0, 1) == "The 3 methods do not agree on the one query."
+    assert [counted(n, "image") for n in (0, 1, 2)] == ["0 images", "1 image", "2 images"]
+    assert counted(1, "class", "classes") == "1 class" and counted(3, "class", "classes") == "3 classes"

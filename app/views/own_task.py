@@ -43,6 +43,7 @@ from app.user_task import (
     TaskClass,
     accuracies,
     accuracy_note,
+    counted,
     decode,
     empty_task,
     familiarity,
@@ -288,7 +289,7 @@ with tab_draw:
 st.subheader("Support set, as the models see it")
 for i, (col, c) in enumerate(zip(st.columns(N_WAY), state.own_classes)):
     with col:
-        st.markdown(f"**{md(c.name) or '(no name)'}** · {len(c.pictures)} image(s)")
+        st.markdown(f"**{md(c.name) or '(no name)'}** · {counted(len(c.pictures), 'image')}")
         show(f"class{i}", c.pictures)
         if c.pictures and not read_only:
             remove_controls(f"class{i}")
