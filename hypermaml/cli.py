@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     evaluate.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is often fastest on a small or busy machine)",
+    )
+    evaluate.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -323,8 +329,13 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     ):
         if value is not None and value < least:
             raise UsageError(f"{option} must be at least {least}, got {value}")
+    _positive("--threads", args.threads)
     need_device(args.device)
     check_json_path(args.json)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     model = load(args.checkpoint, device=args.device)
     problem = image_model_problem(model.config.backbone, str(args.checkpoint))
     if problem:

@@ -275,6 +275,19 @@ def test_a_bundled_model_evaluates_by_name_from_any_folder(tmp_path, monkeypatch
     assert out["episodes"] == 3 and (tmp_path / "omniglot_emnist_protonet_1shot.eval_digits_1shot.json").is_file()
 
 
+def test_evaluate_takes_the_number_of_threads_as_train_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        argv = ["--checkpoint", "omniglot_emnist_protonet_1shot", "--dataset", "digits", "--episodes", "3", "--threads", "1"]
+        alone = evaluate_main(argv)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert alone["mean"] == evaluate_main(argv[:-2])["mean"]  # the same episodes, the same answers
+
+
 @pytest.mark.parametrize(
     "argv, says",
     [
@@ -287,6 +300,7 @@ def test_a_bundled_model_evaluates_by_name_from_any_folder(tmp_path, monkeypatch
         (["--checkpoint", "omniglot_emnist_protonet_1shot", "--n-way", "1"], "--n-way must be at least 2"),
         (["--checkpoint", "omniglot_emnist_protonet_1shot", "--json", "nowhere/r.json"], "nowhere does not exist"),
         (["--checkpoint", "omniglot_emnist_protonet_1shot", "--json", "."], "is a folder"),
+        (["--checkpoint", "omniglot_emnist_protonet_1shot", "--threads", "0"], "--threads must be positive"),
     ],
 )
 def test_an_impossible_evaluation_is_one_line_and_writes_nothing(tmp_path, capfd, monkeypatch, argv, says):
