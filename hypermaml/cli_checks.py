@@ -46,7 +46,7 @@ def image_model_problem(backbone, what: str) -> str | None:
     if backbone.kind != "conv4":
         return (
             f"{what} is a model of 2-D points ({backbone.kind} backbone), not of images; the named datasets are "
-            "images (the toy's own training and evaluation: python -m toy.train)"
+            "images (the toy is trained and evaluated by python -m toy.train in the source repository)"
         )
     size = getattr(backbone, "image_size", 28)
     if (backbone.in_channels, size) != (1, 28):

@@ -136,7 +136,9 @@ def meta_train(
         model.train()
         started = time.perf_counter()
         loss_sum = acc_sum = 0.0
-        bar = progress_bar(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", progress and lead)
+        # the bar counts optimiser steps; the label says how many episodes each one is (all processes together)
+        desc = f"epoch {epoch + 1}/{cfg.epochs}, steps of {cfg.meta_batch * world_size} episodes"
+        bar = progress_bar(range(steps_per_epoch), steps_per_epoch, desc, progress and lead)
         for step in bar:
             if cfg.lr_schedule == "cosine":
                 for group in optimizer.param_groups:

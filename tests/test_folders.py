@@ -114,6 +114,15 @@ def test_an_empty_class_folder_is_named(tmp_path):
         load_image_folder(tmp_path)
 
 
+def test_a_missing_folder_is_said_to_be_missing_and_a_file_not_to_be_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ImageError, match=r"^my_classes does not exist \(from .+\)$"):
+        load_image_folder("my_classes/")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ImageError, match=r"^notes.txt is not a folder$"):
+        load_image_folder("notes.txt")
+
+
 def test_a_corrupt_image_in_a_folder_names_the_class_and_file(tmp_path):
     write_folder(tmp_path, {"cat": 1})
     (tmp_path / "cat" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")

@@ -103,3 +103,19 @@ def test_the_cosine_schedule_falls_from_lr_to_zero_and_changes_training():
         hm.meta_train(models[schedule], sampler, replace(CFG, val_episodes=0, lr_schedule=schedule), progress=False)
     constant, cosine = models["constant"].state_dict(), models["cosine"].state_dict()
     assert any(not torch.equal(constant[k], cosine[k]) for k in constant)
+
+
+def test_the_progress_label_says_how_many_episodes_each_counted_step_is(monkeypatch):
+    import hypermaml.training as training
+    from hypermaml.progress import progress as progress_bar
+
+    labels = []
+
+    def spy(iterable, total, desc, enabled=True, interval=60.0):
+        labels.append((desc, total))
+        return progress_bar(iterable, total, desc, enabled=False)
+
+    monkeypatch.setattr(training, "progress_bar", spy)
+    cfg = hm.TrainConfig(epochs=2, episodes_per_epoch=32, meta_batch=8, n_query=5, val_episodes=0)
+    hm.meta_train(fresh_model(), ToyTaskSampler(3, 5), cfg, print_epochs=False)
+    assert labels == [("epoch 1/2, steps of 8 episodes", 4), ("epoch 2/2, steps of 8 episodes", 4)]

@@ -370,7 +370,7 @@ def load_image_folder(
     _check_options(channels, size)
     root = Path(path)
     if not root.is_dir():
-        raise ImageError(f"{root} is not a folder")
+        raise ImageError(f"{root} is not a folder" if root.exists() else f"{root} does not exist (from {Path.cwd()})")
     per_class: dict[str, list[torch.Tensor]] = {}
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(f for f in class_dir.iterdir() if f.is_file() and _is_image_name(f.name))

@@ -164,7 +164,7 @@ def _download_all(folder: Path, dest: Path, archives: dict[str, tuple[str, str]]
 def _find_archives(source: Path, archives: dict[str, tuple[str, str]]) -> tuple[dict[str, Path], tuple]:
     """The Omniglot zips and the EMNIST source in ``source``: ("zip", gzip.zip) or ("idx", images.gz, labels.gz)."""
     if not source.is_dir():
-        raise PrepareError(f"--from {source} is not a folder")
+        raise PrepareError(f"--from {source} " + ("is not a folder" if source.exists() else "does not exist"))
     omniglot = {name: source / name for name in OMNIGLOT_SETS if (source / name).is_file()}
     missing = [name for name in OMNIGLOT_SETS if name not in omniglot]
     idx = [next((p for p in (source / n, source / "gzip" / n) if p.is_file()), None) for n in IDX_FILES]
