@@ -306,8 +306,14 @@ def student(snap, room_id: str, note: str | None = None) -> None:
     state.room_class_names = [c.name for c in snap.classes]
     added = state.room_added.get(room_id, 0)
     if not snap.is_open:
+        refused = state.get("room_flash", ("", ""))[0] == "error" and "closed" in state.room_flash[1]
+        if refused:  # an add the teacher's closing overtook: said once, by the message below
+            del state["room_flash"]
         show_flash()
-        st.info("This room is closed: it takes no more pictures. Ask your teacher to open it again.")
+        st.info(
+            ("Your picture was not added. " if refused else "")
+            + "This room is closed: it takes no more pictures. Ask your teacher to open it again."
+        )
         if added:
             st.caption(f"You added {added} picture{'' if added == 1 else 's'}; they stay in the room.")
         return
