@@ -88,6 +88,10 @@ def test_one_maml_step_at_chance_is_explained_at_the_panel_with_its_mean_over_ma
     assert f"its mean is {means['MAML, 1 step']:.0f} ±" in note and "every query lands in one class" in note
     counted = int(re.search(r"On (\d+) of the 100 tasks", note).group(1))
     assert 0 < counted < 100
+    # what this very task did (seed 0 is one of the 100), computed apart: the note says that, not only the usual
+    many = compute.toy_many(compute.toy_models(), 0, 5, (0.0, 0.0), 0, 1.0, 1)
+    assert ("On this task it did just that." in note) == bool(many["one_class"][0]), note
+    assert ("On this task it did not" in note) == (not many["one_class"][0]), note
     assert "docs/reproduce.md" in note and "README" not in note
     captions = " ".join(c.value for c in at.caption)
     assert "Chance (a coin's guess between the two classes): 50%" in captions

@@ -333,6 +333,8 @@ metrics_row()
 maml1 = panels[2].accuracy
 if abs(maml1 - CHANCE) <= 0.1:
     one_class = int(many["one_class"].sum())
+    # this task is one of those (seeds 0..n_tasks-1, same settings) when its seed is below n_tasks
+    this_one_class = bool(many["one_class"][seed]) if seed < n_tasks else None
     mean1, half1 = means["MAML, 1 step"]
     mean5 = means["MAML, 5 steps"][0]
     st.info(
@@ -340,7 +342,15 @@ if abs(maml1 - CHANCE) <= 0.1:
         "pair, so on its own it is a coin's guess; the one step it was meta-trained to take pivots the boundary around "
         "the centre of all the inputs (the middle of the four Gaussians), not around the middle of the pair in front "
         "of it, so the boundary often passes beside both ellipses and every query lands in one class: exactly 50%. "
-        f"On {one_class} of the {n_tasks} tasks below it did just that; its mean is {compute.pct(mean1, half1)}"
+        + (
+            "On this task it did just that. "
+            if this_one_class
+            else "On this task it did not: the boundary crosses the pair, but too little turned to split it well. "
+            if this_one_class is not None
+            else ""
+        )
+        + f"On {one_class} of the {n_tasks} tasks below every query landed in one class; its mean is "
+        f"{compute.pct(mean1, half1)}"
         + (
             f", and more steps move the boundary into place (5 steps: {100 * mean5:.0f}%). "
             if mean5 >= mean1 + 0.05
