@@ -108,6 +108,7 @@ def write_task(how: str, write) -> None:
         return
     put_on_page(saved, queries)
     state.own_saved = {"id": task_id, "title": saved.title, "version": saved.version, "token": token, "content": content()}
+    state.own_saved["saved_here"] = True  # (not opened by its edit link: the page says which)
     state.own_task_id = task_id  # its view link is now this page's address
     state.own_show_links = True
     skipped = (

@@ -220,7 +220,9 @@ def test_the_teacher_removes_a_picture_and_closes_the_room_and_a_student_is_refu
 
     student.button(key="room_add").click().run()  # added after the room closed: the store refuses
     said = [unescaped(m) for m in texts(student).splitlines() if "closed" in m]
-    assert said == ["Your picture was not added. This room is closed: it takes no more pictures. Ask your teacher to open it again."]
+    assert said == [
+        "Your picture was not added. This room is closed: it takes no more pictures. Ask your teacher to open it again."
+    ]
     assert not student.error  # one message, not the store's refusal beside the page's own
     assert "This room is closed" in texts(page({"room": room_id}))  # a new student sees it at once
 

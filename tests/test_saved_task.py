@@ -96,6 +96,8 @@ def test_a_saved_task_opens_from_its_link_with_the_same_classes_and_predictions(
     assert saver.query_params == {"task": task_id, "polarity": "keep"}  # the address: the view link, no token
     assert token not in str(dict(saver.query_params))
     assert any(unescaped(s.value).startswith("Saved “Five <b>shapes</b>”") for s in saver.success)  # as text
+    editing = [unescaped(i.value) for i in saver.info if "You are editing the saved task" in i.value]
+    assert editing and "(you saved it from this tab)" in editing[0] and "edit link opened it" not in editing[0]
 
     saved = store.load_task(task_id)
     assert saved.class_names == ["circle", "c1", "c2", "c3", "c4"] and saved.polarity == "keep"
@@ -148,7 +150,7 @@ def test_the_edit_link_updates_and_deletes_the_task(store):
     editor = page({"task": task_id, "edit": token})
     assert editor.query_params == {"task": task_id}  # the token left the address bar (and so the page's "Link")
     assert has(editor, ("own_name_", "own_up_class")) and {"own_update", "own_delete"} <= keys(editor)
-    assert any("You are editing the saved task “Draft”" in i.value for i in editor.info)
+    assert any("You are editing the saved task “Draft”** (its edit link opened it)" in i.value for i in editor.info)
 
     assert not any("not saved yet" in i.value for i in editor.info)
     editor.text_input(key="own_name_1").set_value("square").run()

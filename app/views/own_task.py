@@ -165,7 +165,8 @@ with top:
     elif editing:
         changed = content() != state.own_saved["content"]
         st.info(
-            f"**You are editing the saved task{title_words(state.own_saved['title'])}** (its edit link opened it). "
+            f"**You are editing the saved task{title_words(state.own_saved['title'])}** "
+            + ("(you saved it from this tab). " if state.own_saved.get("saved_here") else "(its edit link opened it). ")
             + (
                 "**This page has changes that are not saved yet:** *Save changes* stores them. "
                 if changed
