@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -52,10 +53,28 @@ def set_presenter(on: bool) -> None:
     st.session_state[url_state.PRESENTER.key] = on
 
 
+@functools.cache
+def page_icon():
+    """The browser tab's icon, drawn here and served by the studio itself: a Material or emoji icon would be
+    fetched from the internet, which a classroom network may not reach. Two classes split by a boundary, in
+    HyperMAML's and MAML's colours."""
+    from PIL import Image, ImageDraw
+
+    from app.figures import METHOD_COLOURS
+
+    size = 64
+    mask = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(mask).rounded_rectangle((0, 0, size - 1, size - 1), radius=14, fill=255)
+    icon = Image.new("RGBA", (size, size), METHOD_COLOURS["maml"])
+    ImageDraw.Draw(icon).polygon([(0, 0), (size, 0), (0, size)], fill=METHOD_COLOURS["hypermaml"])
+    icon.putalpha(mask)
+    return icon
+
+
 def main() -> None:
     import streamlit as st
 
-    st.set_page_config(page_title="HyperMAML Studio", page_icon=":material/hub:", layout="wide")
+    st.set_page_config(page_title="HyperMAML Studio", page_icon=page_icon(), layout="wide")
     st.html(LAYOUT_CSS)
     warm_up_showing_progress(st)
     from app import url_state

@@ -91,6 +91,9 @@ def test_every_page_opens_in_a_real_browser_without_errors(studio_url, tmp_path)
                 time.sleep(1)
                 assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: an exception is shown"
                 assert page.locator('[data-testid="stAlertContentError"]').count() == 0, f"{name}: an error is shown"
+                # the tab's icon comes from the studio itself: a classroom network may not reach the internet
+                icons = page.eval_on_selector_all('link[rel~="icon"]', "links => links.map(l => l.href)")
+                assert icons and all(i.startswith(studio_url) or i.startswith("data:") for i in icons), icons
                 shot = out / f"{name}_{width}.png"
                 page.screenshot(path=str(shot), full_page=True)
                 assert shot.stat().st_size > 10_000
