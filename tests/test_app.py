@@ -185,8 +185,10 @@ def test_live_training_runs_in_the_background_survives_other_widgets_and_the_pag
     assert set(at.session_state["toy_live_models"]) == {"hypermaml", "maml", "protonet"}
     assert job.error is None and not job.running
     assert any("Trained all three" in s.value for s in at.success)
+    assert not any("Your freshly trained models" in i.value for i in at.info)
     at.toggle(key="toy_use_live").set_value(True).run()
     assert not at.exception
+    assert any("Your freshly trained models** draw these panels" in i.value for i in at.info)  # said where read
 
 
 def test_stopping_live_training_says_so_and_keeps_nothing():

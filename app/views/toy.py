@@ -325,6 +325,12 @@ def metrics_row() -> None:
     )
 
 
+if use_live:  # the numbers below are not the bundled models': say so where they are read
+    st.info(
+        "**Your freshly trained models** draw these panels and numbers, not the bundled ones. They live in this "
+        "browser tab only: a link to this view opens the bundled models. Switch them off under *Train the three toy models yourself*, below.",
+        icon=":material/model_training:",
+    )
 figure_area()
 metrics_row()
 
