@@ -228,3 +228,15 @@ def test_the_benchmark_table_is_titled_by_its_benchmark_and_points_to_the_docume
     assert rows[("HyperMAML", "1")].rstrip(" |").endswith("| —")
     assert rows[("MAML", "1")].rstrip(" |").endswith("| —")
     assert re.search(r"\| \d+\.\d / \d+\.\d \|$", rows[("HyperMAML", "5")])
+
+
+def test_many_episodes_report_their_progress_chunk_by_chunk_and_are_computed_once_per_setting():
+    from app.resources import MANY_CHUNK, many_episodes
+
+    seen = []
+    first = many_episodes("digits", 1, "omniglot_emnist", 2 * MANY_CHUNK + 3, lambda done, n: seen.append((done, n)))
+    assert sorted(seen) == seen and seen[-1] == (23, 23) and len(seen) == 3  # one report per chunk, in order
+    assert first["hypermaml"].shape == (23,)
+    again = []
+    assert many_episodes("digits", 1, "omniglot_emnist", 23, lambda done, n: again.append(done)) is first
+    assert again == []  # kept for every visitor: nothing runs, so no bar

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import streamlit as st
 
 from app import compute, url_state, workers
 from app.figures import LABELS, METHOD_COLOURS, SCALE, steps_chart, summary_chart
-from app.resources import PRETRAINED, available_datasets, benchmark_models
+from app.resources import PRETRAINED, available_datasets, benchmark_models, many_episodes
 from hypermaml.data.reference import OMNIGLOT_EMNIST, OMNIGLOT_VINYALS, PAPER_PROTOCOL
 
 N_WAY, MAX_STEPS = compute.N_WAY, compute.MAX_STEPS
@@ -33,7 +32,6 @@ SHORT = {  # what the select shows (the full description is under it)
     "digits": "Digits (scikit-learn)",
 }
 EPISODE_COUNTS = {"20": 20, "100": 100, "600": 600}
-CHUNK = 10  # episodes per worker call: the workers share a long run, and a visitor's call waits at most one chunk
 presenting = url_state.presenter()
 FIG_W = 960 if presenting else 660
 MAX_W = round(FIG_W * SCALE)  # shown at most as wide as its pixels: text enlarged by 30% at most, never resized
@@ -52,16 +50,6 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
     shared by every visitor: the images and each method's probabilities (MAML's at every step 0..10 from one
     inner loop)."""
     return workers.run(compute.episode_results, name, n_shot, seed, benchmark)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def many_episodes(name: str, n_shot: int, benchmark: str, n: int) -> dict[str, np.ndarray]:
-    """Every method on the page's episodes of seeds 0..n-1, in chunks spread over the worker processes; cached
-    per setting, so a class computes it once."""
-    chunks = [(first, min(CHUNK, n - first)) for first in range(0, n, CHUNK)]
-    with ThreadPoolExecutor(max(1, workers.count())) as pool:
-        parts = list(pool.map(lambda c: workers.run(compute.episode_accuracies, name, n_shot, benchmark, *c), chunks))
-    return {method: np.concatenate([p[method] for p in parts]) for method in parts[0]}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -246,10 +234,13 @@ if many_on:
     st.segmented_control("Episodes", list(EPISODE_COUNTS.values()), key="episodes_count", required=True)
     n_many = int(st.session_state.episodes_count)
     seconds = n_many * (0.15 if n_shot == 1 else 0.6) / max(1, workers.count())
-    with st.spinner(
-        f"Running {n_many} episodes (about {max(5, round(seconds, -1)):.0f} s on an idle machine; once per setting) ..."
-    ):
-        many = many_episodes(name, n_shot, benchmark, n_many)
+    text = (
+        f"Running {n_many} episodes, once for everyone (about {max(5, round(seconds, -1)):.0f} s on an idle machine, "
+        "longer on a busy one)"
+    )
+    bar = st.empty()  # a progress bar only while the episodes run (a setting already run shows at once)
+    many = many_episodes(name, n_shot, benchmark, n_many, lambda done, n: bar.progress(done / n, f"{text}: {done} of {n} done"))
+    bar.empty()
 view.write()
 
 if result["maml_steps"]:
