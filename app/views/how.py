@@ -28,7 +28,7 @@ HYPER = (
         ("S", "support images", 0.5, 0, GREY),
         ("E", "encoder (Conv4)", 0.5, 1, GREY),
         ("Z", "embeddings e", 0.5, 2, GREY),
-        ("P", "base classifier θ:\nsoftmax(θ·e)", 0.3, 3, GREY),
+        ("P", "base classifier\nsoftmax(θ·e)", 0.26, 3, GREY),
         ("Y", "true labels\n(one-hot)", 0.8, 3, GREY),
         ("C", "[e, softmax, one-hot]\nper class", 0.5, 4, GREY),
         ("H", "hypernetwork (an MLP\nshared by all classes)", 0.5, 5, BLUE),
