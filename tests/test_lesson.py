@@ -240,3 +240,12 @@ def test_many_episodes_report_their_progress_chunk_by_chunk_and_are_computed_onc
     again = []
     assert many_episodes("digits", 1, "omniglot_emnist", 23, lambda done, n: again.append(done)) is first
     assert again == []  # kept for every visitor: nothing runs, so no bar
+
+
+def test_each_column_of_queries_names_its_class_so_a_phone_that_stacks_them_still_says_it():
+    at = episodes({"data": "digits"})
+    names = compute.episode_results("digits", 1, 0, "omniglot_emnist")["names"]  # the page's episode: seed 0
+    heads = [m.value for m in at.markdown if m.value.startswith("**Queries of ")]
+    assert heads == [f"**Queries of {compute.readable(n, short=True)}**" for n in names], heads
+    captions = " ".join(c.value for c in at.caption)
+    assert "named at its top" in captions and "the class above it" not in captions

@@ -198,8 +198,10 @@ for col, (method, p) in zip(metric_cols, probs.items()):
 st.caption(f"{len(query_y)} queries, {len(query_y) // N_WAY} per class. Chance (guessing among five classes): 20%.")
 
 st.subheader("Queries and predictions")
-st.caption("Each column holds queries of the class above it; every guess is named by its class.")
+st.caption("Each column holds the queries of one class, named at its top; every guess is named by its class.")
 qcols = st.columns(N_WAY)
+for c, col in enumerate(qcols):  # the class named at each column's top: on a phone the columns stack
+    col.markdown(f"**Queries of {short[c]}**")
 for i in range(len(query_y)):
     truth = int(query_y[i])
     col = qcols[truth]
