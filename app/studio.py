@@ -13,9 +13,8 @@ if str(ROOT) not in sys.path:  # `streamlit run app/studio.py` puts app/ on the 
 # Every page: less padding than Streamlit's 5rem a side (at 1024 px beside the sidebar that left a 564 px column),
 # titles that fit a line or two, and a picture given a width in pixels never wider than its column (Streamlit's
 # image wrapper grows to the asked width inside columns and fragments), and a table wider than a phone scrolls
-# sideways on its own instead of dragging the whole page with it.
-# Markdown tables scroll inside their own box on a phone; a link in a code box breaks anywhere, filling its lines,
-# rather than at its "?" and "=" (four ragged lines for a room link in a narrow column).
+# sideways on its own instead of dragging the whole page with it; a link in a code box breaks anywhere, filling its
+# lines, rather than at its "?" and "=" (four ragged lines for a room link in a narrow column).
 LAYOUT_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding-left: 2rem; padding-right: 2rem; padding-top: 3.5rem;}
 h1 {font-size: 2.1rem !important;}
