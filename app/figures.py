@@ -64,22 +64,24 @@ def summary_chart(rows: list[tuple], chance: float, title: str, width: int = 660
         accs = 100 * np.asarray(accs, dtype=float)
         mean, half = accs.mean(), 1.96 * accs.std() / math.sqrt(len(accs))
         ax.scatter(accs, i + rng.uniform(-0.22, 0.22, len(accs)), s=9, color=colour, alpha=0.18, lw=0, zorder=1)
-        ax.errorbar(mean, i, xerr=half, fmt="D", ms=7, color=colour, ecolor="black", elinewidth=2, capsize=5, zorder=3)
+        # the mean white with a black edge, so that it shows on a dense strip of dots of its own colour
+        ax.errorbar(mean, i, xerr=half, fmt="D", ms=8, mfc="white", mec="black", mew=1.6, ecolor="black",
+                    elinewidth=2, capsize=5, zorder=3)  # fmt: skip
         shown = f"{mean:.0f} ± {half:.{0 if half >= 0.95 else 1}f}%"
-        ax.annotate(shown, (mean, i), xytext=(0, 11), textcoords="offset points", ha="center",
-                    fontsize=TEXT_PX * PT, zorder=4)  # fmt: skip
+        # the numbers in a column of their own at the right, each on its row: no dot or line crosses them
+        ax.text(1.02, i, shown, transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=TEXT_PX * PT)
         if this is not None:
             ax.scatter([100 * this], [i], s=90, facecolors="none", edgecolors="black", lw=1.5, zorder=4)
     ax.axvline(100 * chance, color="#444", ls="--", lw=1.4, zorder=0, label=f"chance ({100 * chance:.0f}%)")
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
-    ax.set_ylim(len(rows) - 0.4, -0.75)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(-2, 102)
     ax.set_xlabel("query accuracy (%)")
     ax.set_title(title, fontsize=TEXT_PX * PT, loc="left")
     from matplotlib.lines import Line2D
 
     handles = [
-        Line2D([], [], marker="D", color="#555", ls="", label="mean, with its 95% interval"),
+        Line2D([], [], marker="D", mfc="white", mec="black", mew=1.6, ls="", label="mean, with its 95% interval"),
         Line2D([], [], marker="o", mfc="none", mec="black", ls="", ms=9, label="the task on the page"),
         Line2D([], [], color="#444", ls="--", label=f"chance ({100 * chance:.0f}%)"),
     ]
