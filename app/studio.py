@@ -14,13 +14,20 @@ if str(ROOT) not in sys.path:  # `streamlit run app/studio.py` puts app/ on the 
 # titles that fit a line or two, and a picture given a width in pixels never wider than its column (Streamlit's
 # image wrapper grows to the asked width inside columns and fragments), and a table wider than a phone scrolls
 # sideways on its own instead of dragging the whole page with it; a link in a code box breaks anywhere, filling its
-# lines, rather than at its "?" and "=" (four ragged lines for a room link in a narrow column).
+# lines, rather than at its "?" and "=" (four ragged lines for a room link in a narrow column); on a phone a figure
+# in a "wide_figure_" container keeps a readable width and scrolls sideways, as a table does (shrunk to a 390 px
+# screen, the toy's eight panels had text 5 px high).
 LAYOUT_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding-left: 2rem; padding-right: 2rem; padding-top: 3.5rem;}
 h1 {font-size: 2.1rem !important;}
 [data-testid="stImage"] div {max-width: 100%;}
 [data-testid="stMarkdownContainer"] table {display: block; max-width: 100%; overflow-x: auto;}
 [data-testid="stCode"] code {word-break: break-all;}
+@media (max-width: 640px) {
+  [class*="st-key-wide_figure_"] [data-testid="stImage"] {overflow-x: auto;}
+  [class*="st-key-wide_figure_"] [data-testid="stImage"] div {max-width: none;}
+  [class*="st-key-wide_figure_"] [data-testid="stImage"] img {min-width: 600px;}
+}
 </style>"""
 # Presenter mode: no sidebar, no toolbar, the page from the top of the screen.
 PRESENTER_CSS = """<style>

@@ -312,4 +312,19 @@ def test_on_a_phone_a_wide_table_scrolls_on_its_own_and_the_page_does_not(studio
         )
         assert widths and max(widths) <= 390, widths
         table.screenshot(path=str(tmp_path / "table_390.png"))
+
+        # the toy's eight panels keep a readable width (text 5 px high when shrunk to 390) and scroll sideways
+        page.goto(studio_url)
+        page.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
+        page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
+        box = page.locator('[class*="st-key-wide_figure_toy_panels"] [data-testid="stImage"]')
+        shown, content, drawn = box.evaluate("b => [b.clientWidth, b.scrollWidth, b.querySelector('img').clientWidth]")
+        assert drawn >= 600 and content >= 600 and shown < 390, (shown, content, drawn)
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
+            ".map(e => e.scrollWidth)"
+        )
+        assert widths and max(widths) <= 390, widths
+        caption = page.get_by_text("Colour: the probability of red")
+        assert caption.evaluate("c => c.getBoundingClientRect().right") <= 390  # the caption wraps to the screen
         browser.close()

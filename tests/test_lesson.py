@@ -100,7 +100,7 @@ def test_one_maml_step_at_chance_is_explained_at_the_panel_with_its_mean_over_ma
 def test_the_toy_draws_chance_and_every_figure_downloads_as_png_and_svg():
     at = toy()
     assert [b.label for b in at.get("download_button")] == ["PNG", "SVG"] * 3  # panels, many tasks, α
-    assert "chance is 50%" in str(at.get("image")[0].proto.imgs[0].caption)
+    assert "query accuracy (chance is 50%)" in " ".join(c.value for c in at.caption)  # the panels' caption
     from app.figures import METHOD_COLOURS, steps_chart, summary_chart
 
     rows = [("HyperMAML", METHOD_COLOURS["hypermaml"], (0.9, 1.0, 0.95), 0.9)]

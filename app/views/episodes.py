@@ -251,7 +251,8 @@ if result["maml_steps"]:
     others = {m: accuracy(p, query_y) for m, p in probs.items() if m != "maml"}
     mean = tuple(compute.mean_ci(many["maml"][:, k]) for k in range(MAX_STEPS + 1)) if many else None
     args = (list(accs), steps, others, CHANCE, mean)
-    st.image(chart("steps", args), width=MAX_W, output_format="PNG")
+    with st.container(key="wide_figure_episodes_steps"):  # on a phone: its own width, scrolled sideways
+        st.image(chart("steps", args), width=MAX_W, output_format="PNG")
     downloads(
         "maml_steps", f"maml-steps-{name}-seed{seed}", chart("steps", args), lambda: chart("steps", args, "svg"), "this chart"
     )
@@ -274,7 +275,8 @@ if many is not None:
     rows.append(("ProtoNet", METHOD_COLOURS["protonet"], tuple(many["protonet"]), others.get("protonet") if counted else None))
     title = f"{n_many} episodes, seeds 0–{n_many - 1}" + ("; ring: this episode" if counted else "")
     args = (rows, CHANCE, title)
-    st.image(chart("summary", args), width=MAX_W, output_format="PNG")
+    with st.container(key="wide_figure_episodes_summary"):  # on a phone: its own width, scrolled sideways
+        st.image(chart("summary", args), width=MAX_W, output_format="PNG")
     downloads("many_episodes", f"episodes-{name}-{n_shot}shot-{n_many}", chart("summary", args),
               lambda: chart("summary", args, "svg"), "this chart")  # fmt: skip
 

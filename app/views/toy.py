@@ -252,12 +252,11 @@ def figure_area() -> None:
     if show == SHOW["steps"]:
         step_through()
     else:
-        st.image(
-            panels_figure,
-            width=MAX_W,
-            output_format="PNG",
-            caption="Colour: the probability of red (class 1); black line: the decision boundary. Under each title: "
-            "query accuracy (chance is 50%) and the CPU time of one adaptation on this machine.",
+        with st.container(key="wide_figure_toy_panels"):  # on a phone: its own width, scrolled sideways (studio.py)
+            st.image(panels_figure, width=MAX_W, output_format="PNG")
+        st.caption(  # outside the picture's box, so that on a phone it wraps to the screen, not to the picture
+            "Colour: the probability of red (class 1); black line: the decision boundary. Under each title: "
+            "query accuracy (chance is 50%) and the CPU time of one adaptation on this machine."
         )
         downloads("toy_panels", f"toy-seed{seed}", panels_figure, lambda: panels_svg(shown), "the panels")
     with st.container(horizontal=True, vertical_alignment="bottom"):
@@ -302,7 +301,9 @@ def step_through() -> None:
             st.markdown(f"**MAML after {k} of {max(STEPS)} steps** · HyperMAML always takes one update")
         view.write()  # a fragment's run: the step into the URL
         pictures = step_pictures(models_key, models, *arrays, xlim, ylim, FIG_W)
-        st.image(pictures[k], width=MAX_W, output_format="PNG", caption="Query accuracy under each title; chance is 50%.")
+        with st.container(key="wide_figure_toy_step"):
+            st.image(pictures[k], width=MAX_W, output_format="PNG")
+        st.caption("Query accuracy under each title; chance is 50%.")
         downloads("toy_stepper", f"toy-seed{seed}-maml-step{k}", pictures[k],
                   lambda: panels_svg((k,), with_proto=False), "this step")  # fmt: skip
 
@@ -389,7 +390,8 @@ def evidence() -> None:
         (many["labels"][i], METHOD_COLOURS[c], tuple(many["accuracies"][i]), t) for i, c, t in zip(picked, colours, this)
     )
     title = f"{n_tasks} tasks, seeds 0–{n_tasks - 1}" + ("; ring: this task" if this_seed_counted else "")
-    st.image(summary_picture(rows, title, FIG_W, "png"), width=MAX_W, output_format="PNG")
+    with st.container(key="wide_figure_toy_many"):
+        st.image(summary_picture(rows, title, FIG_W, "png"), width=MAX_W, output_format="PNG")
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.segmented_control("Tasks", list(TASK_COUNTS.values()), key="toy_tasks", required=True,
                              help="How many tasks the means are taken over (cached: each setting is run once).")  # fmt: skip
