@@ -85,7 +85,7 @@ def test_one_maml_step_at_chance_is_explained_at_the_panel_with_its_mean_over_ma
     assert at.metric[1].label == "MAML, 1 step" and at.metric[1].value == "50%"
     note = next(i.value for i in at.info if i.value.startswith("**Why MAML after one step"))
     means = many_task_means(at)
-    assert f"its mean is {means['MAML, 1 step']:.0f} ±" in note and "every query lands in one class" in note
+    assert f"one step's mean is {means['MAML, 1 step']:.0f} ±" in note and "every query lands in one class" in note
     counted = int(re.search(r"On (\d+) of the 100 tasks", note).group(1))
     assert 0 < counted < 100
     # what this very task did (seed 0 is one of the 100), computed apart: the note says that, not only the usual

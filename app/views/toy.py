@@ -356,7 +356,7 @@ if abs(maml1 - CHANCE) <= 0.1:
             if this_one_class is not None
             else ""
         )
-        + f"On {one_class} of the {n_tasks} tasks below every query landed in one class; its mean is "
+        + f"On {one_class} of the {n_tasks} tasks below every query landed in one class; one step's mean is "
         f"{compute.pct(mean1, half1)}"
         + (
             f", and more steps move the boundary into place (5 steps: {100 * mean5:.0f}%). "
