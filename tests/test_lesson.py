@@ -249,3 +249,11 @@ def test_each_column_of_queries_names_its_class_so_a_phone_that_stacks_them_stil
     assert heads == [f"**Queries of {compute.readable(n, short=True)}**" for n in names], heads
     captions = " ".join(c.value for c in at.caption)
     assert "named at its top" in captions and "the class above it" not in captions
+
+
+def test_in_presenter_mode_the_guesses_under_each_query_are_full_size_text_for_the_room():
+    normal = episodes({"data": "digits"})
+    shown = episodes({"data": "digits", "present": "1"})
+    guess = re.compile(r"^:(green|red)\[[✓✗]\] HyperMAML: ")
+    assert sum(bool(guess.match(c.value)) for c in normal.caption) == 15  # small grey captions at a desk
+    assert sum(bool(guess.match(m.value)) for m in shown.markdown) == 15 and not any(guess.match(c.value) for c in shown.caption)

@@ -211,7 +211,7 @@ for i in range(len(query_y)):
         mark = ":green[✓]" if guess == truth else ":red[✗]"
         lines.append(f"{mark} {LABELS[method]}: {short[guess]} ({100 * float(p[i, guess]):.0f}%)")
     col.image(result["query"][i], width=QUERY_PX, output_format="PNG")
-    col.caption("  \n".join(lines))
+    (col.markdown if presenting else col.caption)("  \n".join(lines))  # presenter mode: full-size text, for the room
 episode_title = f"{SHORT.get(name, name)}, {n_shot}-shot episode, seed {seed}" + (
     f" (MAML after {steps_label(steps)})" if "maml" in probs else ""
 )
