@@ -361,7 +361,7 @@ CANVAS_HTML = """
 """
 CANVAS_CSS = """
 .pad { font-family: var(--st-font, sans-serif); color: var(--st-text-color, #31333f); }
-canvas { display: block; width: min(280px, 100%); aspect-ratio: 1; background: #fff; cursor: crosshair;
+canvas { display: block; box-sizing: border-box; width: min(280px, 100%); aspect-ratio: 1; background: #fff; cursor: crosshair;
          border: 1px solid var(--st-border-color, #d5d5d9); border-radius: 0.5rem; touch-action: none; }
 .row { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin-top: 0.5rem; }
 button { font: inherit; font-size: 0.9rem; padding: 0.3rem 0.8rem; border-radius: 0.5rem; cursor: pointer;

@@ -229,7 +229,7 @@ PAD_HTML = """
 """
 PAD_CSS = """
 .pad { font-family: var(--st-font, sans-serif); color: var(--st-text-color, #31333f); max-width: 340px; }
-canvas { display: block; width: 100%; aspect-ratio: 1; background: #fff; touch-action: none; cursor: crosshair;
+canvas { display: block; box-sizing: border-box; width: 100%; aspect-ratio: 1; background: #fff; touch-action: none; cursor: crosshair;
          border: 2px solid var(--st-border-color, #d5d5d9); border-radius: 0.75rem; }
 .row { display: flex; gap: 0.5rem; margin-top: 0.5rem; }
 button { font: inherit; font-size: 1.05rem; min-height: 3rem; padding: 0 1rem; border-radius: 0.6rem; cursor: pointer;

@@ -68,6 +68,9 @@ def test_a_student_draws_on_a_phone_and_the_projector_shows_it_arrive(studio_url
         for element in (canvas, add):  # the class, the pad and its button are all in view without scrolling
             box = element.bounding_box()
             assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+        # the pad stays within the width of its row of buttons (its 2 px border stuck out 4 px past it)
+        pad, buttons = canvas.bounding_box(), phone.locator(".pad .row").bounding_box()
+        assert pad["x"] + pad["width"] <= buttons["x"] + buttons["width"] + 0.5, (pad, buttons)
         phone.screenshot(path=str(out / "room_student_390.png"))
         box = canvas.bounding_box()
         x0, y0, w = box["x"], box["y"], box["width"]
