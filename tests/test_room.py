@@ -125,6 +125,8 @@ def test_a_student_adds_a_file_and_the_presenter_shows_it_then_every_method_pred
 
     teacher.run()  # what the fragment's refresh does every 1.5 s
     assert "**cross**  \n1 picture" in [m.value for m in teacher.markdown]
+    jump = "[:material/arrow_downward: The predictions](#predictions)"
+    assert jump not in [m.value for m in teacher.markdown]  # no predictions yet: nothing to jump to
     for position in (0, 2, 3, 4):
         store.add_image(room_id, position, png(10 + position), "another student")
     for j in range(2):
@@ -136,6 +138,9 @@ def test_a_student_adds_a_file_and_the_presenter_shows_it_then_every_method_pred
     assert list(table["query"]) == ["1. guess 0.png", "2. guess 1.png"]
     assert all(cell.split(" (")[0] in NAMES for cell in table["ProtoNet"])
     assert "methods agree on" in texts(teacher)
+    # on the projector the predictions lie far below the QR code and the class rows: one link takes the teacher there
+    assert jump in [m.value for m in teacher.markdown]
+    assert any(h.proto.anchor == "predictions" for h in teacher.subheader)
 
     teacher.slider(key="room_steps").set_value(0).run()  # MAML after another k, in the URL
     assert "MAML (0 steps)" in teacher.dataframe[0].value.columns

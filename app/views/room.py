@@ -187,7 +187,7 @@ def predictions(snap) -> None:
             return
         state.room_result_key = key
     result = state.room_result
-    st.subheader(f"Predictions ({result.shots} picture{'s' if result.shots > 1 else ''} per class)")
+    st.subheader(f"Predictions ({result.shots} picture{'s' if result.shots > 1 else ''} per class)", anchor="predictions")
     for note in result.notes:
         st.caption(md(note))
     st.dataframe(
@@ -220,6 +220,8 @@ def live(room_id: str, token: str) -> None:
             args=(room_id, token, not snap.is_open),
         )
         removing = st.toggle("Remove pictures", key="room_removing")
+        if snap.queries and all(c.images for c in snap.classes):  # the predictions sit below every class's row
+            st.markdown("[:material/arrow_downward: The predictions](#predictions)")
     for c in snap.classes:
         class_row(c.name, c.images, snap.polarity, removing, room_id, token)
     class_row("Queries", snap.queries, snap.polarity, removing, room_id, token, hint="The models guess these.")
