@@ -9,6 +9,7 @@ The loaders live in ``app.compute`` (worker processes use them too); these wrapp
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
@@ -62,17 +63,20 @@ MANY_CHUNK = 10  # episodes per worker call: the workers share a long run, and a
 
 
 @st.cache_resource
-def _many_done() -> dict:
-    """Results of ``many_episodes`` by setting, shared by every visitor (a class computes each once)."""
-    return {}
+def _many_done() -> tuple[dict, threading.Lock]:
+    """Results of ``many_episodes`` by setting, shared by every visitor (a class computes each once), and the
+    lock that guards their keeping and eviction (visitors' scripts run in threads of their own)."""
+    return {}, threading.Lock()
 
 
 def many_episodes(name: str, n_shot: int, benchmark: str, n: int, on_chunk=None) -> dict[str, np.ndarray]:
     """Every method on the page's episodes of seeds 0..n-1, in chunks spread over the worker processes, with
     ``on_chunk(done, total)`` after each chunk (for a progress bar); kept per setting for every visitor."""
-    done = _many_done()
+    done, lock = _many_done()
     key = (name, n_shot, benchmark, n)
-    if key not in done:
+    with lock:
+        result = done.get(key)
+    if result is None:
         chunks = [(first, min(MANY_CHUNK, n - first)) for first in range(0, n, MANY_CHUNK)]
         with ThreadPoolExecutor(max(1, workers.count())) as pool:
             futures = {pool.submit(workers.run, compute.episode_accuracies, name, n_shot, benchmark, *c): c for c in chunks}
@@ -82,7 +86,9 @@ def many_episodes(name: str, n_shot: int, benchmark: str, n: int, on_chunk=None)
                 if on_chunk is not None:
                     on_chunk(sum(count for _, count in parts), n)
         ordered = [parts[c] for c in chunks]
-        while len(done) >= 32:  # the oldest setting goes first
-            done.pop(next(iter(done)))
-        done[key] = {method: np.concatenate([p[method] for p in ordered]) for method in ordered[0]}
-    return done[key]
+        result = {method: np.concatenate([p[method] for p in ordered]) for method in ordered[0]}
+        with lock:
+            while len(done) >= 32:  # the oldest setting goes first
+                done.pop(next(iter(done)))
+            done[key] = result
+    return result
