@@ -107,8 +107,9 @@ def write_task(how: str, write) -> None:
         flash("error", plain(exc))
         return
     put_on_page(saved, queries)
+    opened_by_link = state.own_saved is not None and state.own_saved["id"] == task_id and not state.own_saved.get("saved_here")
     state.own_saved = {"id": task_id, "title": saved.title, "version": saved.version, "token": token, "content": content()}
-    state.own_saved["saved_here"] = True  # (not opened by its edit link: the page says which)
+    state.own_saved["saved_here"] = not opened_by_link  # how this tab came to edit it, which the page says
     state.own_task_id = task_id  # its view link is now this page's address
     state.own_show_links = True
     skipped = (

@@ -63,32 +63,63 @@ MANY_CHUNK = 10  # episodes per worker call: the workers share a long run, and a
 
 
 @st.cache_resource
-def _many_done() -> tuple[dict, threading.Lock]:
-    """Results of ``many_episodes`` by setting, shared by every visitor (a class computes each once), and the
-    lock that guards their keeping and eviction (visitors' scripts run in threads of their own)."""
-    return {}, threading.Lock()
+def _many_jobs() -> tuple[dict, dict, threading.Lock]:
+    """``many_episodes``' results by setting, the runs in progress by setting, and the lock that guards both: shared
+    by every visitor (whose scripts run in threads of their own), so a class computes each setting once."""
+    return {}, {}, threading.Lock()
+
+
+class _ManyRun:
+    """One setting's episodes, computed in a thread of its own: the visitors who asked for it wait on it and watch
+    its progress, and a visitor who moves on (a rerun interrupts their wait) leaves it running for the others."""
+
+    def __init__(self, key: tuple, done: dict, running: dict, lock: threading.Lock) -> None:
+        self.key, self.finished_chunks, self.result, self.error = key, 0, None, None
+        self.finished = threading.Event()
+        threading.Thread(target=self._run, args=(done, running, lock), daemon=True, name="many-episodes").start()
+
+    def _run(self, done: dict, running: dict, lock: threading.Lock) -> None:
+        name, n_shot, benchmark, n = self.key
+        chunks = [(first, min(MANY_CHUNK, n - first)) for first in range(0, n, MANY_CHUNK)]
+        try:
+            with ThreadPoolExecutor(max(1, workers.count())) as pool:
+                futures = {pool.submit(workers.run, compute.episode_accuracies, name, n_shot, benchmark, *c): c for c in chunks}
+                parts = {}
+                for future in as_completed(futures):
+                    parts[futures[future]] = future.result()
+                    self.finished_chunks += futures[future][1]
+            ordered = [parts[c] for c in chunks]
+            self.result = {method: np.concatenate([p[method] for p in ordered]) for method in ordered[0]}
+        except Exception as exc:  # said to every visitor waiting; the next request runs it again
+            self.error = exc
+        with lock:
+            running.pop(self.key, None)
+            if self.result is not None:
+                while len(done) >= 32:  # the oldest setting goes first
+                    done.pop(next(iter(done)))
+                done[self.key] = self.result
+        self.finished.set()
 
 
 def many_episodes(name: str, n_shot: int, benchmark: str, n: int, on_chunk=None) -> dict[str, np.ndarray]:
-    """Every method on the page's episodes of seeds 0..n-1, in chunks spread over the worker processes, with
-    ``on_chunk(done, total)`` after each chunk (for a progress bar); kept per setting for every visitor."""
-    done, lock = _many_done()
+    """Every method on the page's episodes of seeds 0..n-1, in chunks spread over the worker processes, computed
+    once per setting for every visitor (a second visitor asking meanwhile waits for the same run), with
+    ``on_chunk(done, total)`` as episodes finish (for a progress bar)."""
+    done, running, lock = _many_jobs()
     key = (name, n_shot, benchmark, n)
     with lock:
-        result = done.get(key)
-    if result is None:
-        chunks = [(first, min(MANY_CHUNK, n - first)) for first in range(0, n, MANY_CHUNK)]
-        with ThreadPoolExecutor(max(1, workers.count())) as pool:
-            futures = {pool.submit(workers.run, compute.episode_accuracies, name, n_shot, benchmark, *c): c for c in chunks}
-            parts = {}
-            for future in as_completed(futures):
-                parts[futures[future]] = future.result()
-                if on_chunk is not None:
-                    on_chunk(sum(count for _, count in parts), n)
-        ordered = [parts[c] for c in chunks]
-        result = {method: np.concatenate([p[method] for p in ordered]) for method in ordered[0]}
-        with lock:
-            while len(done) >= 32:  # the oldest setting goes first
-                done.pop(next(iter(done)))
-            done[key] = result
-    return result
+        if key in done:
+            return done[key]
+        run = running.get(key)
+        if run is None:
+            run = running[key] = _ManyRun(key, done, running, lock)
+    reported = -1
+    while not run.finished.wait(0.2):
+        if on_chunk is not None and run.finished_chunks != reported:
+            reported = run.finished_chunks
+            on_chunk(reported, n)
+    if run.error is not None:
+        raise run.error
+    if on_chunk is not None and reported != n:
+        on_chunk(n, n)
+    return run.result

@@ -20,7 +20,7 @@ from PIL import Image
 import hypermaml as hm
 from app import resources
 from app.drawing_pen import PEN_JS
-from app.store import QUERIES, NotFound, RoomSnapshot, Store, StoreError
+from app.store import QUERIES, NotFound, RoomClosed, RoomSnapshot, Store, StoreError
 from app.user_task import (
     N_WAY,
     DecodeCache,
@@ -198,10 +198,12 @@ def agreement_note(n_methods: int, agree: int, n_queries: int) -> str:
 
 
 def add_to_room(store: Store, room_id: str, target: int | str, data: bytes, name: str, visitor: str) -> tuple[str, str]:
-    """Store one picture in the room at once; returns ("success" | "error", a sentence to show as text).
+    """Store one picture in the room at once; returns ("success" | "closed" | "error", a sentence to show as text).
     The store's refusals (closed, full, too fast, not a picture) are shown in its own words."""
     try:
         store.add_image(room_id, target, data, visitor, name=name)
+    except RoomClosed as exc:  # the teacher closed the room: the page says so in its own notice
+        return "closed", str(exc)
     except StoreError as exc:
         return "error", str(exc)
     return "success", ""

@@ -326,7 +326,12 @@ def _link_button(view: View) -> None:
             private = [p.label.lower() for name, p in view.params.items() if p.private and name in view.query()]
             st.caption(
                 "The address of this view: it opens the same settings and shows the same numbers."
-                + (f" It leaves out {' and '.join(private)}, which only you should have." if private else "")
+                + (
+                    f" It leaves out {' and '.join(private)}, which only you should have: opened without it, the page "
+                    "lets others look and add, not change what you made."
+                    if private
+                    else ""
+                )
             )
             st.code(link(view.shareable_query()), language=None, wrap_lines=True)
 

@@ -5,6 +5,7 @@ keeps the view in its link."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +236,7 @@ def test_many_episodes_report_their_progress_chunk_by_chunk_and_are_computed_onc
 
     seen = []
     first = many_episodes("digits", 1, "omniglot_emnist", 2 * MANY_CHUNK + 3, lambda done, n: seen.append((done, n)))
-    assert sorted(seen) == seen and seen[-1] == (23, 23) and len(seen) == 3  # one report per chunk, in order
+    assert seen[-1] == (23, 23) and {d for d, _ in seen} <= {0, 10, 13, 20, 23}  # episodes done, chunk by chunk
     assert first["hypermaml"].shape == (23,)
     again = []
     assert many_episodes("digits", 1, "omniglot_emnist", 23, lambda done, n: again.append(done)) is first
@@ -257,3 +258,31 @@ def test_in_presenter_mode_the_guesses_under_each_query_are_full_size_text_for_t
     guess = re.compile(r"^:(green|red)\[[✓✗]\] HyperMAML: ")
     assert sum(bool(guess.match(c.value)) for c in normal.caption) == 15  # small grey captions at a desk
     assert sum(bool(guess.match(m.value)) for m in shown.markdown) == 15 and not any(guess.match(c.value) for c in shown.caption)
+
+
+def test_visitors_asking_for_the_same_episodes_at_once_share_one_run(monkeypatch):
+    import threading
+
+    from app import resources, workers
+
+    calls = []
+
+    def slow_chunk(fn, name, n_shot, benchmark, first, count):  # a worker's chunk, slow enough for overlap
+        calls.append(first)
+        time.sleep(0.3)
+        return {"hypermaml": np.full(count, 0.5), "maml": np.full((count, 11), 0.5), "protonet": np.full(count, 0.5)}
+
+    monkeypatch.setattr(workers, "run", slow_chunk)
+    n = 37  # a setting no other test asks for
+    results = []
+    visitors = [
+        threading.Thread(target=lambda: results.append(resources.many_episodes("digits", 5, "omniglot_emnist", n)))
+        for _ in range(3)
+    ]
+    for v in visitors:
+        v.start()
+    for v in visitors:
+        v.join(timeout=60)
+    assert len(results) == 3 and all(r is results[0] for r in results)
+    assert sorted(calls) == [0, 10, 20, 30]  # each chunk once, for all three visitors
+    assert results[0]["hypermaml"].shape == (n,)

@@ -87,7 +87,7 @@ def test_opening_a_room_from_the_form_shows_a_qr_code_of_the_student_link(store)
     codes = [c.value for c in at.code]  # the Link's, the one under the QR code, the private popover's
     assert len(codes) == 3 and codes.count(student_link) == 2, codes
     assert [c for c in codes if token in c] == [f"{student_link}&edit={token}"], codes  # the private one alone
-    assert "It leaves out the edit link, which only you should have." in texts(at)
+    assert "It leaves out the edit link, which only you should have: opened without it" in texts(at)
     assert at.query_params["edit"] == token  # the teacher's own address bar keeps it (their bookmark)
     at.session_state["room_link"] = False
     at.run()

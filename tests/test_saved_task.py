@@ -163,6 +163,7 @@ def test_the_edit_link_updates_and_deletes_the_task(store):
     assert any(s.value.startswith("Saved the changes “Final”") for s in editor.success)
     assert {"own_update", "own_delete"} <= keys(editor)  # still the editor
     assert not any("not saved yet" in i.value for i in editor.info)
+    assert any("“Final”** (its edit link opened it)" in i.value for i in editor.info)  # saving changes keeps how
 
     visitor = page({"task": task_id})
     assert [c.name for c in visitor.session_state["own_classes"]][1] == "square"

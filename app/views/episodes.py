@@ -76,7 +76,7 @@ def benchmark_table(benchmark: str) -> str:
                 ours = f"{100 * m['test_accuracy_alone']:.2f} ± {100 * m['test_ci95_alone']:.2f}"
             trained = how_trained(m)
         old = PRETRAINED / "transductive" / path.name
-        if trained.startswith("from"):  # no first stage: the transductive model of that name is not this one's
+        if path.is_file() and trained_from_scratch(m):  # no first stage: that transductive model is not this one's
             old_row = "—"
         elif old.is_file():
             m = json.loads(old.read_text())
@@ -87,12 +87,18 @@ def benchmark_table(benchmark: str) -> str:
     return "\n".join(lines)
 
 
+def trained_from_scratch(metrics: dict) -> bool:
+    """The rule of ``benchmarks.omniglot_emnist.from_scratch`` (the studio imports only ``hypermaml``): a stored run
+    config without ``init_from``; False where no run config is stored."""
+    train = metrics.get("run_config", {}).get("train")
+    return train is not None and not train.get("init_from")
+
+
 def how_trained(metrics: dict) -> str:
     """From random weights (and how many seeds it was the best of, on common validation), or fine-tuned from the
     transductive model: what a checkpoint's stored run config and selection say."""
-    train = metrics.get("run_config", {}).get("train")  # the rule of benchmarks.omniglot_emnist.from_scratch
-    if train is None or train.get("init_from"):
-        return "fine-tuned" if train else "–"
+    if not trained_from_scratch(metrics):
+        return "fine-tuned" if "run_config" in metrics else "–"
     seeds = len((metrics.get("chosen_by_common_validation") or {}).get("seeds", []))
     nbsp = "\u00a0"  # the label breaks, if at all, after its comma
     return f"from{nbsp}scratch" + (f", {seeds}{nbsp}seed{'s' if seeds > 1 else ''}" if seeds else "")

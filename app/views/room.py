@@ -167,14 +167,15 @@ def class_row(label: str, images, polarity: str, removing: bool, room_id: str, t
             st.image(sheet(thumbnails(images, state.room_pngs, polarity, state.room_decoded), per_row=10))
 
 
-def predictions(snap) -> None:
+def predictions(snap) -> bool:
+    """The models' guesses for the room's queries, once every class has a picture; whether they are shown."""
     empty = [c.name for c in snap.classes if not c.images]
     if empty:
         st.info(f"The models start once every class has a picture; still empty: {', '.join(md(n) for n in empty)}.")
-        return
+        return False
     if not snap.queries:
         st.info("Every class has a picture. Add queries (students pick *A query* on their page): the models guess them.")
-        return
+        return False
     steps = state.room_steps
     models = benchmark_models(5) or benchmark_models(1)
     key = (snap.id, tuple(tuple(i.id for i in c.images) for c in snap.classes), tuple(q.id for q in snap.queries), steps)
@@ -184,7 +185,7 @@ def predictions(snap) -> None:
             state.room_result = room_predictions(classes, queries, snap.polarity, steps, models, state.room_decoded)
         except ImageError as exc:
             st.error(md(exc))
-            return
+            return False
         state.room_result_key = key
     result = state.room_result
     st.subheader(f"Predictions ({result.shots} picture{'s' if result.shots > 1 else ''} per class)", anchor="predictions")
@@ -198,6 +199,7 @@ def predictions(snap) -> None:
         row_height=60,
         column_config={"picture": st.column_config.ImageColumn("picture", width="small")},
     )
+    return True
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -220,12 +222,12 @@ def live(room_id: str, token: str) -> None:
             args=(room_id, token, not snap.is_open),
         )
         removing = st.toggle("Remove pictures", key="room_removing")
-        if snap.queries and all(c.images for c in snap.classes):  # the predictions sit below every class's row
-            st.markdown("[:material/arrow_downward: The predictions](#predictions)")
+        jump = st.empty()  # a link to the predictions, far below every class's row, once there are some
     for c in snap.classes:
         class_row(c.name, c.images, snap.polarity, removing, room_id, token)
     class_row("Queries", snap.queries, snap.polarity, removing, room_id, token, hint="The models guess these.")
-    predictions(snap)
+    if predictions(snap):
+        jump.markdown("[:material/arrow_downward: The predictions](#predictions)")
 
 
 def leave_room() -> None:
@@ -282,8 +284,9 @@ def presenter(snap, room_id: str, token: str) -> None:
 
 def stored(room_id: str, target, data: bytes, name: str) -> bool:
     kind, text = add_to_room(store, room_id, target, data, name, state.room_visitor)
-    if kind == "error":
+    if kind != "success":
         flash("error", text)
+        state.room_refused_closed = kind == "closed"
         return False
     n = state.room_added[room_id] = state.room_added.get(room_id, 0) + 1
     where = "the queries" if target == TARGET_QUERIES else f"'{state.room_class_names[target]}'"
@@ -308,7 +311,7 @@ def student(snap, room_id: str, note: str | None = None) -> None:
     state.room_class_names = [c.name for c in snap.classes]
     added = state.room_added.get(room_id, 0)
     if not snap.is_open:
-        refused = state.get("room_flash", ("", ""))[0] == "error" and "closed" in state.room_flash[1]
+        refused = "room_flash" in state and state.pop("room_refused_closed", False)
         if refused:  # an add the teacher's closing overtook: said once, by the message below
             del state["room_flash"]
         show_flash()

@@ -340,8 +340,9 @@ metrics_row()
 maml1 = panels[2].accuracy
 if abs(maml1 - CHANCE) <= 0.1:
     one_class = int(many["one_class"].sum())
-    # this task is one of those (seeds 0..n_tasks-1, same settings) when its seed is below n_tasks
-    this_one_class = bool(many["one_class"][seed]) if seed < n_tasks else None
+    # this task is one of those (seeds 0..n_tasks-1, same settings) when its seed is below n_tasks and the
+    # support points are not the visitor's own
+    this_one_class = bool(many["one_class"][seed]) if this_seed_counted else None
     mean1, half1 = means["MAML, 1 step"]
     mean5 = means["MAML, 5 steps"][0]
     st.info(
@@ -352,7 +353,8 @@ if abs(maml1 - CHANCE) <= 0.1:
         + (
             "On this task it did just that. "
             if this_one_class
-            else "On this task it did not: the boundary crosses the pair, but too little turned to split it well. "
+            else "On this task it did not: its queries fall in both classes, but one step leaves the boundary too far "
+            "from the middle of the pair. "
             if this_one_class is not None
             else ""
         )
