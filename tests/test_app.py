@@ -213,6 +213,9 @@ def test_placed_support_points_replace_the_sampled_support_set():
     at.toggle(key="toy_use_points").set_value(True).run()
     assert not at.exception, at.exception
     assert int(metrics(at)["ProtoNet"].rstrip("%")) < 30  # the swapped points now define the classes
+    # the task on the page is the visitor's, not one of the 100 sampled ones: no word on what "this task" did there
+    note = next(i.value for i in at.info if i.value.startswith("**Why MAML after one step"))  # (47% here)
+    assert "On this task it did" not in note
     at.button(key="toy_clear_points").click().run()
     assert at.session_state["toy_points"] == []
     assert at.session_state["toy_use_points"] is False and at.session_state["toy_last_pick"] is None
