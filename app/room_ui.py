@@ -260,7 +260,7 @@ export default function (component) {
   if (data && data.done && data.done === canvas.dataset.pending) { blank(); canvas.dataset.pending = ""; }
   if (data && data.msg && String(data.msgId) !== msg.dataset.shown) {  // the page's word on the last drawing
     msg.textContent = data.msg;
-    msg.className = "msg " + (data.kind === "error" ? "err" : "ok");
+    msg.className = "msg " + (data.kind === "success" ? "ok" : "err");
     msg.dataset.shown = String(data.msgId);
   }
   parentElement.querySelector(".clear").onclick = () => { blank(); canvas.dataset.pending = ""; say(""); };

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     train.add_argument("--device", choices=["cpu", "cuda"], default=None, help="overrides train.device")
     train.add_argument("--seed", type=int, default=None, help="overrides train.seed")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    _threads_option(train)
     train.add_argument("--out", default=None, help="also copy the best checkpoint here (with its metrics)")
     train.add_argument(
         "--max-minutes",
@@ -101,12 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "gets); default all of an episode's queries together (the paper's protocol)",
     )
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    evaluate.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: torch's choice; 1 is often fastest on a small or busy machine)",
-    )
+    _threads_option(evaluate)
     evaluate.add_argument(
         "--json",
         type=Path,
@@ -147,6 +142,23 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
         return 1
     return 0
+
+
+def _threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is often fastest on a small or busy machine)",
+    )
+
+
+def _use_threads(threads: int | None) -> None:
+    """``--threads``, applied for the whole command (checked positive with the other options)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _positive(name: str, value, allow_none: bool = True) -> None:
@@ -233,8 +245,7 @@ def _train(args: argparse.Namespace, run, train_cfg, rank: int, world_size: int)
     from .episodes import EpisodeSampler
     from .training import meta_train
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _use_threads(args.threads)
     model_cfg = run.model
     train_set = load_split(run.data.train)
     try:  # too few classes or examples for the episodes asked for: the user's to change, before anything is written
@@ -332,10 +343,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     _positive("--threads", args.threads)
     need_device(args.device)
     check_json_path(args.json)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _use_threads(args.threads)
     model = load(args.checkpoint, device=args.device)
     problem = image_model_problem(model.config.backbone, str(args.checkpoint))
     if problem:

@@ -70,13 +70,13 @@ def benchmark_table(benchmark: str) -> str:
     for (method, shot), paper in reference.items():
         ours, trained, old_row = "not trained yet", "–", "–"
         path = PRETRAINED / f"{benchmark}_{method}_{shot}shot.json"
-        if path.is_file():
-            m = json.loads(path.read_text())
-            if "test_accuracy_alone" in m:
-                ours = f"{100 * m['test_accuracy_alone']:.2f} ± {100 * m['test_ci95_alone']:.2f}"
+        m = json.loads(path.read_text()) if path.is_file() else {}
+        if "test_accuracy_alone" in m:
+            ours = f"{100 * m['test_accuracy_alone']:.2f} ± {100 * m['test_ci95_alone']:.2f}"
+        if m:
             trained = how_trained(m)
         old = PRETRAINED / "transductive" / path.name
-        if path.is_file() and trained_from_scratch(m):  # no first stage: that transductive model is not this one's
+        if trained_from_scratch(m):  # no first stage: that transductive model is not this one's
             old_row = "—"
         elif old.is_file():
             m = json.loads(old.read_text())

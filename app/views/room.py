@@ -73,7 +73,7 @@ def show_flash(toast: bool = False) -> None:
     if "room_flash" in state:
         kind, text = state.pop("room_flash")
         if toast:
-            st.toast(md(text), icon=":material/error:" if kind == "error" else None)
+            st.toast(md(text), icon=":material/error:" if kind in ("error", "closed") else None)
         else:
             {"success": st.success, "info": st.info}.get(kind, st.error)(md(text))
 
@@ -285,8 +285,7 @@ def presenter(snap, room_id: str, token: str) -> None:
 def stored(room_id: str, target, data: bytes, name: str) -> bool:
     kind, text = add_to_room(store, room_id, target, data, name, state.room_visitor)
     if kind != "success":
-        flash("error", text)
-        state.room_refused_closed = kind == "closed"
+        flash(kind, text)  # "closed" shows as an error, and the closed room's page words it once
         return False
     n = state.room_added[room_id] = state.room_added.get(room_id, 0) + 1
     where = "the queries" if target == TARGET_QUERIES else f"'{state.room_class_names[target]}'"
@@ -311,7 +310,7 @@ def student(snap, room_id: str, note: str | None = None) -> None:
     state.room_class_names = [c.name for c in snap.classes]
     added = state.room_added.get(room_id, 0)
     if not snap.is_open:
-        refused = "room_flash" in state and state.pop("room_refused_closed", False)
+        refused = state.get("room_flash", ("",))[0] == "closed"
         if refused:  # an add the teacher's closing overtook: said once, by the message below
             del state["room_flash"]
         show_flash()
