@@ -311,6 +311,7 @@ def test_on_a_phone_a_wide_table_scrolls_on_its_own_and_the_page_does_not(studio
             ".map(e => e.scrollWidth)"
         )
         assert widths and max(widths) <= 390, widths
+        assert cue(page, "wide_table_benchmark") == "Swipe sideways to see all of it"  # no scroll bar shows until touched
         table.screenshot(path=str(tmp_path / "table_390.png"))
 
         # the toy's eight panels keep a readable width (text 5 px high when shrunk to 390) and scroll sideways
@@ -327,4 +328,24 @@ def test_on_a_phone_a_wide_table_scrolls_on_its_own_and_the_page_does_not(studio
         assert widths and max(widths) <= 390, widths
         caption = page.get_by_text("Colour: the probability of red")
         assert caption.evaluate("c => c.getBoundingClientRect().right") <= 390  # the caption wraps to the screen
+        assert cue(page, "wide_figure_toy_panels") == "Swipe sideways to see all of it"
+        # the per-class update table under "How the hypernetwork's update moves the boundary" is wider than the
+        # phone as well, and says so
+        update = page.locator('[class*="st-key-wide_table_update"] table')
+        shown, content = update.evaluate("t => [t.clientWidth, t.scrollWidth]")
+        assert content > shown, (shown, content)
+        assert cue(page, "wide_table_update") == "Swipe sideways to see all of it"
+
+        # on a wide screen nothing scrolls and no line says it does
+        wide = browser.new_page(viewport={"width": 1024, "height": 900})
+        wide.goto(studio_url)
+        wide.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
+        wide.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
+        assert cue(wide, "wide_figure_toy_panels") == ""
         browser.close()
+
+
+def cue(page, key: str) -> str:
+    """The line a phone shows under a sideways-scrolling container (its CSS ::after), "" where none shows."""
+    content = page.locator(f'[class*="st-key-{key}"]').evaluate("e => getComputedStyle(e, '::after').content")
+    return "" if content in ("none", "normal") else content.strip('"').lstrip("\u2194 ")

@@ -313,7 +313,8 @@ if vinyals:
 else:
     st.subheader("Benchmark of these models: Omniglot → EMNIST, 600 test episodes")
     published = f"the HyperMAML paper's, {PAPER_PROTOCOL}"
-st.markdown(benchmark_table(benchmark))
+with st.container(key="wide_table_benchmark"):  # six columns: on a phone it scrolls sideways (studio.py)
+    st.markdown(benchmark_table(benchmark))
 st.caption(
     f"Ours: `python -m benchmarks.omniglot_emnist` on the bundled checkpoints, each query on its own. Trained: from "
     "random weights (the seed best on validation), or fine-tuned from the transductive model of the last column "

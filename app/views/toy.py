@@ -438,7 +438,8 @@ def hypernetwork_update() -> None:
         "mark α = 0, ¼, ½, ¾ and 1. The update, per class (the weights act on the standardised coordinates "
         "the model sees inside):"
     )
-    st.markdown(update_table)  # full width: five columns do not fit beside the picture on a 1024 px screen
+    with st.container(key="wide_table_update"):  # on a phone it scrolls sideways (studio.py)
+        st.markdown(update_table)  # full width: five columns do not fit beside the picture on a 1024 px screen
 
 
 hypernetwork_update()
