@@ -300,6 +300,17 @@ def with_stored(rows: dict[str, dict], stored: dict[str, dict]) -> dict[str, dic
     return merged
 
 
+def blocks(rows: dict[str, dict]) -> tuple[str, str]:
+    """The reproduce page's from-scratch block (every seed and the summary) and the README's summary block."""
+    seeds, summary = markdown(rows)
+    made = "Made by `.venv/bin/python -m benchmarks.from_scratch --save --readme` from the run folders"
+    both = seeds + "\n\n" + summary
+    return (
+        "\n".join([START, "", made + ":", "", both, "", END]),
+        "\n".join([SUMMARY_START, "", summary, "", made + ".", "", SUMMARY_END]),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=RUNS, help="folder of <config>/seed<S>/ run folders")
@@ -348,10 +359,9 @@ def main() -> None:
     if args.readme:
         from benchmarks.readme import replace_block
 
-        made = "Made by `.venv/bin/python -m benchmarks.from_scratch --save --readme` from the run folders"
-        both = seeds + "\n\n" + summary
-        replace_block("\n".join([START, "", made + ":", "", both, "", END]), START, END)
-        replace_block("\n".join([SUMMARY_START, "", summary, "", made + ".", "", SUMMARY_END]), SUMMARY_START, SUMMARY_END)
+        seeds_block, summary_block = blocks(rows)
+        replace_block(seeds_block, START, END)
+        replace_block(summary_block, SUMMARY_START, SUMMARY_END)
     print(json.dumps(rows))
 
 

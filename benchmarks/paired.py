@@ -50,11 +50,8 @@ def paired(a: np.ndarray, b: np.ndarray) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--benchmark", default="omniglot_emnist")
-    parser.add_argument("--readme", action="store_true", help="write the table into the docs' paired block")
-    args = parser.parse_args()
+def compare(benchmark: str = "omniglot_emnist") -> tuple[list[dict], str]:
+    """HyperMAML against ProtoNet and MAML at 1 and 5 shots: the report's rows and the Markdown table."""
     report = []
     lines = [
         "| shots | HyperMAML − other, same 600 episodes (points) | HyperMAML wins / ties / loses | "
@@ -62,9 +59,9 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for shots in (1, 5):
-        hyper = row(args.benchmark, "hypermaml", shots)
+        hyper = row(benchmark, "hypermaml", shots)
         for other in ("protonet", "maml"):
-            theirs = row(args.benchmark, other, shots)
+            theirs = row(benchmark, other, shots)
             result = {"shots": shots, "other": other, **paired(hyper["accuracies"], theirs["accuracies"])}
             result.update(val_hypermaml=hyper["val"], val_other=theirs["val"])
             result.update(candidates_hypermaml=hyper["candidates"], candidates_other=theirs["candidates"])
@@ -75,14 +72,25 @@ def main() -> None:
                 f"{100 * result['a_wins']:.0f}% / {100 * result['ties']:.0f}% / {100 * result['b_wins']:.0f}% | "
                 f"{100 * hyper['val']:.2f} / {100 * theirs['val']:.2f} | {hyper['candidates']} / {theirs['candidates']} |"
             )
-    table = "\n".join(lines)
+    return report, "\n".join(lines)
+
+
+def block(table: str) -> str:
+    """The docs' paired block around ``table``."""
+    return "\n".join([START, "", "Made by `.venv/bin/python -m benchmarks.paired --readme`:", "", table, "", END])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--benchmark", default="omniglot_emnist")
+    parser.add_argument("--readme", action="store_true", help="write the table into the docs' paired block")
+    args = parser.parse_args()
+    report, table = compare(args.benchmark)
     print(table)
     if args.readme:
         from benchmarks.readme import replace_block
 
-        replace_block(
-            "\n".join([START, "", "Made by `.venv/bin/python -m benchmarks.paired --readme`:", "", table, "", END]), START, END
-        )
+        replace_block(block(table), START, END)
     print(json.dumps(report))
 
 

@@ -2,7 +2,6 @@
 process-wide), render at the same time without an exception, and leave the shared models exactly as a fresh
 process has them."""
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -134,4 +133,3 @@ def test_the_probe_notices_a_changed_model():
     with torch.no_grad():
         model.head.bias += 0.5
     assert probe_with_models({"toy_maml": model}) != before
-    assert hashlib  # (digest-based checks live in tests/test_concurrency.py)

@@ -1,6 +1,7 @@
 """The training and evaluation command lines, end to end on the always-available digits."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -126,13 +127,16 @@ def test_a_run_killed_mid_training_resumes_to_the_uninterrupted_result(tmp_path)
     run = tmp_path / "killed"
     proc = subprocess.Popen(args + ["--run-dir", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not (run / "metrics.jsonl").is_file() or (run / "metrics.jsonl").read_text().count("\n") < 1:
+    while not (run / "last.pt").is_file():  # epoch 1 saved (written atomically, after its log line)
         assert time.time() < deadline and proc.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)  # mid-run: after epoch 1 was saved, during epoch 2
     proc.wait()
-    assert (run / "metrics.jsonl").read_text().count("\n") < 3
-    subprocess.run(args + ["--run-dir", str(run), "--resume"], check=True, env=env, capture_output=True)
+    done = torch.load(run / "last.pt", weights_only=True)["epoch"]
+    assert done < 3
+    resumed = subprocess.run(args + ["--run-dir", str(run), "--resume"], check=True, env=env, capture_output=True, text=True)
+    epochs = [int(m) for m in re.findall(r"^epoch=(\d+) ", resumed.stdout + resumed.stderr, re.M)]
+    assert epochs == list(range(done + 1, 4)), epochs  # it went on from the saved epoch rather than starting again
 
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
     b = torch.load(run / "last.pt", weights_only=True)["model"]

@@ -101,14 +101,20 @@ def test_maml_with_gradients_enabled_in_threads_matches_serial_and_changes_nothi
 
     serial = [one(i) for i in range(20)]
     out: dict[tuple[int, int], torch.Tensor] = {}
+    errors: list[BaseException] = []
 
     def worker(k: int) -> None:
-        for i in range(20):
-            out[(k, i)] = one((i + k) % 20)
+        try:
+            for i in range(20):
+                out[(k, i)] = one((i + k) % 20)
+        except BaseException as e:  # a thread's exception would otherwise only be a warning
+            errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
     [t.start() for t in threads]
     [t.join() for t in threads]
+    assert not errors, errors
+    assert len(out) == 6 * 20
     for (k, i), logits in out.items():
         assert torch.equal(logits, serial[(i + k) % 20])
     assert digest(model) == before

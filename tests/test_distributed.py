@@ -114,12 +114,29 @@ CONFIG = {
 }
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children first), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
 def torchrun_train(config: Path, run_dir: Path, *extra: str, nproc: int = 2) -> list[str]:
     return [*TORCHRUN, f"--nproc_per_node={nproc}", "-m", "hypermaml", "train", "--config", str(config),
             "--run-dir", str(run_dir), "--no-progress", *extra]  # fmt: skip
 
 
-def test_a_two_process_run_killed_and_resumed_equals_an_uninterrupted_one_and_only_rank_0_writes(tmp_path):
+def test_a_two_process_run_killed_and_resumed_equals_an_uninterrupted_one_and_only_rank_0_writes(tmp_path, capsys):
     config = tmp_path / "c.json"
     config.write_text(json.dumps(CONFIG))
     straight = subprocess.run(torchrun_train(config, tmp_path / "straight"), env=ENV, capture_output=True, text=True, timeout=300)
@@ -141,16 +158,21 @@ def test_a_two_process_run_killed_and_resumed_equals_an_uninterrupted_one_and_on
     proc = subprocess.Popen(
         torchrun_train(config, run), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    log = run / "metrics.jsonl"
     deadline = time.time() + 300
-    while not log.is_file() or log.read_text().count("\n") < 1:
+    while not (run / "last.pt").is_file():  # epoch 1 saved (written atomically, after its log line)
         assert time.time() < deadline and proc.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks, mid-run: after epoch 1 was saved
+    # torchrun starts each rank in a session of its own, so killing torchrun's process group leaves the ranks
+    # training on to the end (the resume then had nothing left to do): kill the ranks themselves, mid-run
+    for pid in [*descendants(proc.pid), proc.pid]:
+        os.kill(pid, signal.SIGKILL)
     proc.wait()
-    assert log.read_text().count("\n") < 3
+    done = torch.load(run / "last.pt", weights_only=True)["epoch"]
+    assert done < 3
     resumed = subprocess.run(torchrun_train(config, run, "--resume"), env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    epochs = [line.split()[0] for line in resumed.stdout.splitlines() if line.startswith("epoch=")]
+    assert epochs == [f"epoch={e}" for e in range(done + 1, 4)], epochs  # went on from the saved epoch, no restart
 
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     b = torch.load(run / "last.pt", weights_only=True)
@@ -160,7 +182,13 @@ def test_a_two_process_run_killed_and_resumed_equals_an_uninterrupted_one_and_on
 
     # Resuming with another number of processes is refused in one line, before anything is loaded or written.
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    capsys.readouterr()
     assert main(["train", "--config", str(config), "--run-dir", str(run), "--resume", "--no-progress"]) == 2
+    said = capsys.readouterr()
+    assert [line for line in (said.out + said.err).splitlines() if line.strip()] == [
+        f"error: cannot resume {run}: this run was trained by 2 process(es) and is resumed by 1: resume it with 2 "
+        "(torchrun --nproc_per_node=2), since each process's episode stream continues where it stopped"
+    ]
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
 
 

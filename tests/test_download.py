@@ -59,3 +59,4 @@ def test_download_omniglot_fetches_both_archives(server, tmp_path):
         sums[name] = "md5:" + hashlib.md5(name.encode()).hexdigest()
     paths = download_omniglot(tmp_path, base_url=url, checksums=sums)
     assert [p.name for p in paths] == ["images_background.zip", "images_evaluation.zip"]
+    assert [p.read_bytes() for p in paths] == [b"images_background.zip", b"images_evaluation.zip"]  # the served bytes

@@ -282,3 +282,20 @@ def test_seeds_without_a_run_folder_here_keep_their_stored_reports():
     assert merged["cfg_b"] == stored["cfg_b"] and merged["cfg_c"] == here["cfg_c"]
     (line,) = [x for x in markdown(merged)[1].splitlines() if x.startswith("| cfg_a |")]  # seed 0 from the stored
     assert "80.50 ± 0.71 (2 seeds)" in line and "seed 2 in its first epoch" in line
+
+
+def test_the_pages_seed_summary_paired_and_sweep_blocks_are_what_their_stored_reports_say():
+    """docs/development.md promises that every generated table on the pages is what its JSON says: the seed table
+    (docs/reproduce.md) and its summary (README.md) from docs/from_scratch.json, the paired table from the shipped
+    checkpoints' per-episode accuracies, the sweep from docs/sweep.json. A hand edit of a number, or a report
+    stored without rewriting its block, fails here."""
+    from benchmarks import from_scratch, paired, sweep
+    from benchmarks.readme import DOCS, README
+
+    reproduce = (DOCS / "reproduce.md").read_text()
+    seeds_block, summary_block = from_scratch.blocks(json.loads(from_scratch.STORED.read_text()))
+    assert seeds_block in reproduce
+    assert summary_block in README.read_text()
+    assert paired.block(paired.compare()[1]) in reproduce
+    stored = json.loads((DOCS / "sweep.json").read_text())
+    assert f"{sweep.START}\n{sweep.table(stored['rows'], stored)}\n{sweep.END}" in reproduce

@@ -43,4 +43,4 @@ def test_a_run_whose_visitor_left_is_stopped_and_reaped():
     assert state_of(pid) not in (None, "Z")
     del job
     gc.collect()  # the session state holding it was released
-    assert wait_for(lambda: state_of(pid) is None, 10), f"pid {pid} is {state_of(pid)}"
+    assert wait_for(lambda: state_of(pid) is None, 60), f"pid {pid} is {state_of(pid)}"

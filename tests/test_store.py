@@ -381,6 +381,34 @@ def test_a_room_takes_additions_only_while_open_and_only_into_its_classes(store)
         store.open_room(["a", " \n "])
 
 
+def test_a_student_without_the_rooms_edit_key_cannot_remove_close_or_reopen(store):
+    """A room's link reaches every student; only its edit key (the teacher's) changes what is in it or whether it
+    is open. A missing, wrong, near-miss or another room's key is refused and changes nothing."""
+    room, token = store.open_room(["alpha", "beta"])
+    other_room, other_token = store.open_room(["z"])
+    task_id, task_token = store.save_task(*own_task(shots=1))
+    image_id = store.add_image(room, 0, png(1), "ann")
+    near_miss = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for open_ in (True, False):
+        if not open_:
+            store.close_room(room, token)
+        before = store.room_snapshot(room)
+        for wrong in (None, "", "x" * 32, other_token, task_token, near_miss):
+            with pytest.raises(Forbidden):
+                store.remove_image(room, wrong, image_id)
+            with pytest.raises(Forbidden):
+                store.close_room(room, wrong)
+            with pytest.raises(Forbidden):
+                store.reopen_room(room, wrong)
+        after = store.room_snapshot(room)
+        assert (after.version, after.n_images) == (before.version, 1)
+        assert store.load_task(room).is_open is open_
+    store.reopen_room(room, token)  # the teacher's key still works after all that
+    store.remove_image(room, token, image_id)
+    assert store.room_snapshot(room).n_images == 0
+    assert store.load_task(task_id) and store.load_task(other_room).is_open
+
+
 def test_a_presenter_refresh_of_an_unchanged_room_reads_only_the_room(store):
     room, token = store.open_room(["a", "b"])
     snap = store.room_snapshot(room)

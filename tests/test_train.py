@@ -67,7 +67,19 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, s
             interrupted, sampler, cfg, val_sampler=sampler, run_dir=tmp_path / "b", progress=False, on_step=crash_in_epoch_three
         )
     resumed = fresh_model()  # a new process would start from a fresh model too
-    result = hm.meta_train(resumed, sampler, cfg, val_sampler=sampler, run_dir=tmp_path / "b", resume=True, progress=False)
+    steps = []
+    result = hm.meta_train(
+        resumed,
+        sampler,
+        cfg,
+        val_sampler=sampler,
+        run_dir=tmp_path / "b",
+        resume=True,
+        progress=False,
+        on_step=lambda step, *_: steps.append(step),
+    )
+    per_epoch = cfg.episodes_per_epoch // cfg.meta_batch
+    assert steps == list(range(2 * per_epoch + 1, 3 * per_epoch + 1))  # only epoch 3 ran again: a resume, no restart
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     for key, value in straight.state_dict().items():
         assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
