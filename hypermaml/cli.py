@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one field, e.g. --set train.epochs=5 (repeatable)",
     )
     train.add_argument("--run-dir", required=True, help="folder for last.pt, best.pt and metrics.jsonl")
-    train.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from RUN_DIR/last.pt; repeat the command it was started with (only train.epochs and --device may change)",
+    )
     train.add_argument("--device", choices=["cpu", "cuda"], default=None, help="overrides train.device")
     train.add_argument("--seed", type=int, default=None, help="overrides train.seed")
     _threads_option(train)
@@ -69,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-minutes",
         type=float,
         default=None,
-        help="stop between epochs before this much wall time is passed (the log says how many epochs ran)",
+        help="stop between epochs: the first always runs, a later one only if an epoch as long as the mean so far "
+        "would end within this much wall time (the log says how many epochs ran)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     train.set_defaults(run=run_train)

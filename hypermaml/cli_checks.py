@@ -67,6 +67,29 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
+# What a resume may change: more (or fewer) epochs, and the device it continues on. Anything else (the seed, the
+# episodes, the learning rate, the data) would continue one run with another's recipe, and its log would mix them.
+RESUMABLE_CHANGES = {"train.epochs", "train.device"}
+
+
+def _recipe_changes(started: dict, run, train_cfg) -> list[str]:
+    """``field: old -> new`` for every training or data setting a resume would change (beyond RESUMABLE_CHANGES),
+    the stored side read through the config classes so that a field added since reads as its default."""
+    from .config import ConfigError, DataConfig, TrainConfig, from_dict, to_dict
+
+    changed = []
+    for section, cls, now in (("train", TrainConfig, train_cfg), ("data", DataConfig, run.data)):
+        stored = started.get(section)
+        if not isinstance(stored, dict):
+            continue
+        try:
+            stored = to_dict(from_dict(cls, stored))
+        except ConfigError:
+            pass
+        changed += [c for c in _differences(stored, to_dict(now), f"{section}.") if c.split(":")[0] not in RESUMABLE_CHANGES]
+    return changed
+
+
 def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> None:
     """The run folder, the checkpoint to start from, --out and the data: everything before any load or write."""
     import torch
@@ -81,11 +104,13 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
         raise UsageError(f"nothing to resume: no run was started in {run_dir} (drop --resume to start one)")
     if not args.resume and (run_dir / "last.pt").is_file():
         raise UsageError(f"{run_dir} already holds a run (last.pt): pass --resume to continue it, or choose another --run-dir")
-    if args.resume:  # the same model, or its weights would not fit (the training settings may change: more epochs)
+    if args.resume:  # the same model, or its weights would not fit
         try:
-            stored = json.loads((run_dir / "run_config.json").read_text()).get("model")
-        except (OSError, ValueError, AttributeError):
-            stored = None
+            started = json.loads((run_dir / "run_config.json").read_text())
+        except (OSError, ValueError):
+            started = {}
+        started = started if isinstance(started, dict) else {}
+        stored = started.get("model")
         if isinstance(stored, dict):
             try:  # through the config class, so that a field added since the run started reads as its default
                 stored = to_dict(from_dict(ModelConfig, stored))
@@ -97,6 +122,15 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
                 f"cannot resume {run_dir}: it was started with another model ({'; '.join(changed[:4])}"
                 f"{'; ...' if len(changed) > 4 else ''}); resume with the config it was started with, or choose another --run-dir"
             )
+        if (run_dir / "last.pt").is_file():  # and the same recipe: a resumed run continues the one it was
+            changed = _recipe_changes(started, run, train_cfg)
+            if changed:
+                raise UsageError(
+                    f"cannot resume {run_dir}: this command trains differently from the run it would continue "
+                    f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}); repeat the --config, --set and "
+                    f"--seed it was started with ({run_dir / 'run_config.json'} holds them; only train.epochs and "
+                    "--device may change), or choose another --run-dir"
+                )
     if args.resume and (run_dir / "last.pt").is_file():
         try:
             # mmap: only the few bytes read here come off the disk; meta_train loads the file for real later

@@ -236,6 +236,35 @@ def test_a_run_resumes_only_with_the_model_it_was_started_with(tmp_path, capfd):
     assert main([*argv, "--set", "train.epochs=2"]) == 0  # more epochs of the same model: resumes
 
 
+def test_a_run_resumes_only_with_the_recipe_it_was_started_with(tmp_path, capfd):
+    """A resume that forgot the first command's --set (or gave another --seed) went on with another recipe: a
+    tiny smoke run turned into the full one, its log mixing 8- and 1000-episode epochs and its run_config.json
+    rewritten as if it had been the full one all along. It is refused now, naming what changed; more epochs and
+    another device are what a resume may change."""
+    path = bad_config(tmp_path, json.dumps(CONFIG))
+    run_dir = tmp_path / "run"
+    first = ["--set", "train.epochs=1", "--set", "train.episodes_per_epoch=4", "--seed", "3"]
+    assert main(["train", "--config", str(path), "--run-dir", str(run_dir), "--no-progress", *first]) == 0
+    recorded = (run_dir / "run_config.json").read_text()
+    log = (run_dir / "metrics.jsonl").read_text()
+    argv = ["train", "--config", str(path), "--run-dir", str(run_dir), "--resume", "--no-progress"]
+    for again, named in (
+        (["--set", "train.epochs=2"], "(train.episodes_per_epoch: 4 -> 8; train.seed: 3 -> 0)"),  # forgot the rest
+        ([*first, "--seed", "4"], "train.seed: 3 -> 4"),
+        ([*first, "--set", "train.lr=0.01"], "train.lr: 0.001 -> 0.01"),
+        ([*first, "--set", "train.augment.rotate=5"], "(train.augment.rotate: 0.0 -> 5.0)"),
+    ):
+        capfd.readouterr()
+        assert main([*argv, *again]) == 2, again
+        err = capfd.readouterr().err
+        assert err.startswith(f"error: cannot resume {run_dir}: this command trains differently") and err.count("\n") == 1
+        assert named in err and "run_config.json holds them" in err, err
+        assert (run_dir / "run_config.json").read_text() == recorded and (run_dir / "metrics.jsonl").read_text() == log
+    capfd.readouterr()
+    assert main([*argv, *first, "--set", "train.epochs=2"]) == 0  # the same recipe, one more epoch
+    assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
 def test_device_is_applied_before_the_configs_own_checks(tmp_path, capfd):
     """--device cuda with bfloat16 was refused as 'CUDA only; device is cpu', the config file blamed."""
     if torch.cuda.is_available():
