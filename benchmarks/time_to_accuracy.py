@@ -110,6 +110,31 @@ def train_row(
     return run_dir
 
 
+def preflight(args, rows: list[str], folder: Path | None) -> str | None:
+    """What is wrong with the command, found before the machine-speed runs and any row's training (a typo in the
+    last row's name was reported only after the first row had trained for its whole budget): every row's config
+    with its changes, the data, the run folders to read or to fill. ``None`` when all holds."""
+    from hypermaml.cli_checks import UsageError, need_data
+    from hypermaml.config import ConfigError, load_run_config
+
+    if args.from_run:
+        for run in args.from_run:
+            missing = [f for f in ("run_config.json", "metrics.jsonl") if not (run / f).is_file()]
+            if missing:
+                return f"--from-run {run}: no {' or '.join(missing)} there (a folder `hypermaml train --run-dir` wrote)"
+        return None
+    for i, name in enumerate(rows):
+        try:
+            run = load_run_config(name, [*(args.set if i == 0 else ()), "train.epochs=1000"])
+            need_data([run.data.train] + ([run.data.val] if run.data.val else []))
+        except (ConfigError, UsageError) as exc:
+            return f"row {name}: {exc}"
+        run_dir = None if folder is None else folder / name.replace("/", "_") / f"seed{args.seed}"
+        if run_dir is not None and (run_dir / "last.pt").is_file():
+            return f"{run_dir} already holds a run: choose another --runs-dir (this benchmark trains every row afresh)"
+    return None
+
+
 def machine_speed(threads: int, episodes: int, repeats: int = 3) -> float:
     """How fast this machine is right now: bare Conv4 forward + backward in 1-shot episodes per second on
     ``threads`` threads (``benchmarks.speed``'s row), the median of ``repeats`` runs of ``episodes`` episodes."""
@@ -235,6 +260,10 @@ def main() -> None:
     if scheduled and not any(o.startswith("train.epochs=") for o in args.set):
         parser.error("a learning-rate schedule needs --set train.epochs=N: without it a row is given 1,000 epochs "
                      "(stopped by --minutes), and the schedule would stretch over all of them")  # fmt: skip
+    rows = [args.config, *(b for b in (args.baseline or ["omniglot_emnist_maml_1shot"]) if b != "none")]
+    problem = preflight(args, rows, args.runs_dir)
+    if problem:
+        parser.error(problem)
     started = time.time()
     calibrate = args.calibrate_episodes > 0 and not args.from_run and args.device != "cuda"
     cores = args.threads * args.processes
@@ -243,7 +272,6 @@ def main() -> None:
         runs = [(f"{p.parent.name} ({p.name})", p) for p in args.from_run]
     else:
         folder = args.runs_dir or Path(tempfile.mkdtemp(prefix="time_to_accuracy_"))
-        rows = [args.config, *(b for b in (args.baseline or ["omniglot_emnist_maml_1shot"]) if b != "none")]
         changes = args.set + ([f"{args.processes} processes"] if args.processes > 1 else [])
         runs = [
             (name + (f" ({', '.join(changes)})" if i == 0 and changes else ""),

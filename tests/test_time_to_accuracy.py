@@ -48,6 +48,32 @@ def test_a_schedule_without_its_epochs_is_refused_before_anything_trains(monkeyp
     assert stop.value.code == 2 and "needs --set train.epochs=N" in capsys.readouterr().err
 
 
+def test_every_mistake_is_named_before_the_machine_is_timed_or_a_row_trains(tmp_path, monkeypatch, capsys):
+    """A typo in the baseline's name was reported only after the first row had trained for its whole budget (15
+    minutes by default); a typo in --set after the speed runs; a --from-run folder that does not exist ended in a
+    traceback; a reused --runs-dir told the user to pass a --resume this script does not have."""
+    import pytest
+
+    from benchmarks import time_to_accuracy
+
+    monkeypatch.setattr(time_to_accuracy, "train_row", lambda *a, **k: pytest.fail("nothing should train"))
+    monkeypatch.setattr(time_to_accuracy, "machine_speed", lambda *a, **k: pytest.fail("nothing should be timed"))
+    held = tmp_path / "runs" / "omniglot_emnist_hypermaml_1shot" / "seed0"
+    held.mkdir(parents=True)
+    (held / "last.pt").write_bytes(b"x")
+    for argv, named in (
+        (["--baseline", "omniglot_emnist_maml_1sht"], "row omniglot_emnist_maml_1sht: "),
+        (["--set", "train.n_quer=5"], "row omniglot_emnist_hypermaml_1shot: "),
+        (["--from-run", str(tmp_path / "nowhere")], f"--from-run {tmp_path / 'nowhere'}: no run_config.json or metrics.jsonl"),
+        (["--runs-dir", str(tmp_path / "runs")], "already holds a run: choose another --runs-dir"),
+    ):
+        monkeypatch.setattr("sys.argv", ["time_to_accuracy", *argv])
+        with pytest.raises(SystemExit) as stop:
+            time_to_accuracy.main()
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and named in err and "Traceback" not in err, (argv, err)
+
+
 def _fake_run(run_dir):
     run_dir.mkdir(parents=True)
     records = [{"epoch": 1, "seconds": 30.0, "val_mean": 0.75}, {"epoch": 2, "seconds": 30.0, "val_mean": 0.8}]
