@@ -171,7 +171,7 @@ def check_json_path(path: Path | None) -> None:
 def default_json(args: argparse.Namespace, dataset: str, n_way: int, n_shot: int, model_n_way: int) -> Path:
     """Where ``evaluate`` writes its result without ``--json``: beside a checkpoint file, or in the current folder
     for a bundled model named without a path. The name carries every choice that changes the result (the
-    dataset, ways, shots, MAML's steps, the query batch, queries, seed), so that two different evaluations do
+    dataset, ways, shots, MAML's steps, the query batch, queries, seed, episodes), so that two different evaluations do
     not overwrite each other."""
     path = Path(args.checkpoint)
     if path.is_file():
@@ -183,4 +183,5 @@ def default_json(args: argparse.Namespace, dataset: str, n_way: int, n_shot: int
     parts += [f"querybatch{args.query_batch}"] if args.query_batch is not None else []
     parts += [f"{args.n_query}query"] if args.n_query != 15 else []
     parts += [f"seed{args.seed}"] if args.seed != 0 else []
+    parts += [f"{args.episodes}episodes"] if args.episodes != 600 else []  # a smoke test never overwrites the real one
     return folder / f"{stem}.eval_{dataset}_{n_shot}shot{''.join('_' + p for p in parts)}.json"

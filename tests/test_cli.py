@@ -305,7 +305,7 @@ def test_a_bad_checkpoint_to_evaluate_is_one_line(tmp_path, capfd, monkeypatch, 
 def test_a_bundled_model_evaluates_by_name_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = evaluate_main(["--checkpoint", "omniglot_emnist_protonet_1shot", "--dataset", "digits", "--episodes", "3"])
-    assert out["episodes"] == 3 and (tmp_path / "omniglot_emnist_protonet_1shot.eval_digits_1shot.json").is_file()
+    assert out["episodes"] == 3 and (tmp_path / "omniglot_emnist_protonet_1shot.eval_digits_1shot_3episodes.json").is_file()
 
 
 def test_evaluate_takes_the_number_of_threads_as_train_does(tmp_path, monkeypatch):
@@ -361,12 +361,14 @@ def test_evaluations_that_differ_write_to_different_default_files(tmp_path, monk
     evaluate_main(["--checkpoint", "omniglot_emnist_maml_1shot", *few, "--query-batch", "1", "--seed", "3"])
     evaluate_main(["--checkpoint", "transductive/omniglot_emnist_maml_1shot", *few])
     evaluate_main(["--checkpoint", "omniglot_emnist_protonet_1shot", *few, "--n-way", "3", "--n-query", "5"])
+    evaluate_main(["--checkpoint", "omniglot_emnist_maml_1shot", "--dataset", "digits", "--episodes", "3"])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "omniglot_emnist_maml_1shot.eval_digits_1shot.json",
-        "omniglot_emnist_maml_1shot.eval_digits_1shot_1steps.json",
-        "omniglot_emnist_maml_1shot.eval_digits_1shot_querybatch1_seed3.json",
-        "omniglot_emnist_protonet_1shot.eval_digits_1shot_3way_5query.json",
-        "transductive_omniglot_emnist_maml_1shot.eval_digits_1shot.json",
+        "omniglot_emnist_maml_1shot.eval_digits_1shot_1steps_2episodes.json",
+        "omniglot_emnist_maml_1shot.eval_digits_1shot_2episodes.json",
+        "omniglot_emnist_maml_1shot.eval_digits_1shot_3episodes.json",  # a smoke test beside the real 600
+        "omniglot_emnist_maml_1shot.eval_digits_1shot_querybatch1_seed3_2episodes.json",
+        "omniglot_emnist_protonet_1shot.eval_digits_1shot_3way_5query_2episodes.json",
+        "transductive_omniglot_emnist_maml_1shot.eval_digits_1shot_2episodes.json",
     ]
 
 

@@ -102,4 +102,4 @@ def test_the_wheel_installs_and_works_from_any_folder(tmp_path):
         scored = run("evaluate", "--checkpoint", checkpoint, "--dataset", "emnist", "--episodes", "3")
         assert scored.returncode == 0, scored.stderr
         assert "on emnist-test, 5-way 1-shot" in scored.stdout
-    assert json.loads((elsewhere / "run" / "best.eval_emnist-test_1shot.json").read_text())["episodes"] == 3
+    assert json.loads((elsewhere / "run" / "best.eval_emnist-test_1shot_3episodes.json").read_text())["episodes"] == 3
