@@ -19,6 +19,9 @@ if [ $# -ne 1 ] || [[ $1 != omniglot_emnist_* ]]; then
 fi
 config=$1
 row=${config#omniglot_emnist_}
+if [ -z "${HYPERMAML_DATA:-}" ] && [ -d ../shared/data ]; then  # as ./run_tests.sh does
+  export HYPERMAML_DATA="$(cd ../shared/data && pwd)"
+fi
 py=.venv/bin/python
 mkdir -p runs/ship
 # The finished seeds, the best of them on common validation, and the rule: it replaces the shipped checkpoint only

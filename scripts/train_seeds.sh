@@ -3,16 +3,33 @@
 # core stays free), into runs/scratch/<config>/seed<S>/ with a log beside each run. Resumes a run that was
 # stopped. This is how the README's "mean ± std over seeds" rows were made:
 #   scripts/train_seeds.sh omniglot_emnist_hypermaml_1shot 0 1 2
-# Environment: MAX_MINUTES (a wall-time cap per seed, optional), THREADS (default 1).
+# Arguments after -- go to every `hypermaml train` (a smoke test: -- --set train.epochs=1); a resume must repeat
+# them. Environment: MAX_MINUTES (a wall-time cap per seed, optional), THREADS (default 1), HYPERMAML_DATA (default:
+# ../shared/data beside the repository, where it exists, as for ./run_tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage="usage: $0 CONFIG SEED [SEED ...] [-- TRAIN_ARGS ...]   (e.g. $0 omniglot_emnist_hypermaml_1shot 0 1 2)"
+[ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
 config=$1; shift
-for seed in "$@"; do
+seeds=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  [[ $1 =~ ^[0-9]+$ ]] || { echo "not a seed: $1"$'\n'"$usage" >&2; exit 2; }
+  seeds+=("$1"); shift
+done
+[ ${#seeds[@]} -gt 0 ] || { echo "$usage" >&2; exit 2; }
+[ $# -gt 0 ] && shift  # the --
+if [ -z "${HYPERMAML_DATA:-}" ] && [ -d ../shared/data ]; then
+  export HYPERMAML_DATA="$(cd ../shared/data && pwd)"
+fi
+# A config name that does not exist is named (with the shipped ones) before any folder is made.
+.venv/bin/hypermaml configs --show "$config" >/dev/null
+for seed in "${seeds[@]}"; do
   dir="runs/scratch/$config/seed$seed"
   mkdir -p "$dir"
   resume=()
   [ -f "$dir/last.pt" ] && resume=(--resume)
   .venv/bin/hypermaml train --config "$config" --seed "$seed" --threads "${THREADS:-1}" --run-dir "$dir" \
-    ${MAX_MINUTES:+--max-minutes "$MAX_MINUTES"} --no-progress "${resume[@]}" >>"$dir/train.log" 2>&1 ||
-    { echo "seed $seed of $config failed (the seeds after it were not started): see $dir/train.log" >&2; exit 1; }
+    ${MAX_MINUTES:+--max-minutes "$MAX_MINUTES"} --no-progress "${resume[@]}" "$@" >>"$dir/train.log" 2>&1 ||
+    { echo "seed $seed of $config failed (the seeds after it were not started): the end of $dir/train.log:" >&2
+      tail -n 3 "$dir/train.log" >&2; exit 1; }
 done

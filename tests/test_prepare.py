@@ -342,6 +342,30 @@ def test_a_missing_data_file_is_one_error_naming_it_and_the_command(prepared, tm
     assert isinstance(info.value, FileNotFoundError)
 
 
+def test_a_data_folder_set_one_level_too_deep_or_left_at_the_default_says_how_to_point_at_the_data(
+    prepared, tmp_path, monkeypatch
+):
+    """$HYPERMAML_DATA at .../data/omniglot advised preparing data into that subfolder; the default folder's
+    message said only how to prepare it, not how to use data already prepared elsewhere."""
+    monkeypatch.setenv(DATA_ENV, str(prepared / "omniglot"))
+    with pytest.raises(DataMissingError) as info:
+        load_split("omniglot-nolatin")
+    assert str(info.value) == (
+        f"omniglot/alphabets.tsv is missing from the data folder {prepared / 'omniglot'}, but its parent "
+        f"folder has it: set ${DATA_ENV} to {prepared}"
+    )
+    empty = tmp_path / "default"
+    empty.mkdir()
+    monkeypatch.delenv(DATA_ENV)
+    monkeypatch.setattr("hypermaml.data.base.default_data_dir", lambda: empty)
+    with pytest.raises(DataMissingError) as info:
+        load_split("omniglot-nolatin")
+    assert str(info.value).endswith(
+        f"; for data prepared elsewhere, set ${DATA_ENV} to the folder holding omniglot/ and emnist-byclass-test/"
+    )
+    assert f"run: hypermaml data prepare --dest {empty}" in str(info.value)
+
+
 # ---------------------------------------------------------------------------------------------------- the command
 
 

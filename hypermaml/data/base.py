@@ -83,6 +83,13 @@ def data_file(root: str | os.PathLike | None, *parts: str) -> Path:
     """``data_root(root) / parts``, or ``DataMissingError`` naming the file and the command that makes it."""
     folder = data_root(root)
     path = folder.joinpath(*parts)
-    if not path.exists():
-        raise DataMissingError(f"{'/'.join(parts)} is missing from the data folder {folder}; {prepare_hint(folder)}")
-    return path
+    if path.exists():
+        return path
+    missing = f"{'/'.join(parts)} is missing from the data folder {folder}"
+    if folder.parent.joinpath(*parts).exists():  # pointed at omniglot/ or emnist-byclass-test/ inside it
+        where = "the root argument" if root is not None else f"${DATA_ENV}"
+        raise DataMissingError(f"{missing}, but its parent folder has it: set {where} to {folder.parent}")
+    hint = prepare_hint(folder)
+    if root is None and not os.environ.get(DATA_ENV):  # the default folder: the data may be prepared elsewhere
+        hint += f"; for data prepared elsewhere, set ${DATA_ENV} to the folder holding omniglot/ and emnist-byclass-test/"
+    raise DataMissingError(f"{missing}; {hint}")
