@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -323,7 +325,33 @@ def train_metrics(
         "train_history": history,
         "train_config": to_dict(cfg),
         "world_size": world_size,
+        "software": software(),
     }
+
+
+@functools.cache
+def software() -> dict:
+    """What trained a run, for whoever retrains it: the torch and hypermaml versions, and the git commit of the
+    code when it runs from a clone (``+changes`` when tracked files differ from it; ``None`` from a wheel)."""
+    from . import __version__
+
+    commit = None
+    clone = Path(__file__).resolve().parents[1]
+    if (clone / ".git").exists():
+        try:
+            git = ["git", "-C", str(clone)]
+            head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
+            changed = subprocess.run(
+                [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+            )
+            commit = head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return {
+        "torch": str(torch.__version__),
+        "hypermaml": __version__,
+        "commit": commit,
+    }  # str: a TorchVersion does not load with weights_only
 
 
 def init_weights(model: FewShotModel, path: str | Path) -> None:

@@ -1,4 +1,7 @@
 import json
+import re
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,6 +45,15 @@ def test_meta_training_lowers_the_loss_and_keeps_the_best_validation_weights(tmp
     best = hm.load(tmp_path / "best.pt")
     assert best.metrics["val_mean"] == result.best_val
     assert not model.training
+    # what trained it, for whoever retrains it: versions, and this clone's commit (CI runs in a clone)
+    software = best.metrics["software"]
+    assert (software["torch"], software["hypermaml"]) == (torch.__version__, hm.__version__)
+    root = Path(__file__).resolve().parents[1]
+    if (root / ".git").exists():
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        assert re.fullmatch(r"[0-9a-f]{40}(\+changes)?", software["commit"]) and software["commit"].startswith(head)
+    else:
+        assert software["commit"] is None
 
 
 class Interrupt(Exception):
