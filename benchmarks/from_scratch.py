@@ -73,11 +73,39 @@ def seed_dirs(config_dir: Path) -> list[Path]:
     return sorted((d for d in config_dir.glob("seed*") if d.is_dir() and re.fullmatch(r"seed\d+", d.name)), key=seed_of)
 
 
+def recipe_changes(config: str, run_dir: Path) -> list[str]:
+    """How ``run_dir``'s recipe (its ``run_config.json``) differs from the config of that name, the seed and the
+    device aside: a run of another recipe (a smoke test with fewer epochs, an edited config) is no seed of the row."""
+    from hypermaml.cli_checks import _differences
+    from hypermaml.config import ConfigError, RunConfig, from_dict, load_run_config, to_dict
+
+    try:
+        now = to_dict(load_run_config(config))
+    except ConfigError:  # no config of that name (a folder named otherwise): nothing to hold the run to
+        return []
+    ran = json.loads((run_dir / "run_config.json").read_text())
+    try:
+        ran = to_dict(from_dict(RunConfig, ran))  # a field added since the run started reads as its default
+    except ConfigError:
+        pass
+    for recipe in (ran, now):
+        for field in ("seed", "device"):
+            recipe.get("train", {}).pop(field, None)
+    return _differences(ran, now)
+
+
 def config_runs(config_dir: Path, episodes: int) -> tuple[list[dict], list[int]]:
     """(the reports of ``config_dir``'s runs that validated an epoch, the seeds of runs begun, their config written,
-    with no validated epoch yet: training, not seeds), reading each run folder once."""
+    with no validated epoch yet: training, not seeds), reading each run folder once. A run of another recipe than
+    the config of the folder's name stops the report, naming the differences."""
     runs, started = [], []
     for run_dir in seed_dirs(config_dir):
+        if (run_dir / "run_config.json").is_file() and (changed := recipe_changes(config_dir.name, run_dir)):
+            raise SystemExit(
+                f"{run_dir} was trained with another recipe than the config {config_dir.name} "
+                f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}): it is no seed of that row; move "
+                "it out of the runs folder"
+            )
         if report := run_report(run_dir, episodes):
             runs.append(report)
         elif (run_dir / "run_config.json").is_file():

@@ -245,6 +245,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--from-run", action="append", type=Path, default=None, help="read this run folder instead")
     parser.add_argument("--save", action="store_true", help="write docs/time_to_accuracy.json and .png")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the report here (a row kept apart from the page's figure)"
+    )
     parser.add_argument("--redraw", action="store_true", help="only redraw the PNG from the stored JSON")
     parser.add_argument("--note", default="", help="how the runs were made (with --from-run: threads, load), stored and drawn")
     parser.add_argument(
@@ -324,6 +327,8 @@ def main() -> None:
             f"machine speed (bare Conv4, 1-shot episodes/s on {cores} threads): {speed_before} before the rows, "
             f"{speed_after} after; the stored speed table: {stored.get('conv4_episodes_per_s')} on {stored.get('threads')}"
         )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.save:
         name = "time_to_accuracy" + ("_cuda" if args.device == "cuda" else "")  # a GPU's runs beside the CPU's
         (DOCS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")

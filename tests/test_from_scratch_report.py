@@ -252,6 +252,33 @@ def test_a_run_in_its_first_epoch_is_listed_as_training(tmp_path):
     assert "| seed 1 in its first epoch |" in markdown(rows)[1].splitlines()[-1]
 
 
+def test_a_run_of_another_recipe_is_no_seed_of_the_row_and_stops_the_report(tmp_path, capsys):
+    """A two-epoch smoke run of an edited config, left in runs/scratch/<config>/, was averaged with the real seeds
+    ("63.33 ± 16.88 (3 seeds)") and, through ship_from_scratch.sh, would have been written into the README."""
+    import pytest
+
+    from benchmarks.from_scratch import report_rows, ship_check
+    from hypermaml.config import load_run_config, to_dict
+
+    config = "omniglot_emnist_protonet_1shot"
+    recipe = to_dict(load_run_config(config))
+    for seed, epochs in ((0, recipe["train"]["epochs"]), (1, 2)):
+        run_dir = tmp_path / config / f"seed{seed}"
+        run_dir.mkdir(parents=True)
+        ran = json.loads(json.dumps(recipe))
+        ran["train"].update(seed=seed, epochs=epochs)  # the seed is each run's own: not a difference
+        (run_dir / "run_config.json").write_text(json.dumps(ran))
+    for read in (lambda: report_rows(tmp_path, 0), lambda: ship_check(config, tmp_path)):
+        with pytest.raises(SystemExit) as stop:
+            read()
+        assert str(stop.value) == (
+            f"{tmp_path / config / 'seed1'} was trained with another recipe than the config {config} "
+            f"(train.epochs: 2 -> {recipe['train']['epochs']}): it is no seed of that row; move it out of the runs folder"
+        )
+    (tmp_path / config / "seed1" / "run_config.json").unlink()  # gone: the same recipe's seed 0 alone is read
+    assert report_rows(tmp_path, 0)[config]["started"] == [0]
+
+
 def test_a_config_whose_only_run_is_in_its_first_epoch_gets_a_row(tmp_path):
     from benchmarks.from_scratch import report_rows
 
