@@ -76,18 +76,20 @@ def seed_dirs(config_dir: Path) -> list[Path]:
 def recipe_changes(config: str, run_dir: Path) -> list[str]:
     """How ``run_dir``'s recipe (its ``run_config.json``) differs from the config of that name, the seed and the
     device aside: a run of another recipe (a smoke test with fewer epochs, an edited config) is no seed of the row."""
-    from hypermaml.cli_checks import _differences
-    from hypermaml.config import ConfigError, RunConfig, from_dict, load_run_config, to_dict
+    from hypermaml.cli_checks import _differences, _known_fields
+    from hypermaml.config import ConfigError, DataConfig, ModelConfig, TrainConfig, load_run_config, to_dict
 
     try:
         now = to_dict(load_run_config(config))
     except ConfigError:  # no config of that name (a folder named otherwise): nothing to hold the run to
         return []
-    ran = json.loads((run_dir / "run_config.json").read_text())
     try:
-        ran = to_dict(from_dict(RunConfig, ran))  # a field added since the run started reads as its default
-    except ConfigError:
-        pass
+        ran = json.loads((run_dir / "run_config.json").read_text())
+    except (OSError, ValueError):  # being written by a run just starting: not a seed yet either way
+        return []
+    sections = (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig))
+    # a field added since the run started reads as its default, one removed since is dropped
+    ran = {name: _known_fields(cls, ran[name]) if isinstance(ran.get(name), dict) else ran.get(name) for name, cls in sections}
     for recipe in (ran, now):
         for field in ("seed", "device"):
             recipe.get("train", {}).pop(field, None)

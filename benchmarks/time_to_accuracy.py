@@ -114,7 +114,7 @@ def preflight(args, rows: list[str], folder: Path | None) -> str | None:
     """What is wrong with the command, found before the machine-speed runs and any row's training (a typo in the
     last row's name was reported only after the first row had trained for its whole budget): every row's config
     with its changes, the data, the run folders to read or to fill. ``None`` when all holds."""
-    from hypermaml.cli_checks import UsageError, need_data
+    from hypermaml.cli_checks import UsageError, need_data, need_device
     from hypermaml.config import ConfigError, load_run_config
 
     if args.from_run:
@@ -123,9 +123,17 @@ def preflight(args, rows: list[str], folder: Path | None) -> str | None:
             if missing:
                 return f"--from-run {run}: no {' or '.join(missing)} there (a folder `hypermaml train --run-dir` wrote)"
         return None
+    if len(set(rows)) < len(rows):
+        return f"a row is given twice ({', '.join(rows)}): each trains into a folder of its name"
+    if args.json is not None and not args.json.parent.is_dir():
+        return f"--json {args.json}: the folder {args.json.parent} does not exist"
     for i, name in enumerate(rows):
+        # the changes train_row gives the command, in its order (the device before the config's own checks)
+        changes = ["train.epochs=1000", *(args.set if i == 0 else ())]
+        changes += [f"train.device={args.device}"] if args.device else []
         try:
-            run = load_run_config(name, [*(args.set if i == 0 else ()), "train.epochs=1000"])
+            run = load_run_config(name, changes)
+            need_device(run.train.device)
             need_data([run.data.train] + ([run.data.val] if run.data.val else []))
         except (ConfigError, UsageError) as exc:
             return f"row {name}: {exc}"

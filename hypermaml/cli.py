@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue from RUN_DIR/last.pt; repeat the command it was started with (only train.epochs and --device may change)",
+        help="continue from RUN_DIR/last.pt with the recipe it was started with: repeat the command, or give --config "
+        "RUN_DIR/run_config.json (more epochs under a constant learning rate, and --device, may change)",
     )
     train.add_argument("--device", choices=["cpu", "cuda"], default=None, help="overrides train.device")
     train.add_argument("--seed", type=int, default=None, help="overrides train.seed")

@@ -67,26 +67,43 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-# What a resume may change: more (or fewer) epochs, and the device it continues on. Anything else (the seed, the
-# episodes, the learning rate, the data) would continue one run with another's recipe, and its log would mix them.
-RESUMABLE_CHANGES = {"train.epochs", "train.device"}
+# What a resume may change without changing the run it continues: the device it goes on with (and so its
+# precision), the loop or vmap form of a meta-batch (the same result), the checkpoint the run once started from
+# (last.pt replaces it) and the test split (never used in training); and its epochs where the learning rate is
+# constant (a cosine schedule spans the epochs: more of them change every remaining step). Anything else (the seed,
+# the episodes, the learning rate, the data) would continue one run with another's recipe, its log mixing them.
+RESUMABLE_CHANGES = {"train.device", "train.precision", "train.vectorise", "train.init_from", "data.test"}
+
+
+def _known_fields(cls, stored: dict) -> dict:
+    """``stored`` read through ``cls`` where it can be: a field added since reads as its default, a field removed
+    since is dropped (else the raw dict, compared as it is)."""
+    from dataclasses import fields
+
+    from .config import ConfigError, from_dict, to_dict
+
+    known = {f.name for f in fields(cls)}
+    try:
+        return to_dict(from_dict(cls, {k: v for k, v in stored.items() if k in known}))
+    except ConfigError:
+        return stored
 
 
 def _recipe_changes(started: dict, run, train_cfg) -> list[str]:
-    """``field: old -> new`` for every training or data setting a resume would change (beyond RESUMABLE_CHANGES),
-    the stored side read through the config classes so that a field added since reads as its default."""
-    from .config import ConfigError, DataConfig, TrainConfig, from_dict, to_dict
+    """``field: old -> new`` for every training or data setting a resume would change (beyond RESUMABLE_CHANGES,
+    and train.epochs under a constant learning rate)."""
+    from .config import DataConfig, TrainConfig, to_dict
 
     changed = []
     for section, cls, now in (("train", TrainConfig, train_cfg), ("data", DataConfig, run.data)):
         stored = started.get(section)
         if not isinstance(stored, dict):
             continue
-        try:
-            stored = to_dict(from_dict(cls, stored))
-        except ConfigError:
-            pass
-        changed += [c for c in _differences(stored, to_dict(now), f"{section}.") if c.split(":")[0] not in RESUMABLE_CHANGES]
+        stored = _known_fields(cls, stored)
+        allowed = set(RESUMABLE_CHANGES)
+        if section == "train" and stored.get("lr_schedule", "constant") == "constant" == to_dict(now)["lr_schedule"]:
+            allowed.add("train.epochs")
+        changed += [c for c in _differences(stored, to_dict(now), f"{section}.") if c.split(":")[0] not in allowed]
     return changed
 
 
@@ -127,9 +144,9 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
             if changed:
                 raise UsageError(
                     f"cannot resume {run_dir}: this command trains differently from the run it would continue "
-                    f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}); repeat the --config, --set and "
-                    f"--seed it was started with ({run_dir / 'run_config.json'} holds them; only train.epochs and "
-                    "--device may change), or choose another --run-dir"
+                    f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}); resume it with --config "
+                    f"{run_dir / 'run_config.json'} (the recipe it was started with; its epochs, under a constant "
+                    "learning rate, and --device may change), or choose another --run-dir"
                 )
     if args.resume and (run_dir / "last.pt").is_file():
         try:
@@ -145,7 +162,7 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
     problem = image_model_problem(run.model.backbone, "this config")
     if problem:
         raise UsageError(problem)
-    if train_cfg.init_from is not None:
+    if train_cfg.init_from is not None and not (args.resume and (run_dir / "last.pt").is_file()):  # last.pt replaces it
         from .checkpoint import build_model
         from .training import init_weights
 

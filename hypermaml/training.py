@@ -79,6 +79,7 @@ def meta_train(
     ``progress`` shows a progress bar; ``print_epochs`` (default: same as ``progress``) prints one line
     per epoch, which is what a log file wants.
     """
+    software()  # what runs this training, read now (cached): the clone may change while it trains
     rank, world_size = distributed_context()
     lead = rank == 0
     print_epochs = (progress if print_epochs is None else print_epochs) and lead
@@ -93,9 +94,9 @@ def meta_train(
     history: list[dict] = []
     best = {"epoch": -1, "val": None, "state": None}
     start_epoch = 0
-    if cfg.init_from:
-        init_weights(model, cfg.init_from)
     run_dir = Path(run_dir) if run_dir is not None else None
+    if cfg.init_from and not (resume and run_dir is not None and (run_dir / "last.pt").is_file()):  # else last.pt's
+        init_weights(model, cfg.init_from)
     if run_dir is not None:
         state = None
         if lead:
@@ -332,17 +333,20 @@ def train_metrics(
 @functools.cache
 def software() -> dict:
     """What trained a run, for whoever retrains it: the torch and hypermaml versions, and the git commit of the
-    code when it runs from a clone (``+changes`` when tracked files differ from it; ``None`` from a wheel)."""
+    code when it runs from a clone (``+changes`` when tracked files differ from it; ``None`` from a wheel, or
+    where git is missing or refuses). Read once per process, when its first training starts (a resumed run
+    records the process that resumed it)."""
     from . import __version__
 
     commit = None
     clone = Path(__file__).resolve().parents[1]
     if (clone / ".git").exists():
         try:
-            git = ["git", "-C", str(clone)]
+            # --no-optional-locks: reading the status never takes the index lock from the user's own git commands
+            git = ["git", "--no-optional-locks", "-C", str(clone)]
             head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
             changed = subprocess.run(
-                [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+                [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10, check=True
             )
             commit = head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
         except (OSError, subprocess.SubprocessError):

@@ -258,11 +258,27 @@ def test_a_run_resumes_only_with_the_recipe_it_was_started_with(tmp_path, capfd)
         assert main([*argv, *again]) == 2, again
         err = capfd.readouterr().err
         assert err.startswith(f"error: cannot resume {run_dir}: this command trains differently") and err.count("\n") == 1
-        assert named in err and "run_config.json holds them" in err, err
+        assert named in err and f"resume it with --config {run_dir / 'run_config.json'}" in err, err
         assert (run_dir / "run_config.json").read_text() == recorded and (run_dir / "metrics.jsonl").read_text() == log
     capfd.readouterr()
     assert main([*argv, *first, "--set", "train.epochs=2"]) == 0  # the same recipe, one more epoch
     assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    # the remedy the message gives: the run's own recipe, one more epoch, and a meta-batch form that computes the same
+    same = ["train", "--config", str(run_dir / "run_config.json"), "--run-dir", str(run_dir), "--resume", "--no-progress"]
+    assert main([*same, "--set", "train.epochs=3", "--set", "train.vectorise=loop"]) == 0
+    assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_cosine_run_resumes_only_with_its_epochs(tmp_path, capfd):
+    """A cosine schedule spans the run's epochs: more of them would change every remaining step's learning rate."""
+    path = bad_config(tmp_path, json.dumps(CONFIG))
+    run_dir = tmp_path / "run"
+    recipe = ["--set", "train.lr_schedule=cosine", "--set", "train.epochs=1", "--set", "train.episodes_per_epoch=4"]
+    assert main(["train", "--config", str(path), "--run-dir", str(run_dir), "--no-progress", *recipe]) == 0
+    capfd.readouterr()
+    argv = ["train", "--config", str(path), "--run-dir", str(run_dir), "--resume", "--no-progress", *recipe]
+    assert main([*argv, "--set", "train.epochs=2"]) == 2
+    assert "(train.epochs: 1 -> 2)" in capfd.readouterr().err
 
 
 def test_device_is_applied_before_the_configs_own_checks(tmp_path, capfd):

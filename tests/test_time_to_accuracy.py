@@ -2,6 +2,8 @@
 
 import json
 
+import torch
+
 from benchmarks.time_to_accuracy import at_time, curve, first_crossing
 
 
@@ -63,7 +65,10 @@ def test_every_mistake_is_named_before_the_machine_is_timed_or_a_row_trains(tmp_
     (held / "last.pt").write_bytes(b"x")
     for argv, named in (
         (["--baseline", "omniglot_emnist_maml_1sht"], "row omniglot_emnist_maml_1sht: "),
-        (["--set", "train.n_quer=5"], "row omniglot_emnist_hypermaml_1shot: "),
+        (["--set", "train.n_quer=5"], "n_quer"),
+        (["--set", "train.epochs=0"], "row omniglot_emnist_hypermaml_1shot: "),  # the user's change comes last, as it trains
+        (["--baseline", "omniglot_emnist_hypermaml_1shot"], "a row is given twice"),
+        (["--json", str(tmp_path / "no" / "r.json")], f"the folder {tmp_path / 'no'} does not exist"),
         (["--from-run", str(tmp_path / "nowhere")], f"--from-run {tmp_path / 'nowhere'}: no run_config.json or metrics.jsonl"),
         (["--runs-dir", str(tmp_path / "runs")], "already holds a run: choose another --runs-dir"),
     ):
@@ -72,6 +77,17 @@ def test_every_mistake_is_named_before_the_machine_is_timed_or_a_row_trains(tmp_
             time_to_accuracy.main()
         err = capsys.readouterr().err
         assert stop.value.code == 2 and named in err and "Traceback" not in err, (argv, err)
+    # --device applies before the config's own checks, as in the training command: bfloat16 is a CUDA choice
+    from types import SimpleNamespace
+
+    cuda = SimpleNamespace(from_run=None, json=None, set=["train.precision=bfloat16"], device="cuda", seed=0)
+    said = time_to_accuracy.preflight(cuda, ["omniglot_emnist_hypermaml_1shot"], None)
+    if torch.cuda.is_available():
+        assert said is None, said
+    else:  # named as the machine's lack, not as the recipe's mistake
+        assert "use --device cpu" in said and "CUDA only" not in said, said
+    cpu = SimpleNamespace(**{**vars(cuda), "device": None})
+    assert "CUDA only" in time_to_accuracy.preflight(cpu, ["omniglot_emnist_hypermaml_1shot"], None)
 
 
 def _fake_run(run_dir):
