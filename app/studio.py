@@ -16,8 +16,9 @@ if str(ROOT) not in sys.path:  # `streamlit run app/studio.py` puts app/ on the 
 # sideways on its own instead of dragging the whole page with it; a link in a code box breaks anywhere, filling its
 # lines, rather than at its "?" and "=" (four ragged lines for a room link in a narrow column); on a phone a figure
 # in a "wide_figure_" container keeps a readable width and scrolls sideways, as a table does (shrunk to a 390 px
-# screen, the toy's eight panels had text 5 px high); there, below anything in a "wide_" container (those figures,
-# the wide tables), a line says it scrolls sideways, as a phone shows no scroll bar until it is touched.
+# screen, the toy's eight panels had text 5 px high); below each "wide_" container (those figures, the wide
+# tables) a line says it scrolls sideways on the screens where it does (a phone shows no scroll bar until touched):
+# CSS cannot see overflow, so each has the width below which it overflows (tests/test_browser.py checks them).
 LAYOUT_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding-left: 2rem; padding-right: 2rem; padding-top: 3.5rem;}
 h1 {font-size: 2.1rem !important;}
@@ -28,7 +29,13 @@ h1 {font-size: 2.1rem !important;}
   [class*="st-key-wide_figure_"] [data-testid="stImage"] {overflow-x: auto;}
   [class*="st-key-wide_figure_"] [data-testid="stImage"] div {max-width: none;}
   [class*="st-key-wide_figure_"] [data-testid="stImage"] img {min-width: 600px;}
-  [class*="st-key-wide_"]::after {content: "↔ Swipe sideways to see all of it"; font-size: 0.8rem; opacity: 0.7;}
+  [class*="st-key-wide_figure_"]::after {content: "↔ Swipe sideways to see all of it"; font-size: 0.8rem; opacity: 0.7;}
+}
+@media (max-width: 669px) {
+  [class*="st-key-wide_table_benchmark"]::after {content: "↔ Swipe sideways to see all of it"; font-size: 0.8rem; opacity: 0.7;}
+}
+@media (max-width: 460px) {
+  [class*="st-key-wide_table_update"]::after {content: "↔ Swipe sideways to see all of it"; font-size: 0.8rem; opacity: 0.7;}
 }
 </style>"""
 # Presenter mode: no sidebar, no toolbar, the page from the top of the screen.

@@ -336,12 +336,18 @@ def test_on_a_phone_a_wide_table_scrolls_on_its_own_and_the_page_does_not(studio
         assert content > shown, (shown, content)
         assert cue(page, "wide_table_update") == "Swipe sideways to see all of it"
 
-        # on a wide screen nothing scrolls and no line says it does
-        wide = browser.new_page(viewport={"width": 1024, "height": 900})
-        wide.goto(studio_url)
-        wide.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
-        wide.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
-        assert cue(wide, "wide_figure_toy_panels") == ""
+        # the line shows exactly where the box scrolls: screens between a phone and a laptop, and a wide one
+        for width in (480, 640, 660, 1024):
+            other = browser.new_page(viewport={"width": width, "height": 900})
+            for path, keys in (("", ("wide_figure_toy_panels", "wide_table_update")), ("episodes", ("wide_table_benchmark",))):
+                other.goto(studio_url + path)
+                other.wait_for_selector('[data-testid="stMetric"]', timeout=120_000)
+                other.wait_for_selector('[data-test-script-state="notRunning"]', timeout=120_000)
+                for key in keys:
+                    box = other.locator(f'[class*="st-key-{key}"] table, [class*="st-key-{key}"] [data-testid="stImage"]').first
+                    shown, content = box.evaluate("b => [b.clientWidth, b.scrollWidth]")
+                    assert (cue(other, key) != "") == (content > shown), (width, key, shown, content)
+            other.close()
         browser.close()
 
 
