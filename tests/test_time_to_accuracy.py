@@ -136,3 +136,25 @@ def test_a_cpu_report_records_the_machine_speed_before_and_after_the_rows_train(
     )
     time_to_accuracy.main()
     assert order == [] and "machine_speed" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_the_stored_rows_are_the_numbers_the_reproduce_page_gives():
+    """Every row docs/reproduce.md's time-to-79% table cites from a stored report (the page's figure and the rows
+    kept apart) shows that report's best validation and test score."""
+    from benchmarks.time_to_accuracy import DOCS
+
+    page = (DOCS / "reproduce.md").read_text()
+    table = [line for line in page.splitlines() if line.startswith("| ") and "| test, one at a time |" not in line]
+    reports = sorted(p for p in DOCS.glob("time_to_accuracy*.json") if "cuda" not in p.name)
+    assert len(reports) >= 4
+    for path in reports:
+        for row in json.loads(path.read_text())["rows"]:
+            val = f"{100 * row['best_val']['val_mean']:.2f}% (epoch {row['best_val']['epoch']}"
+            test = row.get("test_alone")
+            cells = [line for line in table if val in line]
+            assert cells, (path.name, row["row"], val)
+            if test:
+                assert any(f"{test['test_mean_pct']:.2f} ± {test['test_ci95_pct']:.2f}" in line for line in cells), (
+                    path.name,
+                    row["row"],
+                )
