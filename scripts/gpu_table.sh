@@ -26,7 +26,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     exit 2
   fi
   vectorise=(--meta-batch 1 2 --rounds 1 --seconds 0.05)
-  tta=(--minutes 0.05 --test-episodes 5 --set train.episodes_per_epoch=4 --set train.val_episodes=4)
+  tta=(--minutes 0.05 --test-episodes 5 --calibrate-episodes 2 --set train.episodes_per_epoch=4 --set train.val_episodes=4)
 fi
 $py -c "import torch; print('torch', torch.__version__, '| cuda:', torch.cuda.is_available() and torch.cuda.get_device_name())"
 $py -m benchmarks.vectorise --device "$device" "${vectorise[@]}" --save 2>&1 | tee "$out/vectorise.log"
