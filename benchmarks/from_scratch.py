@@ -34,6 +34,7 @@ from pathlib import Path
 import hypermaml as hm
 from benchmarks.omniglot_emnist import from_scratch
 from benchmarks.time_to_accuracy import score, test_score
+from hypermaml.cli_checks import listed
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "scratch"
@@ -76,24 +77,19 @@ def seed_dirs(config_dir: Path) -> list[Path]:
 def recipe_changes(config: str, run_dir: Path) -> list[str]:
     """How ``run_dir``'s recipe (its ``run_config.json``) differs from the config of that name, the seed and the
     device aside: a run of another recipe (a smoke test with fewer epochs, an edited config) is no seed of the row."""
-    from hypermaml.cli_checks import _differences, _known_fields
-    from hypermaml.config import ConfigError, DataConfig, ModelConfig, TrainConfig, load_run_config, to_dict
+    from hypermaml.cli_checks import recipe_differences
+    from hypermaml.config import ConfigError, load_run_config
 
     try:
-        now = to_dict(load_run_config(config))
+        now = load_run_config(config).to_dict()
     except ConfigError:  # no config of that name (a folder named otherwise): nothing to hold the run to
         return []
     try:
         ran = json.loads((run_dir / "run_config.json").read_text())
-    except (OSError, ValueError):  # being written by a run just starting: not a seed yet either way
+    except (OSError, ValueError):  # not begun, or being written by a run just starting: not a seed yet either way
         return []
-    sections = (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig))
-    # a field added since the run started reads as its default, one removed since is dropped
-    ran = {name: _known_fields(cls, ran[name]) if isinstance(ran.get(name), dict) else ran.get(name) for name, cls in sections}
-    for recipe in (ran, now):
-        for field in ("seed", "device"):
-            recipe.get("train", {}).pop(field, None)
-    return _differences(ran, now)
+    changed = recipe_differences(ran if isinstance(ran, dict) else {}, now)
+    return [c for c in changed if c.split(":")[0] not in ("train.seed", "train.device")]
 
 
 def config_runs(config_dir: Path, episodes: int) -> tuple[list[dict], list[int]]:
@@ -102,11 +98,10 @@ def config_runs(config_dir: Path, episodes: int) -> tuple[list[dict], list[int]]
     the config of the folder's name stops the report, naming the differences."""
     runs, started = [], []
     for run_dir in seed_dirs(config_dir):
-        if (run_dir / "run_config.json").is_file() and (changed := recipe_changes(config_dir.name, run_dir)):
+        if changed := recipe_changes(config_dir.name, run_dir):
             raise SystemExit(
-                f"{run_dir} was trained with another recipe than the config {config_dir.name} "
-                f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}): it is no seed of that row; move "
-                "it out of the runs folder"
+                f"{run_dir} was trained with another recipe than the config {config_dir.name} ({listed(changed)}): "
+                "it is no seed of that row; move it out of the runs folder"
             )
         if report := run_report(run_dir, episodes):
             runs.append(report)

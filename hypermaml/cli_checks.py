@@ -89,29 +89,30 @@ def _known_fields(cls, stored: dict) -> dict:
         return stored
 
 
-def _recipe_changes(started: dict, run, train_cfg) -> list[str]:
-    """``field: old -> new`` for every training or data setting a resume would change (beyond RESUMABLE_CHANGES,
-    and train.epochs under a constant learning rate)."""
-    from .config import DataConfig, TrainConfig, to_dict
+def recipe_differences(started: dict, now: dict) -> list[str]:
+    """``section.field: old -> new`` wherever a run's stored config (its ``run_config.json``, as read) differs from
+    ``now`` (the sections of a run config as ``to_dict`` gives them), each stored section read through its config
+    class; a section missing from either side is not compared."""
+    from .config import DataConfig, ModelConfig, TrainConfig
 
     changed = []
-    for section, cls, now in (("train", TrainConfig, train_cfg), ("data", DataConfig, run.data)):
-        stored = started.get(section)
-        if not isinstance(stored, dict):
-            continue
-        stored = _known_fields(cls, stored)
-        allowed = set(RESUMABLE_CHANGES)
-        if section == "train" and stored.get("lr_schedule", "constant") == "constant" == to_dict(now)["lr_schedule"]:
-            allowed.add("train.epochs")
-        changed += [c for c in _differences(stored, to_dict(now), f"{section}.") if c.split(":")[0] not in allowed]
+    for section, cls in (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig)):
+        old, new = started.get(section), now.get(section)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += _differences(_known_fields(cls, old), new, f"{section}.")
     return changed
+
+
+def listed(changes: list[str], most: int = 4) -> str:
+    """The first few differences for a one-line message."""
+    return "; ".join(changes[:most]) + ("; ..." if len(changes) > most else "")
 
 
 def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> None:
     """The run folder, the checkpoint to start from, --out and the data: everything before any load or write."""
     import torch
 
-    from .config import ConfigError, ModelConfig, from_dict, to_dict
+    from .config import to_dict
     from .training import resume_problem
 
     run_dir = Path(args.run_dir)
@@ -121,34 +122,32 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
         raise UsageError(f"nothing to resume: no run was started in {run_dir} (drop --resume to start one)")
     if not args.resume and (run_dir / "last.pt").is_file():
         raise UsageError(f"{run_dir} already holds a run (last.pt): pass --resume to continue it, or choose another --run-dir")
-    if args.resume:  # the same model, or its weights would not fit
+    resuming = args.resume and (run_dir / "last.pt").is_file()  # (without last.pt a resume starts afresh)
+    if args.resume:
         try:
             started = json.loads((run_dir / "run_config.json").read_text())
         except (OSError, ValueError):
             started = {}
-        started = started if isinstance(started, dict) else {}
-        stored = started.get("model")
-        if isinstance(stored, dict):
-            try:  # through the config class, so that a field added since the run started reads as its default
-                stored = to_dict(from_dict(ModelConfig, stored))
-            except ConfigError:
-                pass
-        changed = _differences(stored, to_dict(run.model)) if isinstance(stored, dict) else []
-        if changed:
+        now = {"model": to_dict(run.model), "train": to_dict(train_cfg), "data": to_dict(run.data)}
+        changed = recipe_differences(started if isinstance(started, dict) else {}, now)
+        model = [c.removeprefix("model.") for c in changed if c.startswith("model.")]
+        if model:  # its weights would not fit
             raise UsageError(
-                f"cannot resume {run_dir}: it was started with another model ({'; '.join(changed[:4])}"
-                f"{'; ...' if len(changed) > 4 else ''}); resume with the config it was started with, or choose another --run-dir"
+                f"cannot resume {run_dir}: it was started with another model ({listed(model)}); resume with the "
+                "config it was started with, or choose another --run-dir"
             )
-        if (run_dir / "last.pt").is_file():  # and the same recipe: a resumed run continues the one it was
-            changed = _recipe_changes(started, run, train_cfg)
-            if changed:
-                raise UsageError(
-                    f"cannot resume {run_dir}: this command trains differently from the run it would continue "
-                    f"({'; '.join(changed[:4])}{'; ...' if len(changed) > 4 else ''}); resume it with --config "
-                    f"{run_dir / 'run_config.json'} (the recipe it was started with; its epochs, under a constant "
-                    "learning rate, and --device may change), or choose another --run-dir"
-                )
-    if args.resume and (run_dir / "last.pt").is_file():
+        allowed = set(RESUMABLE_CHANGES)
+        if now["train"]["lr_schedule"] == "constant" and not any(c.startswith("train.lr_schedule:") for c in changed):
+            allowed.add("train.epochs")
+        recipe = [c for c in changed if c.split(":")[0] not in allowed]
+        if resuming and recipe:  # a resumed run continues the one it was
+            raise UsageError(
+                f"cannot resume {run_dir}: this command trains differently from the run it would continue "
+                f"({listed(recipe)}); resume it with --config {run_dir / 'run_config.json'} (the recipe it was "
+                "started with; its epochs, under a constant learning rate, and --device may change), or choose "
+                "another --run-dir"
+            )
+    if resuming:
         try:
             # mmap: only the few bytes read here come off the disk; meta_train loads the file for real later
             state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True, mmap=True)
@@ -162,7 +161,7 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
     problem = image_model_problem(run.model.backbone, "this config")
     if problem:
         raise UsageError(problem)
-    if train_cfg.init_from is not None and not (args.resume and (run_dir / "last.pt").is_file()):  # last.pt replaces it
+    if train_cfg.init_from is not None and not resuming:  # last.pt replaces it
         from .checkpoint import build_model
         from .training import init_weights
 

@@ -95,28 +95,29 @@ def meta_train(
     best = {"epoch": -1, "val": None, "state": None}
     start_epoch = 0
     run_dir = Path(run_dir) if run_dir is not None else None
-    if cfg.init_from and not (resume and run_dir is not None and (run_dir / "last.pt").is_file()):  # else last.pt's
-        init_weights(model, cfg.init_from)
+    state = None  # the training state a resume continues, rank 0's, shared with every process
     if run_dir is not None:
-        state = None
         if lead:
             run_dir.mkdir(parents=True, exist_ok=True)
             if resume and (run_dir / "last.pt").is_file():
                 state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
         state = _from_rank0(state, world_size)
-        if state is not None:
-            problem = resume_problem(state, world_size)
-            if problem:
-                raise ValueError(problem)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            generators = state.get("generators") or [state["generator"]]  # files from before data parallel: one
-            generator.set_state(generators[rank].cpu())
-            history, best, start_epoch = state["history"], state["best"], state["epoch"]
-            if lead:  # a kill between the log line and last.pt could leave an extra line: the log follows last.pt
-                (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
-        elif lead:  # a fresh start (or nothing to resume from): no stale log lines
+    if state is None:  # a fresh start (or nothing to resume from)
+        if cfg.init_from:
+            init_weights(model, cfg.init_from)
+        if run_dir is not None and lead:  # no stale log lines
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    else:  # last.pt replaces everything, init_from's weights too
+        problem = resume_problem(state, world_size)
+        if problem:
+            raise ValueError(problem)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generators = state.get("generators") or [state["generator"]]  # files from before data parallel: one
+        generator.set_state(generators[rank].cpu())
+        history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        if lead:  # a kill between the log line and last.pt could leave an extra line: the log follows last.pt
+            (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
 
     total_steps = cfg.epochs * steps_per_epoch
     running_stats = getattr(model.config.backbone, "batch_norm", None) == "running" and hasattr(
@@ -351,11 +352,8 @@ def software() -> dict:
             commit = head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
         except (OSError, subprocess.SubprocessError):
             pass
-    return {
-        "torch": str(torch.__version__),
-        "hypermaml": __version__,
-        "commit": commit,
-    }  # str: a TorchVersion does not load with weights_only
+    # str(): a TorchVersion is a class of its own, which a weights_only load refuses
+    return {"torch": str(torch.__version__), "hypermaml": __version__, "commit": commit}
 
 
 def init_weights(model: FewShotModel, path: str | Path) -> None:
