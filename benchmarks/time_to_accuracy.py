@@ -78,6 +78,17 @@ def test_score(checkpoint: Path, episodes: int) -> dict:
     return {"test_mean_pct": round(100 * result.mean, 2), "test_ci95_pct": round(100 * result.ci95, 2), "episodes": episodes}
 
 
+def row_dir(folder: Path, config: str, seed: int) -> Path:
+    """Where a row of ``config`` trains: ``folder/<config>/seed<S>``."""
+    return folder / config.replace("/", "_") / f"seed{seed}"
+
+
+def row_changes(overrides=(), device: str | None = None) -> list[str]:
+    """The config changes a row trains with, in the order the command applies them: epochs enough for any budget
+    (``--minutes`` stops it), the row's own changes, then the device (as ``hypermaml train --device`` would)."""
+    return ["train.epochs=1000", *overrides, *([f"train.device={device}"] if device else [])]
+
+
 def train_row(
     config: str,
     minutes: float,
@@ -93,12 +104,11 @@ def train_row(
     ``processes`` > 1: that many data-parallel processes of ``threads`` threads each, launched as a user would
     (``torchrun --standalone``), each with the config's meta-batch, so one step averages ``processes`` times the
     episodes; pass ``--set train.meta_batch=...`` to keep the effective meta-batch."""
-    run_dir = folder / config.replace("/", "_") / f"seed{seed}"
+    run_dir = row_dir(folder, config, seed)
     argv = ["train", "--config", config, "--run-dir", str(run_dir), "--threads", str(threads), "--seed", str(seed)]
-    argv += ["--max-minutes", str(minutes), "--no-progress", "--set", "train.epochs=1000"]
-    argv += ["--device", device] if device else []
-    for override in overrides:
-        argv += ["--set", override]
+    argv += ["--max-minutes", str(minutes), "--no-progress"]
+    for change in row_changes(overrides, device):
+        argv += ["--set", change]
     if processes > 1:
         launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
@@ -128,16 +138,13 @@ def preflight(args, rows: list[str], folder: Path | None) -> str | None:
     if args.json is not None and not args.json.parent.is_dir():
         return f"--json {args.json}: the folder {args.json.parent} does not exist"
     for i, name in enumerate(rows):
-        # the changes train_row gives the command, in its order (the device before the config's own checks)
-        changes = ["train.epochs=1000", *(args.set if i == 0 else ())]
-        changes += [f"train.device={args.device}"] if args.device else []
         try:
-            run = load_run_config(name, changes)
+            run = load_run_config(name, row_changes(args.set if i == 0 else (), args.device))
             need_device(run.train.device)
             need_data([run.data.train] + ([run.data.val] if run.data.val else []))
         except (ConfigError, UsageError) as exc:
             return f"row {name}: {exc}"
-        run_dir = None if folder is None else folder / name.replace("/", "_") / f"seed{args.seed}"
+        run_dir = None if folder is None else row_dir(folder, name, args.seed)
         if run_dir is not None and (run_dir / "last.pt").is_file():
             return f"{run_dir} already holds a run: choose another --runs-dir (this benchmark trains every row afresh)"
     return None
