@@ -32,9 +32,9 @@ import sys
 from pathlib import Path
 
 import hypermaml as hm
-from benchmarks.omniglot_emnist import from_scratch
 from benchmarks.time_to_accuracy import score, test_score
 from hypermaml.cli_checks import listed
+from hypermaml.training import trained_from_scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "scratch"
@@ -139,7 +139,7 @@ def shipped(config: str) -> dict | None:
         return None
     metrics = hm.load(path).metrics
     # a checkpoint trained from random weights is one of these seeds: the one its run config names
-    scratch_seed = metrics["run_config"]["train"]["seed"] if from_scratch(metrics) else None
+    scratch_seed = metrics["run_config"]["train"]["seed"] if trained_from_scratch(metrics) else None
     stored = scored_when_chosen(metrics, scratch_seed)
     return {
         "common_val": common_val(path) if stored is None else stored,

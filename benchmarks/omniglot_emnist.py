@@ -38,6 +38,7 @@ import hypermaml as hm
 from benchmarks.readme import replace_block
 from hypermaml.data import load_split
 from hypermaml.data.reference import OMNIGLOT_EMNIST, OMNIGLOT_VINYALS, PAPER_PROTOCOL
+from hypermaml.training import trained_from_scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "pretrained"
@@ -211,12 +212,12 @@ def stored_table(benchmark: str = "omniglot_emnist") -> str:
             m = _stored(method, shot, benchmark)
             t = _stored(method, shot, benchmark, transductive=True)
             old = f"{_pct(t)} / {_pct(t, '_alone')}" if t and "test_accuracy_alone" in t else ""
-            if m is not None and from_scratch(m):
+            if m is not None and trained_from_scratch(m):
                 old = "— (trained from scratch)"
             if m is None:
                 rows.append(f"| {method} | {shot} | not trained yet | | | | {spec['paper'][(method, shot)]} | {old} | | | |")
                 continue
-            how = "from scratch" if from_scratch(m) else "fine-tuning"
+            how = "from scratch" if trained_from_scratch(m) else "fine-tuning"
             trained = f"{how}: {m['episodes_seen']:,} episodes, {m['train_seconds'] / 60:.0f} min"
             rows.append(
                 f"| {method} | {shot} | {m['batch_norm']} | **{_pct(m, '_alone')}** | {_pct(m)} | {seed_summary(m)} | "
@@ -234,12 +235,6 @@ def kept_epoch(m: dict) -> int:
 def training_log(m: dict) -> list[dict]:
     """Every epoch's record: ``train_history`` now, ``history`` in older records."""
     return m["train_history"] if "train_history" in m else m["history"]
-
-
-def from_scratch(m: dict) -> bool:
-    """Was this checkpoint trained from random weights (no ``init_from``), not fine-tuned from a transductive one?
-    False for a record without its run config (nothing says so)."""
-    return "run_config" in m and not m["run_config"]["train"].get("init_from")
 
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -280,7 +275,7 @@ def transductive_loss() -> str:
         for method in METHODS
         for shot in spec["shots"]
         if (t := _stored(method, shot, benchmark, transductive=True)) and "test_accuracy_alone" in t
-        if not ((m := _stored(method, shot, benchmark)) and from_scratch(m))
+        if not ((m := _stored(method, shot, benchmark)) and trained_from_scratch(m))
     ]
     return f"{min(losses):.0f}–{max(losses):.0f}" if losses else "—"
 

@@ -307,6 +307,14 @@ def _mean_over_ranks(values: list[float], world_size: int) -> list[float]:
     return (t / world_size).tolist()
 
 
+def trained_from_scratch(metrics: dict) -> bool:
+    """Whether a checkpoint's metrics say it was trained from random weights: a stored run config (``run_config``,
+    as the bundled checkpoints carry) whose training has no ``init_from``. False where no run config is stored
+    (nothing says so)."""
+    train = (metrics.get("run_config") or {}).get("train")
+    return train is not None and not train.get("init_from")
+
+
 def train_metrics(
     cfg: TrainConfig,
     history: list[dict],

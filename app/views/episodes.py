@@ -11,6 +11,7 @@ from app import compute, url_state, workers
 from app.figures import LABELS, METHOD_COLOURS, SCALE, steps_chart, summary_chart
 from app.resources import PRETRAINED, available_datasets, benchmark_models, many_episodes
 from hypermaml.data.reference import OMNIGLOT_EMNIST, OMNIGLOT_VINYALS, PAPER_PROTOCOL
+from hypermaml.training import trained_from_scratch
 
 N_WAY, MAX_STEPS = compute.N_WAY, compute.MAX_STEPS
 CHANCE = compute.CHANCE_WAY
@@ -85,13 +86,6 @@ def benchmark_table(benchmark: str) -> str:
         ours, paper = (v.replace(" ± ", "\u00a0±\u00a0") for v in (ours, paper))  # a number never wraps at its ±
         lines.append(f"| {LABELS[method]} | {shot} | {ours} | {trained} | {paper} | {old_row} |")
     return "\n".join(lines)
-
-
-def trained_from_scratch(metrics: dict) -> bool:
-    """The rule of ``benchmarks.omniglot_emnist.from_scratch`` (the studio imports only ``hypermaml``): a stored run
-    config without ``init_from``; False where no run config is stored."""
-    train = metrics.get("run_config", {}).get("train")
-    return train is not None and not train.get("init_from")
 
 
 def how_trained(metrics: dict) -> str:
