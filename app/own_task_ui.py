@@ -18,6 +18,7 @@ from app.user_task import (
     MAX_UPLOAD_BYTES,
     N_WAY,
     Picture,
+    counted,
     decode,
     drop_removed_uploads,
     held_bytes,
@@ -302,7 +303,7 @@ def clear(target: str) -> None:
     pictures.clear()
     state[f"own_rm_{target}"] = []
     unlink(target, keys)
-    state.own_flash = f"Removed all {n} image{'s' if n != 1 else ''} from {target_label(target)}."
+    state.own_flash = f"Removed all {counted(n, 'image')} from {target_label(target)}."
 
 
 def remove_controls(target: str) -> None:

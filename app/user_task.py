@@ -225,7 +225,7 @@ def shot_message(class_names: list[str], counts: list[int], trained_shots: int) 
     return (
         f"This is a {shots}-shot task: only the first {'image' if shots == 1 else f'{shots} images'} of each class "
         f"{'is' if shots == 1 else 'are'} "
-        f"used ({dropped} image{'s' if dropped > 1 else ''} left out). Every class must give the models the same number of "
+        f"used ({counted(dropped, 'image')} left out). Every class must give the models the same number of "
         f"images, and {fewest_text} {'has' if len(fewest) == 1 else 'have'} only {shots}. The models here "
         f"were trained on {trained_shots} images per class: add images to the smaller classes (up to "
         f"{trained_shots} each) to use all of yours and to get surer predictions."

@@ -305,7 +305,7 @@ if unusable or not_added:
     lines = [f"- {m}" for m in not_added + [line for _, line in unusable]]
     places = {"the queries" if target == "queries" else "its class" for target, _ in unusable}
     head = (
-        f"**{len(unusable)} image{'s' if len(unusable) != 1 else ''} cannot be used and "
+        f"**{counted(len(unusable), 'image')} cannot be used and "
         f"{'are' if len(unusable) != 1 else 'is'} left out** (remove {'them' if len(unusable) != 1 else 'it'} with "
         f"the :material/delete: button under {' or '.join(sorted(places))}):"
         if unusable
@@ -408,7 +408,7 @@ for row, (_, _, x), t, is_far in zip(rows, readable, truth, far):
         line["true class"] = row["true class"]
     line |= {k: cell(row, k, t) for k in labels}
     shown.append(line)
-st.subheader(f"Predictions ({shots} shot{'s' if shots > 1 else ''} per class)")
+st.subheader(f"Predictions ({counted(shots, 'shot')} per class)")
 st.caption(
     "Each cell: the class the method picks and its softmax probability for that class. A softmax always sums to "
     "100% over the five classes, so it says which class is closest, not whether the picture belongs to any of them."

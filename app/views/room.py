@@ -31,7 +31,7 @@ from app.room_ui import (
 )
 from app.store import StoreError
 from app.store.checks import ID_RE, TOKEN_RE
-from app.user_task import N_WAY, DecodeCache
+from app.user_task import N_WAY, DecodeCache, counted
 from hypermaml.data import ImageError
 from hypermaml.data.folders import IMAGE_SUFFIXES
 
@@ -144,7 +144,7 @@ def set_open(room_id: str, token: str, is_open: bool) -> None:
 
 def class_row(label: str, images, polarity: str, removing: bool, room_id: str, token: str, hint: str = "") -> None:
     name_col, pictures_col = st.columns([1, 4], vertical_alignment="top")
-    name_col.markdown(f"**{md(label)}**  \n{len(images)} picture{'' if len(images) == 1 else 's'}")
+    name_col.markdown(f"**{md(label)}**  \n{counted(len(images), 'picture')}")
     if hint:
         name_col.caption(hint)
     with pictures_col:
@@ -188,7 +188,7 @@ def predictions(snap) -> bool:
             return False
         state.room_result_key = key
     result = state.room_result
-    st.subheader(f"Predictions ({result.shots} picture{'s' if result.shots > 1 else ''} per class)", anchor="predictions")
+    st.subheader(f"Predictions ({counted(result.shots, 'picture')} per class)", anchor="predictions")
     for note in result.notes:
         st.caption(md(note))
     st.dataframe(
@@ -213,7 +213,7 @@ def live(room_id: str, token: str) -> None:
     show_flash(toast=True)
     with st.container(horizontal=True, vertical_alignment="center"):
         status = "open: students can add pictures" if snap.is_open else "closed: it takes no more pictures"
-        st.markdown(f"**{snap.n_images} picture{'' if snap.n_images == 1 else 's'}** · the room is {status}")
+        st.markdown(f"**{counted(snap.n_images, 'picture')}** · the room is {status}")
         st.button(
             "Close the room" if snap.is_open else "Open it again",
             key="room_toggle_open",
@@ -289,7 +289,7 @@ def stored(room_id: str, target, data: bytes, name: str) -> bool:
         return False
     n = state.room_added[room_id] = state.room_added.get(room_id, 0) + 1
     where = "the queries" if target == TARGET_QUERIES else f"'{state.room_class_names[target]}'"
-    flash("success", f"Added to {where}. You have added {n} picture{'' if n == 1 else 's'} to this room.")
+    flash("success", f"Added to {where}. You have added {counted(n, 'picture')} to this room.")
     return True
 
 
@@ -319,7 +319,7 @@ def student(snap, room_id: str, note: str | None = None) -> None:
             + "This room is closed: it takes no more pictures. Ask your teacher to open it again."
         )
         if added:
-            st.caption(f"You added {added} picture{'' if added == 1 else 's'}; they stay in the room.")
+            st.caption(f"You added {counted(added, 'picture')}; they stay in the room.")
         return
     options = list(range(len(snap.classes))) + [TARGET_QUERIES]
     if state.get("room_target") not in options:
@@ -374,7 +374,7 @@ def student(snap, room_id: str, note: str | None = None) -> None:
             args=(room_id, key),
         )
     show_flash()
-    st.caption(f"The room holds {snap.n_images} picture{'' if snap.n_images == 1 else 's'}; you added {added}.")
+    st.caption(f"The room holds {counted(snap.n_images, 'picture')}; you added {added}.")
 
 
 # ---- the page ---------------------------------------------------------------------------------------------
