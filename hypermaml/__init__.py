@@ -12,25 +12,78 @@ torch.Size([1, 2])
 
 __version__ = "0.3.0"  # the one place the version lives: pyproject.toml and `hypermaml --version` read it
 
-from .base import FewShotModel
-from .checkpoint import CheckpointError, build_model, load, save
-from .config import (
-    BackboneConfig,
-    ConfigError,
-    HyperMAMLConfig,
-    MAMLConfig,
-    ModelConfig,
-    ProtoNetConfig,
-    TrainConfig,
-)
-from .custom_backbone import ModuleBackbone
-from .episodes import Episode, EpisodeSampler
-from .evaluation import EvalResult, evaluate
-from .grid import Grid, decision_grid
-from .hypermaml import HyperMAML, HyperTask
-from .maml import MAML, MAMLTask
-from .protonet import ProtoNet, ProtoTask
-from .training import TrainResult, meta_train
+# The names below load on first use (PEP 562), so that `import hypermaml` and the command's --help, usage
+# errors and `hypermaml configs` do not pay for importing torch (about two seconds); type checkers and
+# editors read the plain imports under TYPE_CHECKING.
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import FewShotModel
+    from .checkpoint import build_model, load, save
+    from .config import (
+        BackboneConfig,
+        ConfigError,
+        HyperMAMLConfig,
+        MAMLConfig,
+        ModelConfig,
+        ProtoNetConfig,
+        TrainConfig,
+    )
+    from .custom_backbone import ModuleBackbone
+    from .episodes import Episode, EpisodeSampler
+    from .errors import CheckpointError
+    from .evaluation import EvalResult, evaluate
+    from .grid import Grid, decision_grid
+    from .hypermaml import HyperMAML, HyperTask
+    from .maml import MAML, MAMLTask
+    from .protonet import ProtoNet, ProtoTask
+    from .training import TrainResult, meta_train
+
+# where each public name lives; __all__ below lists the same names (tests/test_package.py checks it)
+_HOME = {
+    "BackboneConfig": "config",
+    "CheckpointError": "errors",
+    "ConfigError": "config",
+    "Episode": "episodes",
+    "EpisodeSampler": "episodes",
+    "EvalResult": "evaluation",
+    "FewShotModel": "base",
+    "Grid": "grid",
+    "HyperMAML": "hypermaml",
+    "HyperMAMLConfig": "config",
+    "HyperTask": "hypermaml",
+    "MAML": "maml",
+    "MAMLConfig": "config",
+    "MAMLTask": "maml",
+    "ModuleBackbone": "custom_backbone",
+    "ModelConfig": "config",
+    "ProtoNet": "protonet",
+    "ProtoNetConfig": "config",
+    "ProtoTask": "protonet",
+    "TrainConfig": "config",
+    "TrainResult": "training",
+    "build_model": "checkpoint",
+    "decision_grid": "grid",
+    "evaluate": "evaluation",
+    "load": "checkpoint",
+    "meta_train": "training",
+    "save": "checkpoint",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "BackboneConfig",

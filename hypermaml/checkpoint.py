@@ -16,12 +16,9 @@ from .backbones import Conv4, IdentityBackbone, build_backbone
 from .base import FewShotModel
 from .config import ConfigError, ModelConfig, from_dict, to_dict
 from .custom_backbone import ModuleBackbone
+from .errors import CheckpointError as CheckpointError  # defined apart from torch, for the command line
 
 FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A file that cannot be loaded as a HyperMAML Studio checkpoint; the message says why."""
 
 
 def build_model(config: ModelConfig) -> FewShotModel:

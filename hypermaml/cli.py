@@ -129,9 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status (0, or 2 after a one-line error)."""
-    from .checkpoint import CheckpointError
     from .config import ConfigError
     from .data import DataMissingError
+    from .errors import CheckpointError
     from .memory import keep_freed_memory
 
     args = build_parser().parse_args(argv)
@@ -178,10 +178,8 @@ def run_train(args: argparse.Namespace) -> None:
     """``hypermaml train``. Under ``torchrun`` (its RANK/WORLD_SIZE variables are set) it joins the process group
     first (gloo on CPU, NCCL on CUDA) and trains data parallel; every check still comes before anything is
     loaded or written, and a problem any process finds is printed once, by rank 0, and ends every process."""
-    import torch
-
-    from .checkpoint import CheckpointError
     from .config import ConfigError, load_run_config
+    from .errors import CheckpointError
 
     # Everything the user gave is checked first: nothing is loaded or written before it all holds.
     # --device is applied as an override, so the config's checks (bfloat16 needs CUDA) see the device it names
@@ -199,6 +197,7 @@ def run_train(args: argparse.Namespace) -> None:
         check_run_dir(args, run, train_cfg, world_size=1)
         _train(args, run, train_cfg, rank=0, world_size=1)
         return
+    import torch
     import torch.distributed as dist
 
     rank, world_size, local_rank = launched
@@ -325,10 +324,7 @@ def run_configs(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> dict:
-    from .checkpoint import load
     from .data import DATASETS, load_split
-    from .episodes import EpisodeSampler
-    from .evaluation import evaluate
 
     name = "digits" if args.dataset == "digits" else args.dataset if args.dataset in DATASETS else f"{args.dataset}-{args.split}"
     if name not in DATASETS:
@@ -349,6 +345,10 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     _positive("--threads", args.threads)
     need_device(args.device)
     check_json_path(args.json)
+    from .checkpoint import load  # torch from here on: the mistakes above are answered without it
+    from .episodes import EpisodeSampler
+    from .evaluation import evaluate
+
     _use_threads(args.threads)
     model = load(args.checkpoint, device=args.device)
     problem = image_model_problem(model.config.backbone, str(args.checkpoint))

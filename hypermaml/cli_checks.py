@@ -34,6 +34,8 @@ def need_data(names: list[str]) -> None:
 
 
 def need_device(device: str) -> None:
+    if not device.startswith("cuda"):  # only CUDA can be missing; the CPU needs no torch import to check
+        return
     from .checkpoint import cuda_problem
 
     problem = cuda_problem(device)
@@ -110,10 +112,7 @@ def listed(changes: list[str], most: int = 4) -> str:
 
 def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> None:
     """The run folder, the checkpoint to start from, --out and the data: everything before any load or write."""
-    import torch
-
     from .config import to_dict
-    from .training import resume_problem
 
     run_dir = Path(args.run_dir)
     if run_dir.exists() and not run_dir.is_dir():
@@ -148,6 +147,10 @@ def check_run_dir(args: argparse.Namespace, run, train_cfg, world_size: int) -> 
                 "another --run-dir"
             )
     if resuming:
+        import torch
+
+        from .training import resume_problem
+
         try:
             # mmap: only the few bytes read here come off the disk; meta_train loads the file for real later
             state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True, mmap=True)

@@ -103,3 +103,70 @@ def test_the_wheel_installs_and_works_from_any_folder(tmp_path):
         assert scored.returncode == 0, scored.stderr
         assert "on emnist-test, 5-way 1-shot" in scored.stdout
     assert json.loads((elsewhere / "run" / "best.eval_emnist-test_1shot_3episodes.json").read_text())["episodes"] == 3
+
+
+def test_the_public_names_load_on_first_use_and_each_is_the_one_its_module_defines():
+    import importlib
+
+    import hypermaml as hm
+    import hypermaml.data as data
+
+    for package in (hm, data):
+        lazy = set(package._HOME)
+        assert lazy <= set(package.__all__)  # __all__ is what `import *` and the docs see
+        assert set(package.__all__) - lazy <= set(vars(package))  # the rest is bound at import
+        for name in package.__all__:
+            value = getattr(package, name)
+            assert name in dir(package)
+            if name in package._HOME:
+                home = importlib.import_module(f"{package.__name__}.{package._HOME[name]}")
+                assert value is getattr(home, name)
+        try:
+            package.no_such_name  # noqa: B018
+        except AttributeError as exc:
+            assert "no_such_name" in str(exc)
+        else:
+            raise AssertionError("an unknown name must raise AttributeError")
+    # a function that shares its module's name stays the function, whichever is imported first
+    import hypermaml.data.download  # noqa: F401
+
+    assert callable(data.download) and data.download.__module__ == "hypermaml.data.download"
+    assert hm.CheckpointError is importlib.import_module("hypermaml.checkpoint").CheckpointError
+
+
+def test_help_configs_and_usage_errors_answer_without_importing_torch(tmp_path):
+    # torch costs about two seconds to import: a newcomer's --help, the config list and a mistake in the
+    # command line must not wait for it (what is imported is checked, not how long it takes)
+    probe = (
+        "import sys\n"
+        "from hypermaml.cli import main\n"
+        "try:\n"
+        "    status = main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code\n"
+        "print('STATUS', status, 'TORCH', 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "HYPERMAML_DATA": str(tmp_path / "absent")}
+    cases = [
+        (["--help"], 0, ""),
+        (["configs"], 0, ""),
+        (["train", "--config", "no_such_config", "--run-dir", str(tmp_path / "r")], 2, "no_such_config"),
+        (
+            ["train", "--config", "omniglot_emnist_hypermaml_1shot", "--run-dir", str(tmp_path / "r"), "--set", "train.lr=-1"],
+            2,
+            "train.lr",
+        ),
+        (["train", "--config", "omniglot_emnist_hypermaml_1shot", "--run-dir", str(tmp_path / "r")], 2, "hypermaml data prepare"),
+        (["evaluate", "--checkpoint", "omniglot_emnist_hypermaml_1shot", "--dataset", "nope"], 2, "unknown dataset"),
+    ]
+    for args, status, words in cases:
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert f"STATUS {status} TORCH False" in done.stdout, (args, done.stdout, done.stderr)
+        assert words in done.stderr, (args, done.stderr)
+    # and the real work still loads it: the probe can tell
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, hypermaml as hm; hm.load('toy_hypermaml'); print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.strip() == "True", done.stderr

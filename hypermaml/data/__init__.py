@@ -3,14 +3,60 @@ with dark ink on a light background (Omniglot's convention), integer labels, and
 
 from __future__ import annotations
 
-from .base import DATA_ENV, DataMissingError, LabelledImages, data_file, data_root, default_data_dir
-from .base import prepare_hint as prepare_hint  # re-exported: the words every missing-data message ends with
-from .datasets import DATASETS, load_split
-from .digits import load_digits
+from typing import TYPE_CHECKING
+
+# eager: the function ``download`` shares its module's name, and a module imported later would otherwise
+# shadow it as this package's attribute (download.py imports no torch)
 from .download import DownloadError, download, download_omniglot
-from .emnist import load_emnist, load_emnist_idx
-from .folders import ImageError, image_from_bytes, load_image_folder, load_image_zip, read_image_zip
-from .omniglot import load_omniglot, load_omniglot_zip, omniglot_alphabets
+
+# The names load on first use (PEP 562), as in the package itself: the command line reads DATASETS and the
+# data folder's errors without importing torch.
+if TYPE_CHECKING:
+    from .base import DATA_ENV, DataMissingError, LabelledImages, data_file, data_root, default_data_dir
+    from .base import prepare_hint as prepare_hint  # re-exported: the words every missing-data message ends with
+    from .datasets import DATASETS, load_split
+    from .digits import load_digits
+    from .emnist import load_emnist, load_emnist_idx
+    from .folders import ImageError, image_from_bytes, load_image_folder, load_image_zip, read_image_zip
+    from .omniglot import load_omniglot, load_omniglot_zip, omniglot_alphabets
+
+_HOME = {
+    "DATA_ENV": "base",
+    "DataMissingError": "base",
+    "LabelledImages": "base",
+    "data_file": "base",
+    "data_root": "base",
+    "default_data_dir": "base",
+    "prepare_hint": "base",
+    "DATASETS": "datasets",
+    "load_split": "datasets",
+    "load_digits": "digits",
+    "load_emnist": "emnist",
+    "load_emnist_idx": "emnist",
+    "ImageError": "folders",
+    "image_from_bytes": "folders",
+    "load_image_folder": "folders",
+    "load_image_zip": "folders",
+    "read_image_zip": "folders",
+    "load_omniglot": "omniglot",
+    "load_omniglot_zip": "omniglot",
+    "omniglot_alphabets": "omniglot",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "DATASETS",
@@ -35,4 +81,5 @@ __all__ = [
     "load_omniglot_zip",
     "load_split",
     "omniglot_alphabets",
+    "prepare_hint",
 ]

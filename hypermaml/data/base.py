@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch  # imported where used: the command line reads this module without loading torch
 
 DATA_ENV = "HYPERMAML_DATA"
 
@@ -31,6 +33,8 @@ class LabelledImages:
 
     def select_classes(self, keep: list[int]) -> LabelledImages:
         """Only the classes ``keep`` (old ids), relabelled 0..len(keep)-1 in that order."""
+        import torch
+
         remap = torch.full((self.n_classes,), -1, dtype=torch.long)
         remap[torch.tensor(keep, dtype=torch.long)] = torch.arange(len(keep))
         new_y = remap[self.y]
