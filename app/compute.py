@@ -72,7 +72,9 @@ TOY_QUERY = 50  # query points per class of a toy task on the page
 
 
 def maml_title(k: int) -> str:
-    return "MAML: 0 steps (θ)" if k == 0 else f"MAML: {k} step{'s' if k > 1 else ''}"
+    from app.user_task import counted
+
+    return "MAML: 0 steps (θ)" if k == 0 else f"MAML: {counted(k, 'step')}"
 
 
 def toy_panels(

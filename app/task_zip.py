@@ -10,7 +10,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
-from app.user_task import MAX_UPLOAD_BYTES, N_WAY, Picture, TaskClass, empty_task, held_bytes, name_key
+from app.user_task import MAX_UPLOAD_BYTES, N_WAY, Picture, TaskClass, counted, empty_task, held_bytes, name_key
 from hypermaml.data import ImageError
 
 QUERIES_FOLDER = "queries"  # in a task zip, the folder of query images (the manifest says which, if renamed)
@@ -31,11 +31,11 @@ class ZipContents:
         return held_bytes(self.classes, self.queries)
 
     def summary(self) -> str:
-        parts = [f"{len(self.classes)} class folder{'' if len(self.classes) == 1 else 's'}"]
+        parts = [counted(len(self.classes), "class folder")]
         if self.classes:
             parts[0] += " (" + ", ".join(f"{c.name}: {len(c.pictures)}" for c in self.classes) + ")"
         if self.queries:
-            parts.append(f"{len(self.queries)} quer{'y' if len(self.queries) == 1 else 'ies'}")
+            parts.append(counted(len(self.queries), "query", "queries"))
         return " and ".join(parts)
 
 
@@ -161,7 +161,7 @@ def zip_class_count_error(contents: ZipContents) -> str | None:
     if n == N_WAY:
         return None
     names = f" ({', '.join(c.name for c in contents.classes)})" if contents.classes else ""
-    return f"the zip has {n} class folder{'' if n == 1 else 's'}{names}; a {N_WAY}-way task needs {N_WAY}"
+    return f"the zip has {counted(n, 'class folder')}{names}; a {N_WAY}-way task needs {N_WAY}"
 
 
 def classes_from_zip(data: bytes) -> list[TaskClass]:
@@ -193,11 +193,11 @@ def add_zip_to_task(classes: list[TaskClass], queries: list[Picture], contents: 
                 target.add(p)
             continue
         added = sum(target.add(p) for p in folder.pictures)
-        done.append(f"{added} image{'' if added == 1 else 's'} added to '{target.name}'")
+        done.append(f"{counted(added, 'image')} added to '{target.name}'")
     new_queries = [p for p in contents.queries if all(q.key != p.key for q in queries)]
     queries.extend(new_queries)
     if new_queries:
-        done.append(f"{len(new_queries)} quer{'y' if len(new_queries) == 1 else 'ies'} added")
+        done.append(f"{counted(len(new_queries), 'query', 'queries')} added")
     message = ("Added the zip: " + "; ".join(done) + ".") if done else "Nothing was added."
     if left:
         message += (

@@ -298,8 +298,8 @@ def accuracy_note(n_labelled: int, n_way: int = N_WAY) -> str:
     """What an accuracy on a few labelled queries is worth, beside chance (a sentence from the numbers)."""
     one = 100 / n_labelled
     return (
-        f"Chance: {100 / n_way:.0f}% (a guess among {n_way} classes). On {n_labelled} labelled "
-        f"quer{'y' if n_labelled == 1 else 'ies'}, each one is {one:.0f} percentage points of an accuracy"
+        f"Chance: {100 / n_way:.0f}% (a guess among {n_way} classes). On "
+        f"{counted(n_labelled, 'labelled query', 'labelled queries')}, each one is {one:.0f} percentage points of an accuracy"
         + (", so small differences between the methods mean little." if n_labelled < 20 else ".")
     )
 
@@ -308,7 +308,7 @@ def method_label(method: str, maml_steps: int) -> str:
     """A method's proper name as the page shows it: "HyperMAML", "MAML (5 steps)", "ProtoNet"."""
     name = METHOD_NAMES.get(method, method)
     if method == "maml":
-        name += f" ({maml_steps} step{'' if maml_steps == 1 else 's'})"
+        name += f" ({counted(maml_steps, 'step')})"
     return name
 
 

@@ -140,6 +140,13 @@ def preload() -> None:
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401
 
+    import hypermaml as hm
+    import hypermaml.data
+
+    for package in (hm, hypermaml.data):  # the library's modules load on first use: here, once, for every worker
+        for name in package.__all__:
+            getattr(package, name)
+
     # Not the benchmark models (small) nor the images: each worker loads those in a low-priority thread soon
     # after it starts (``_warm_data``; the images are mapped from a file, which shares them too), keeping this
     # short: every worker waits for it, and the first visitor's page is drawn in the server meanwhile.

@@ -102,6 +102,7 @@ def meta_train(
             if resume and (run_dir / "last.pt").is_file():
                 state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
         state = _from_rank0(state, world_size)
+    runs: list[dict] = []
     if state is None:  # a fresh start (or nothing to resume from)
         if cfg.init_from:
             init_weights(model, cfg.init_from)
@@ -116,9 +117,13 @@ def meta_train(
         generators = state.get("generators") or [state["generator"]]  # files from before data parallel: one
         generator.set_state(generators[rank].cpu())
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        runs = list(state.get("software_runs", []))  # (none in runs saved before it was recorded)
         if lead:  # a kill between the log line and last.pt could leave an extra line: the log follows last.pt
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
 
+    # every process that trains this run, and the first epoch it trained: a resumed run may have been continued
+    # by another version or another commit than the one that started it
+    runs = runs + [{"from_epoch": start_epoch + 1, **software()}]
     total_steps = cfg.epochs * steps_per_epoch
     running_stats = getattr(model.config.backbone, "batch_norm", None) == "running" and hasattr(
         model.backbone, "update_running_stats"
@@ -180,12 +185,14 @@ def meta_train(
             if best["val"] is None or record["val_mean"] > best["val"]:
                 best = {"epoch": epoch + 1, "val": record["val_mean"], "state": _cpu_state(model)}
                 if run_dir is not None and lead:
-                    metrics = train_metrics(cfg, history + [record], best["epoch"], best["val"], record["val_ci95"], world_size)
+                    metrics = train_metrics(
+                        cfg, history + [record], best["epoch"], best["val"], record["val_ci95"], world_size, runs
+                    )
                     save(model, run_dir / "best.pt", metrics=metrics)
         else:
             record = _from_rank0(record, world_size)
             if run_dir is not None and lead:  # no validation: best.pt is the latest epoch, loadable like any other
-                metrics = train_metrics(cfg, history + [record], epoch + 1, None, None, world_size)
+                metrics = train_metrics(cfg, history + [record], epoch + 1, None, None, world_size, runs)
                 save(model, run_dir / "best.pt", metrics=metrics)
         history.append(record)
         if print_epochs:
@@ -205,6 +212,7 @@ def meta_train(
                     "epoch": epoch + 1,
                     "config": to_dict(model.config),
                     "train_config": to_dict(cfg),
+                    "software_runs": runs,
                 },
                 run_dir / "last.pt",
             )
@@ -212,7 +220,7 @@ def meta_train(
         model.load_state_dict(best["state"])
     model.eval()
     best_record = next((r for r in history if r["epoch"] == best["epoch"]), {})
-    model.metrics = train_metrics(cfg, history, best["epoch"], best["val"], best_record.get("val_ci95"), world_size)
+    model.metrics = train_metrics(cfg, history, best["epoch"], best["val"], best_record.get("val_ci95"), world_size, runs)
     return TrainResult(history=history, best_epoch=best["epoch"], best_val=best["val"])
 
 
@@ -322,11 +330,14 @@ def train_metrics(
     val_mean: float | None,
     val_ci95: float | None,
     world_size: int = 1,
+    software_runs: list[dict] | None = None,
 ) -> dict:
     """The one metrics record of a training run, as ``meta_train`` leaves it in ``model.metrics`` and in
     ``best.pt``: the chosen epoch (-1 without validation: the last weights are kept), its validation score,
     the epochs that ran, the schedule and the number of processes that trained (``world_size``; the effective
-    meta-batch is ``world_size * meta_batch``). Benchmarks and the toy add their test numbers to it."""
+    meta-batch is ``world_size * meta_batch``), and what trained it: ``software`` (this process's versions and
+    commit) and ``software_runs`` (every process that trained the run, each with the first epoch it trained:
+    more than one where it was resumed). Benchmarks and the toy add their test numbers to it."""
     return {
         "best_epoch": best_epoch,
         "val_mean": val_mean,
@@ -336,6 +347,7 @@ def train_metrics(
         "train_config": to_dict(cfg),
         "world_size": world_size,
         "software": software(),
+        "software_runs": software_runs if software_runs is not None else [{"from_epoch": 1, **software()}],
     }
 
 
@@ -343,8 +355,8 @@ def train_metrics(
 def software() -> dict:
     """What trained a run, for whoever retrains it: the torch and hypermaml versions, and the git commit of the
     code when it runs from a clone (``+changes`` when tracked files differ from it; ``None`` from a wheel, or
-    where git is missing or refuses). Read once per process, when its first training starts (a resumed run
-    records the process that resumed it)."""
+    where git is missing or refuses). Read once per process, when its first training starts; a resumed run
+    also keeps what started it (``software_runs``)."""
     from . import __version__
 
     commit = None

@@ -65,8 +65,10 @@ class Interrupt(Exception):
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, schedule):
+def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, schedule, monkeypatch):
     from dataclasses import replace
+
+    import hypermaml.training
 
     cfg = replace(CFG, lr_schedule=schedule)
     sampler = ToyTaskSampler(3, 5)
@@ -82,6 +84,9 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, s
         hm.meta_train(
             interrupted, sampler, cfg, val_sampler=sampler, run_dir=tmp_path / "b", progress=False, on_step=crash_in_epoch_three
         )
+    started_by = hypermaml.training.software()
+    later = {"torch": "9.9.9", "hypermaml": "9.9", "commit": "0" * 40}  # as if another version resumed it
+    monkeypatch.setattr(hypermaml.training, "software", lambda: later)
     resumed = fresh_model()  # a new process would start from a fresh model too
     steps = []
     result = hm.meta_train(
@@ -97,6 +102,12 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, s
     per_epoch = cfg.episodes_per_epoch // cfg.meta_batch
     assert steps == list(range(2 * per_epoch + 1, 3 * per_epoch + 1))  # only epoch 3 ran again: a resume, no restart
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    # both processes are on record, each with the first epoch it trained: the model's metrics and best.pt's
+    runs = [{"from_epoch": 1, **started_by}, {"from_epoch": 3, **later}]
+    assert resumed.metrics["software_runs"] == runs and resumed.metrics["software"] == later
+    # best.pt was written by the process that trained its epoch
+    assert hm.load(tmp_path / "b" / "best.pt").metrics["software_runs"] == (runs if result.best_epoch == 3 else runs[:1])
+    assert straight.metrics["software_runs"] == [{"from_epoch": 1, **started_by}]
     for key, value in straight.state_dict().items():
         assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
     a = [json.loads(x)["loss"] for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
