@@ -26,6 +26,7 @@ import pyarrow  # noqa: E402, F401  - Streamlit's dataframe serialisation
 from hypermaml.memory import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()  # every new task allocates and frees the same buffers: keep them in the process
+workers.import_library()  # torch and the library, before the visitors' threads need them
 
 # Everything imported so far lives as long as the server: keep it out of the garbage collector's full passes,
 # which otherwise walk these millions of objects while every visitor's thread waits for the interpreter lock.

@@ -140,16 +140,23 @@ def preload() -> None:
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401
 
-    import hypermaml as hm
-    import hypermaml.data
-
-    for package in (hm, hypermaml.data):  # the library's modules load on first use: here, once, for every worker
-        for name in package.__all__:
-            getattr(package, name)
+    import_library()
 
     # Not the benchmark models (small) nor the images: each worker loads those in a low-priority thread soon
     # after it starts (``_warm_data``; the images are mapped from a file, which shares them too), keeping this
     # short: every worker waits for it, and the first visitor's page is drawn in the server meanwhile.
+
+
+def import_library() -> None:
+    """Every module of the library, now: its names load on first use (``hypermaml.__getattr__``), which here
+    would be in several visitors' threads at once, or in each worker apart. Called by the fork server before
+    it forks the workers (``preload``) and by the server before its first visitor (``app.warmup``)."""
+    import hypermaml as hm
+    import hypermaml.data
+
+    for package in (hm, hypermaml.data):
+        for name in package.__all__:
+            getattr(package, name)
 
 
 def preloaded() -> bool:

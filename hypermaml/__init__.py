@@ -12,10 +12,12 @@ torch.Size([1, 2])
 
 __version__ = "0.3.0"  # the one place the version lives: pyproject.toml and `hypermaml --version` read it
 
-# The names below load on first use (PEP 562), so that `import hypermaml` and the command's --help, usage
-# errors and `hypermaml configs` do not pay for importing torch (about two seconds); type checkers and
-# editors read the plain imports under TYPE_CHECKING.
+# The names below load on first use (hypermaml.lazy): `import hypermaml`, the command's --help, its usage
+# errors and `hypermaml configs` do not pay for importing torch; type checkers and editors read the plain
+# imports under TYPE_CHECKING.
 from typing import TYPE_CHECKING
+
+from .lazy import lazy_names
 
 if TYPE_CHECKING:
     from .base import FewShotModel
@@ -71,19 +73,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
-    globals()[name] = value  # once loaded, an ordinary attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
-
+__getattr__, __dir__ = lazy_names(__name__, _HOME, globals())
 
 __all__ = [
     "BackboneConfig",

@@ -117,13 +117,15 @@ def meta_train(
         generators = state.get("generators") or [state["generator"]]  # files from before data parallel: one
         generator.set_state(generators[rank].cpu())
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
-        runs = list(state.get("software_runs", []))  # (none in runs saved before it was recorded)
+        # a run saved before this was recorded: whatever started it is unknown (None), not left out
+        runs = list(state.get("software_runs") or [{"from_epoch": 1, "torch": None, "hypermaml": None, "commit": None}])
         if lead:  # a kill between the log line and last.pt could leave an extra line: the log follows last.pt
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
 
     # every process that trains this run, and the first epoch it trained: a resumed run may have been continued
     # by another version or another commit than the one that started it
-    runs = runs + [{"from_epoch": start_epoch + 1, **software()}]
+    if start_epoch < cfg.epochs:  # (a finished run, resumed, trains nothing)
+        runs = runs + [{"from_epoch": start_epoch + 1, **software()}]
     total_steps = cfg.epochs * steps_per_epoch
     running_stats = getattr(model.config.backbone, "batch_norm", None) == "running" and hasattr(
         model.backbone, "update_running_stats"

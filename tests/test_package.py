@@ -132,6 +132,11 @@ def test_the_public_names_load_on_first_use_and_each_is_the_one_its_module_defin
 
     assert callable(data.download) and data.download.__module__ == "hypermaml.data.download"
     assert hm.CheckpointError is importlib.import_module("hypermaml.checkpoint").CheckpointError
+    # and a submodule is an attribute after a bare import, as when the package imported them all (a new process:
+    # in this one other tests have imported them already)
+    probe = "import hypermaml as hm; print(hm.checkpoint.bundled_names()[0], hm.config.__name__, hm.data.folders.__name__)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.split() == ["omniglot_emnist_hypermaml_1shot", "hypermaml.config", "hypermaml.data.folders"], done.stderr
 
 
 def test_help_configs_and_usage_errors_answer_without_importing_torch(tmp_path):

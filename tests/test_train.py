@@ -115,6 +115,27 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, s
     assert a == pytest.approx(b, abs=1e-6)
 
 
+def test_a_run_saved_before_software_runs_resumes_with_its_start_unknown_and_a_finished_one_adds_nothing(tmp_path):
+    from dataclasses import replace
+
+    sampler = ToyTaskSampler(3, 5)
+    short = replace(CFG, epochs=2)
+    hm.meta_train(fresh_model(), sampler, short, val_sampler=sampler, run_dir=tmp_path, progress=False)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["software_runs"] == [{"from_epoch": 1, **hm.training.software()}]
+    del state["software_runs"]  # as last.pt was written before it was recorded
+    torch.save(state, tmp_path / "last.pt")
+    resumed = fresh_model()
+    hm.meta_train(resumed, sampler, CFG, val_sampler=sampler, run_dir=tmp_path, resume=True, progress=False)
+    unknown = {"from_epoch": 1, "torch": None, "hypermaml": None, "commit": None}
+    runs = [unknown, {"from_epoch": 3, **hm.training.software()}]
+    assert resumed.metrics["software_runs"] == runs
+    again = fresh_model()  # all 3 epochs done: a resume trains nothing, and says so by adding no process
+    result = hm.meta_train(again, sampler, CFG, val_sampler=sampler, run_dir=tmp_path, resume=True, progress=False)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert again.metrics["software_runs"] == runs
+
+
 def test_on_step_reports_every_optimiser_step():
     seen = []
     hm.meta_train(

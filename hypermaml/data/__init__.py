@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..lazy import lazy_names
+
 # eager: the function ``download`` shares its module's name, and a module imported later would otherwise
 # shadow it as this package's attribute (download.py imports no torch)
 from .download import DownloadError, download, download_omniglot
 
-# The names load on first use (PEP 562), as in the package itself: the command line reads DATASETS and the
+# The names load on first use (hypermaml.lazy), as in the package itself: the command line reads DATASETS and the
 # data folder's errors without importing torch.
 if TYPE_CHECKING:
     from .base import DATA_ENV, DataMissingError, LabelledImages, data_file, data_root, default_data_dir
@@ -44,19 +46,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
-
+__getattr__, __dir__ = lazy_names(__name__, _HOME, globals())
 
 __all__ = [
     "DATASETS",
