@@ -235,11 +235,19 @@ COPES_SHARE = 0.6  # copes: at least 60% of the way from chance to perfect (toy 
 NEAR_CHANCE = 0.10  # near chance: less than 10 points above it
 
 
+def thresholds(chance: float) -> tuple[int, int]:
+    """The whole percentages that bound "near chance" and "copes" (toy: 60 and 80; five ways: 30 and 68)."""
+    return round(100 * (chance + NEAR_CHANCE)), round(100 * (chance + COPES_SHARE * (1 - chance)))
+
+
 def standing(mean: float, chance: float) -> str:
-    """ "copes", "near chance" or "in between", for a mean accuracy (fractions)."""
-    if mean >= chance + COPES_SHARE * (1 - chance):
+    """ "copes", "near chance" or "in between", for a mean accuracy (fractions). The mean is judged as the page
+    writes it (a whole percentage, :func:`pct`): 59.6% is shown as 60% and is not "below 60%"."""
+    shown = int(f"{100 * mean:.0f}")
+    near, good = thresholds(chance)
+    if shown >= good:
         return "copes"
-    if mean < chance + NEAR_CHANCE:
+    if shown < near:
         return "near chance"
     return "in between"
 
@@ -250,14 +258,14 @@ def verdict(results: dict[str, tuple[float, float]], chance: float, n: int, what
     groups: dict[str, list[str]] = {"copes": [], "in between": [], "near chance": []}
     for label, (mean, half) in results.items():
         groups[standing(mean, chance)].append(f"{label} {pct(mean, half)}")
-    good, near = 100 * (chance + COPES_SHARE * (1 - chance)), 100 * (chance + NEAR_CHANCE)
+    near, good = thresholds(chance)
     parts = []
     if groups["copes"]:
-        parts.append(f"**copes** (mean at least {good:.0f}%): " + ", ".join(groups["copes"]))
+        parts.append(f"**copes** (mean at least {good}%): " + ", ".join(groups["copes"]))
     if groups["in between"]:
-        parts.append(f"**in between** ({near:.0f}–{good:.0f}%): " + ", ".join(groups["in between"]))
+        parts.append(f"**in between** ({near}–{good - 1}%): " + ", ".join(groups["in between"]))
     if groups["near chance"]:
-        parts.append(f"**near chance** (below {near:.0f}%, chance is {100 * chance:.0f}%): " + ", ".join(groups["near chance"]))
+        parts.append(f"**near chance** (below {near}%, chance is {100 * chance:.0f}%): " + ", ".join(groups["near chance"]))
     return f"Over these {n} {what}: " + "; ".join(parts) + "."
 
 

@@ -49,13 +49,14 @@ def style(ax) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def summary_chart(rows: list[tuple], chance: float, title: str, width: int = 660, fmt: str = "png") -> bytes:
+def summary_chart(rows: list[tuple], chance: float, title: str, width: int = 660, fmt: str = "png", ring: str = "task") -> bytes:
     """Each method's mean accuracy with its 95% interval over many tasks, every task's accuracy as a faint dot,
     the task on the page as a ring, and chance as a dashed line.
 
     Args:
         rows: (label, colour, accuracies (n_tasks,) in [0, 1], the page's task accuracy or None), top to bottom.
         chance: the accuracy of guessing, in [0, 1].
+        ring: what the ring marks, as the page calls it ("task", "episode"); no ring, no legend entry.
     """
     figure = new_figure(width, 70 + 34 * len(rows) + 40)
     ax = figure.add_subplot()
@@ -82,10 +83,12 @@ def summary_chart(rows: list[tuple], chance: float, title: str, width: int = 660
 
     handles = [
         Line2D([], [], marker="D", mfc="white", mec="black", mew=1.6, ls="", label="mean, with its 95% interval"),
-        Line2D([], [], marker="o", mfc="none", mec="black", ls="", ms=9, label="the task on the page"),
+        Line2D([], [], marker="o", mfc="none", mec="black", ls="", ms=9, label=f"the {ring} on the page"),
         Line2D([], [], color="#444", ls="--", label=f"chance ({100 * chance:.0f}%)"),
     ]
-    figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=TEXT_PX * PT, frameon=False)
+    if all(row[3] is None for row in rows):  # the page's own task is not among the many: no ring drawn
+        del handles[1]
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=TEXT_PX * PT, frameon=False)
     style(ax)
     return figure_bytes(figure, fmt)
 

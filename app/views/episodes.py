@@ -10,6 +10,7 @@ import streamlit as st
 from app import compute, url_state, workers
 from app.figures import LABELS, METHOD_COLOURS, SCALE, steps_chart, summary_chart
 from app.resources import PRETRAINED, available_datasets, benchmark_models, many_episodes
+from app.user_task import counted
 from hypermaml.data.reference import OMNIGLOT_EMNIST, OMNIGLOT_VINYALS, PAPER_PROTOCOL
 from hypermaml.training import trained_from_scratch
 
@@ -57,7 +58,8 @@ def episode_results(name: str, n_shot: int, seed: int, benchmark: str) -> dict:
 def chart(kind: str, args: tuple, fmt: str = "png") -> bytes:
     """A chart of the page (drawn in a worker process), cached by what it shows."""
     fn = {"steps": steps_chart, "summary": summary_chart}[kind]
-    return workers.run(fn, *args, FIG_W, fmt)
+    ring = ("episode",) if kind == "summary" else ()  # the summary's ring marks the episode on the page
+    return workers.run(fn, *args, FIG_W, fmt, *ring)
 
 
 @st.cache_data(show_spinner=False)
@@ -109,7 +111,7 @@ def downloads(key: str, stem: str, png, svg, what: str, label: str = "") -> None
 
 
 def steps_label(k: int) -> str:
-    return f"{k} step{'' if k == 1 else 's'}"
+    return counted(k, "step")
 
 
 MAX_SEED = 2**31 - 1
@@ -198,7 +200,10 @@ for col, (method, p) in zip(metric_cols, probs.items()):
 st.caption(f"{len(query_y)} queries, {len(query_y) // N_WAY} per class. Chance (guessing among five classes): 20%.")
 
 st.subheader("Queries and predictions")
-st.caption("Each column holds the queries of one class, named at its top; every guess is named by its class.")
+st.caption(
+    "The queries are grouped by class, the class named at the top of its group (side by side, or one group after "
+    "another on a narrow screen); every guess is named by its class."
+)
 qcols = st.columns(N_WAY)
 for c, col in enumerate(qcols):  # the class named at each column's top: on a phone the columns stack
     col.markdown(f"**Queries of {short[c]}**")
@@ -259,21 +264,21 @@ if result["maml_steps"]:
 
 if many is not None:
     st.subheader(f"Beyond one episode: {n_many} episodes")
+    shown_steps = sorted({0, 1, steps, MAX_STEPS})  # the chart's MAML rows: the sentence names each of them
     results = {
         "HyperMAML": compute.mean_ci(many["hypermaml"]),
-        f"MAML ({steps_label(steps)})": compute.mean_ci(many["maml"][:, steps]),
+        **{f"MAML ({steps_label(k)})": compute.mean_ci(many["maml"][:, k]) for k in shown_steps},
         "ProtoNet": compute.mean_ci(many["protonet"]),
     }
     st.markdown(compute.verdict(results, CHANCE, n_many, "episodes"))
-    counted = seed < n_many
-    shown_steps = sorted({0, 1, steps, MAX_STEPS})
-    rows = [("HyperMAML", METHOD_COLOURS["hypermaml"], tuple(many["hypermaml"]), others.get("hypermaml") if counted else None)]
+    among_them = seed < n_many  # this episode is one of the many: its ring is drawn
+    rows = [("HyperMAML", METHOD_COLOURS["hypermaml"], tuple(many["hypermaml"]), others.get("hypermaml") if among_them else None)]
     rows += [
-        (f"MAML, {steps_label(k)}", METHOD_COLOURS["maml"], tuple(many["maml"][:, k]), accs[k] if counted else None)
+        (f"MAML, {steps_label(k)}", METHOD_COLOURS["maml"], tuple(many["maml"][:, k]), accs[k] if among_them else None)
         for k in shown_steps
     ]
-    rows.append(("ProtoNet", METHOD_COLOURS["protonet"], tuple(many["protonet"]), others.get("protonet") if counted else None))
-    title = f"{n_many} episodes, seeds 0–{n_many - 1}" + ("; ring: this episode" if counted else "")
+    rows.append(("ProtoNet", METHOD_COLOURS["protonet"], tuple(many["protonet"]), others.get("protonet") if among_them else None))
+    title = f"{n_many} episodes, seeds 0–{n_many - 1}" + ("; ring: this episode" if among_them else "")
     args = (rows, CHANCE, title)
     with st.container(key="wide_figure_episodes_summary"):  # on a phone: its own width, scrolled sideways
         st.image(chart("summary", args), width=MAX_W, output_format="PNG")

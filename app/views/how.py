@@ -109,11 +109,15 @@ with right:
     )
 
 st.subheader("Try it")
-st.page_link(
-    "views/toy.py", label="One update vs k steps: the paper's toy tasks, every step drawn", icon=":material/scatter_plot:"
-)
-st.page_link("views/episodes.py", label="Real episodes: letters, digits and Omniglot characters", icon=":material/grid_view:")
-st.page_link("views/own_task.py", label="Your own task: five classes of your images", icon=":material/photo_library:")
+# short labels (a page link does not wrap: a long one is cut off on a phone), each with a caption that does
+for page, label, icon, what in (
+    ("views/toy.py", "One update vs k steps", "scatter_plot", "The paper's toy tasks, every MAML step drawn."),
+    ("views/episodes.py", "Real episodes", "grid_view", "Letters, digits and Omniglot characters, five classes at a time."),
+    ("views/own_task.py", "Your own task", "photo_library", "Five classes of your own images."),
+    ("views/room.py", "Classroom", "groups", "A task the whole class builds from their phones."),
+):
+    st.page_link(page, label=label, icon=f":material/{icon}:")
+    st.caption(what)
 st.subheader("Read more")
 st.markdown(
     "The project's documentation (serve it with `mkdocs serve` from the repository, or read the files): "

@@ -373,8 +373,9 @@ def student(snap, room_id: str, note: str | None = None) -> None:
             on_click=add_upload,
             args=(room_id, key),
         )
+    just_added = state.get("room_flash", ("",))[0] == "success"  # its message already says how many you added
     show_flash()
-    st.caption(f"The room holds {counted(snap.n_images, 'picture')}; you added {added}.")
+    st.caption(f"The room holds {counted(snap.n_images, 'picture')}" + ("." if just_added else f"; you added {added}."))
 
 
 # ---- the page ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from app import compute, url_state, workers
 from app.figures import METHOD_COLOURS, SCALE, summary_chart
 from app.resources import toy_models
 from app.toy_ui import downloads, live_training_panel
+from app.user_task import counted
 from toy.tasks import TASK_TYPES, task_type_name
 
 RANDOM = "random task type"
@@ -172,8 +173,9 @@ with st.expander("Place the support points yourself (click the plot)", expanded=
             state.toy_points = state.toy_points + [(x, y, click_class) for x, y in picked][:room]
             st.rerun()
     st.caption(
-        f"{sum(1 for *_, lab in state.toy_points if lab == 0)} blue and {sum(1 for *_, lab in state.toy_points if lab == 1)} red point(s) placed"
-        + (f" (at most {MAX_POINTS})." if len(state.toy_points) >= MAX_POINTS else ".")
+        f"Placed: {counted(sum(1 for *_, lab in state.toy_points if lab == 0), 'blue point')} and "
+        f"{counted(sum(1 for *_, lab in state.toy_points if lab == 1), 'red point')}"
+        + (f" (at most {MAX_POINTS} in all)." if len(state.toy_points) >= MAX_POINTS else ".")
     )
 if use_points and len({lab for _, _, lab in state.toy_points}) == 2:
     pts_ = sorted(state.toy_points, key=lambda p: p[2])
