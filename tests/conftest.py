@@ -17,16 +17,24 @@ import hypermaml as hm  # noqa: E402
 
 # Saved tasks and rooms that tests make (and the servers they start) go to a throwaway store, never to the
 # per-user one of whoever runs the suite.
-if "HYPERMAML_STUDIO_DIR" not in os.environ:
-    import tempfile
-
-    os.environ["HYPERMAML_STUDIO_DIR"] = tempfile.mkdtemp(prefix="hypermaml-studio-tests-")
 # Likewise the decoded splits the studio maps from files (hypermaml.data.byte_images), shared by this run's
-# processes (pytest-xdist's workers inherit the variable).
-if "HYPERMAML_CACHE" not in os.environ:
-    import tempfile
+# processes (pytest-xdist's workers inherit the variables). The run that made them removes them at its end
+# (pytest_unconfigure below): a decoded EMNIST split is 44 MB, left in /tmp by every run before.
+MADE_HERE: list[str] = []
+for variable, prefix in (("HYPERMAML_STUDIO_DIR", "hypermaml-studio-tests-"), ("HYPERMAML_CACHE", "hypermaml-cache-tests-")):
+    if variable not in os.environ:
+        import tempfile
 
-    os.environ["HYPERMAML_CACHE"] = tempfile.mkdtemp(prefix="hypermaml-cache-tests-")
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
+        MADE_HERE.append(os.environ[variable])
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    for folder in MADE_HERE:  # (xdist's workers inherit the variables, so they made none of these)
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 # Two torch threads at most, shared out among pytest-xdist's workers (PYTEST_XDIST_WORKER_COUNT): two workers
 # of two threads each on two cores oversubscribe them, and OpenMP's spinning threads then slow the many
