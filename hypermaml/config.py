@@ -199,6 +199,9 @@ class TrainConfig:
     # "constant": lr throughout; "cosine": from lr down to 0 along a half cosine over all epochs * steps (the
     # step's learning rate is a function of the step alone, so a resumed run continues the same curve)
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    # An exponential moving average of the weights, updated after every optimiser step with this decay (0: none;
+    # 0.998 averages about the last 500 steps): validation, best.pt and the model returned use the average.
+    ema_decay: float = _f(0.0, min=0, max=0.9999)
     n_query: int = _f(15, min=1)  # query examples per class in training episodes
     val_episodes: int = _f(100, min=0)  # 0 disables validation
     seed: int = _f(0, min=0)

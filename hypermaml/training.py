@@ -60,7 +60,8 @@ def meta_train(
     Every epoch: ``episodes_per_epoch // (meta_batch * world_size)`` Adam steps on the mean query loss of
     ``meta_batch`` episodes per process, then (with ``val_sampler``) evaluation on ``val_episodes`` fixed
     validation episodes. The weights with the best validation accuracy are kept and loaded into ``model`` at
-    the end.
+    the end. With ``ema_decay`` those weights are an exponential moving average of the trained ones: the average
+    is validated, kept and returned, and ``last.pt`` carries it on.
 
     Data parallel: when ``torch.distributed`` is initialised (``hypermaml train`` under ``torchrun`` does it),
     each of the ``world_size`` processes draws its own reproducible episode stream (``episode_generator(seed,
@@ -122,6 +123,8 @@ def meta_train(
         if lead:  # a kill between the log line and last.pt could leave an extra line: the log follows last.pt
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
 
+    ema = _weight_average(model, cfg.ema_decay, state)  # None without; validated and kept instead of the model
+    scored = model if ema is None else ema.module
     # every process that trains this run, and the first epoch it trained: a resumed run may have been continued
     # by another version or another commit than the one that started it
     if start_epoch < cfg.epochs:  # (a finished run, resumed, trains nothing)
@@ -166,6 +169,8 @@ def meta_train(
                 for ep in episodes:
                     model.backbone.update_running_stats(ep.support_x)
                     model.backbone.update_running_stats(ep.query_x)
+            if ema is not None:
+                ema.update_parameters(model)
             correct = sum(int((lg.argmax(-1) == ep.query_y).sum()) for lg, ep in zip(logits, episodes))
             count = sum(len(ep.query_y) for ep in episodes)
             loss_sum += loss.item()
@@ -182,20 +187,20 @@ def meta_train(
             "threads": torch.get_num_threads(),  # per process: what an epoch's seconds were bought with
         }
         if validate:
-            val = evaluate(model, val_sampler, cfg.val_episodes, seed=cfg.seed + 1) if lead else None
+            val = evaluate(scored, val_sampler, cfg.val_episodes, seed=cfg.seed + 1) if lead else None
             record = _from_rank0({**record, "val_mean": val.mean, "val_ci95": val.ci95} if lead else None, world_size)
             if best["val"] is None or record["val_mean"] > best["val"]:
-                best = {"epoch": epoch + 1, "val": record["val_mean"], "state": _cpu_state(model)}
+                best = {"epoch": epoch + 1, "val": record["val_mean"], "state": _cpu_state(scored)}
                 if run_dir is not None and lead:
                     metrics = train_metrics(
                         cfg, history + [record], best["epoch"], best["val"], record["val_ci95"], world_size, runs
                     )
-                    save(model, run_dir / "best.pt", metrics=metrics)
+                    save(scored, run_dir / "best.pt", metrics=metrics)
         else:
             record = _from_rank0(record, world_size)
             if run_dir is not None and lead:  # no validation: best.pt is the latest epoch, loadable like any other
                 metrics = train_metrics(cfg, history + [record], epoch + 1, None, None, world_size, runs)
-                save(model, run_dir / "best.pt", metrics=metrics)
+                save(scored, run_dir / "best.pt", metrics=metrics)
         history.append(record)
         if print_epochs:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -215,11 +220,14 @@ def meta_train(
                     "config": to_dict(model.config),
                     "train_config": to_dict(cfg),
                     "software_runs": runs,
+                    **({} if ema is None else {"ema": _cpu_state(ema.module), "ema_steps": int(ema.n_averaged)}),
                 },
                 run_dir / "last.pt",
             )
     if best["state"] is not None:
         model.load_state_dict(best["state"])
+    elif ema is not None:  # no validation: the average at the last epoch, as best.pt holds it
+        model.load_state_dict(ema.module.state_dict())
     model.eval()
     best_record = next((r for r in history if r["epoch"] == best["epoch"]), {})
     model.metrics = train_metrics(cfg, history, best["epoch"], best["val"], best_record.get("val_ci95"), world_size, runs)
@@ -392,6 +400,20 @@ def init_weights(model: FewShotModel, path: str | Path) -> None:
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"init_from {path}: the checkpoint has weights this model lacks: {result.unexpected_keys}")
+
+
+def _weight_average(model: FewShotModel, decay: float, state: dict | None):
+    """The exponential moving average of ``model``'s weights (``TrainConfig.ema_decay``; None at 0), torch's own
+    (``AveragedModel``, parameters and buffers), continued from a resumed run's ``last.pt``."""
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    if state is not None and "ema" in state:  # (a run resumed with the average it had; else it starts now)
+        ema.module.load_state_dict(state["ema"])
+        ema.n_averaged.fill_(state["ema_steps"])
+    return ema
 
 
 def _cpu_state(model: FewShotModel) -> dict[str, torch.Tensor]:

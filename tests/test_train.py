@@ -64,13 +64,13 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, schedule, monkeypatch):
+@pytest.mark.parametrize("schedule,ema", [("constant", 0.0), ("cosine", 0.0), ("constant", 0.9)])
+def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, schedule, ema, monkeypatch):
     from dataclasses import replace
 
     import hypermaml.training
 
-    cfg = replace(CFG, lr_schedule=schedule)
+    cfg = replace(CFG, lr_schedule=schedule, ema_decay=ema)
     sampler = ToyTaskSampler(3, 5)
     straight = fresh_model()
     hm.meta_train(straight, sampler, cfg, val_sampler=sampler, run_dir=tmp_path / "a", progress=False)
@@ -110,6 +110,11 @@ def test_resuming_after_an_interruption_matches_an_uninterrupted_run(tmp_path, s
     assert straight.metrics["software_runs"] == [{"from_epoch": 1, **started_by}]
     for key, value in straight.state_dict().items():
         assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
+    if ema:  # the weight average went on from where it was, not from the resumed weights
+        a, b = (torch.load(tmp_path / run / "last.pt", weights_only=True) for run in ("a", "b"))
+        assert a["ema_steps"] == b["ema_steps"] == 3 * per_epoch
+        for key, value in a["ema"].items():
+            assert torch.allclose(value, b["ema"][key], atol=1e-6), key
     a = [json.loads(x)["loss"] for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     b = [json.loads(x)["loss"] for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert a == pytest.approx(b, abs=1e-6)
@@ -134,6 +139,34 @@ def test_a_run_saved_before_software_runs_resumes_with_its_start_unknown_and_a_f
     result = hm.meta_train(again, sampler, CFG, val_sampler=sampler, run_dir=tmp_path, resume=True, progress=False)
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     assert again.metrics["software_runs"] == runs
+
+
+def test_with_ema_decay_the_model_returned_and_saved_is_the_moving_average_of_the_trained_weights(tmp_path):
+    from dataclasses import replace
+
+    decay = 0.9
+    cfg = replace(CFG, ema_decay=decay, val_episodes=0)  # no validation: the average after the last step
+    model = fresh_model()
+    average = {}
+
+    def follow(step, *_):  # the average by hand: the first step's weights, then decay * average + (1 - decay) * w
+        for name, value in model.state_dict().items():
+            if not value.is_floating_point():
+                average[name] = value.clone()
+            elif name not in average:
+                average[name] = value.detach().clone()
+            else:
+                average[name] = decay * average[name] + (1 - decay) * value.detach()
+        trained.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    trained = {}
+    hm.meta_train(model, ToyTaskSampler(3, 5), cfg, run_dir=tmp_path, progress=False, on_step=follow)
+    saved = hm.load(tmp_path / "best.pt").state_dict()
+    floats = [k for k, v in trained.items() if v.is_floating_point()]
+    assert floats and any(not torch.allclose(model.state_dict()[k], trained[k]) for k in floats)  # not the last weights
+    for key in floats:
+        assert torch.allclose(model.state_dict()[key], average[key], atol=1e-5), key
+        assert torch.equal(saved[key], model.state_dict()[key]), key
 
 
 def test_on_step_reports_every_optimiser_step():
