@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 import hypermaml as hm
+from app.user_task import counted
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 TOY_METHODS = ("hypermaml", "maml", "protonet")
@@ -72,8 +73,6 @@ TOY_QUERY = 50  # query points per class of a toy task on the page
 
 
 def maml_title(k: int) -> str:
-    from app.user_task import counted
-
     return "MAML: 0 steps (θ)" if k == 0 else f"MAML: {counted(k, 'step')}"
 
 

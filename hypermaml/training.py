@@ -339,8 +339,8 @@ def train_metrics(
     best_epoch: int,
     val_mean: float | None,
     val_ci95: float | None,
-    world_size: int = 1,
-    software_runs: list[dict] | None = None,
+    world_size: int,
+    software_runs: list[dict],
 ) -> dict:
     """The one metrics record of a training run, as ``meta_train`` leaves it in ``model.metrics`` and in
     ``best.pt``: the chosen epoch (-1 without validation: the last weights are kept), its validation score,
@@ -357,7 +357,7 @@ def train_metrics(
         "train_config": to_dict(cfg),
         "world_size": world_size,
         "software": software(),
-        "software_runs": software_runs if software_runs is not None else [{"from_epoch": 1, **software()}],
+        "software_runs": software_runs,
     }
 
 

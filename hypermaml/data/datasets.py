@@ -17,11 +17,9 @@ EMNIST_CLASSES = 62
 
 
 def _vinyals(split: str, root: str | os.PathLike | None) -> LabelledImages:
-    from .omniglot import load_omniglot
-
     lines = data_file(root, "omniglot", "splits", "vinyals", f"{split}.txt").read_text().split()
     characters = sorted({line.rsplit("/", 1)[0] for line in lines})
-    data = load_omniglot(root, characters=characters, rotations=(0, 90, 180, 270))
+    data = _omniglot(root, characters=characters, rotations=(0, 90, 180, 270))
     index = {name: i for i, name in enumerate(data.class_names)}
     return data.select_classes([index[line] for line in lines])
 
